@@ -1,0 +1,30 @@
+"""fxgen: turn PyTorch programs into readable, runnable Python source.
+
+    import fxgen
+    fxgen.export(model, "model_gen.py", example_inputs=(x,))  # model_gen.py + model_gen.pt
+    model = fxgen.load("model_gen.py")
+"""
+
+from fxgen.api import ExportResult, export, render
+from fxgen.errors import (
+    CaptureError,
+    ExportError,
+    FormatError,
+    FxgenError,
+    TemplateError,
+    VerificationError,
+)
+from fxgen.loader import load
+
+__all__ = [
+    "export",
+    "render",
+    "load",
+    "ExportResult",
+    "FxgenError",
+    "CaptureError",
+    "ExportError",
+    "VerificationError",
+    "TemplateError",
+    "FormatError",
+]

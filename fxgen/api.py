@@ -1,0 +1,114 @@
+"""The public entry points: the pipeline stages run in order.
+
+    capture -> lower -> render -> format -> write (-> verify)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from fxgen.capture import capture
+from fxgen.errors import ExportError
+from fxgen.format import Formatter, check_syntax, format_text
+from fxgen.lower import lower
+from fxgen.program import Program
+from fxgen.render import render_program
+from fxgen.verify import verify_file
+from fxgen.write import StagedPair, serialize_weights, staged_pair, weights_header_line
+
+__all__ = ["ExportResult", "export", "render"]
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What `export` wrote."""
+
+    code_path: Path  #: the generated Python file
+    weights_path: Path  #: the weight file beside it
+    style: str  #: the style it was written in
+    node_count: int  #: nodes in the captured graph
+    line_count: int  #: lines in the code file
+    verified: bool  #: whether outputs were compared with the original (needs example_inputs)
+
+
+def render(
+    obj: Any,
+    *,
+    style: str = "module",
+    template_dirs: Sequence[str | os.PathLike[str]] = (),
+    formatter: Formatter = "auto",
+    example_inputs: Any = None,
+    class_name: str | None = None,
+    drop_hooks: bool = False,
+) -> str:
+    """The generated source for `obj`, without writing files.
+
+    The text is what `export` writes, less the header line that records the weight
+    file's hash. `formatter="auto"` uses black's defaults here (there is no target
+    project); `formatter=None` returns the unformatted render.
+    """
+    program = _program(obj, style, example_inputs, class_name, drop_hooks)
+    return _text(program, style, template_dirs, formatter, None)
+
+
+def export(
+    obj: Any,
+    path: str | os.PathLike[str],
+    *,
+    style: str = "module",
+    example_inputs: Any = None,
+    class_name: str | None = None,
+    template_dirs: Sequence[str | os.PathLike[str]] = (),
+    formatter: Formatter = "auto",
+    overwrite: bool = False,
+    drop_hooks: bool = False,
+) -> ExportResult:
+    """Write `obj` as a Python file at `path` with its weights beside it (`<stem>.pt`).
+
+    With `example_inputs`, the written file is loaded in isolation, run, and compared
+    exactly with `obj`; a mismatch raises `VerificationError` and nothing is replaced.
+    """
+    code_path = Path(path)
+    if code_path.suffix != ".py":
+        raise ExportError(f"the output path {str(path)!r} must end in .py")
+    if not code_path.parent.is_dir():
+        raise ExportError(f"the folder of {str(path)!r} does not exist")
+    program = _program(obj, style, example_inputs, class_name, drop_hooks)
+    weights = serialize_weights(program.weights)
+    program.header.append(weights_header_line(code_path, weights))
+    text = _text(program, style, template_dirs, formatter, code_path)
+
+    def check(pair: StagedPair) -> None:
+        if example_inputs is not None:
+            verify_file(pair.staged_code, obj, example_inputs)
+
+    staged_pair(code_path, text, weights, overwrite, check)
+    return ExportResult(
+        code_path=code_path,
+        weights_path=code_path.with_suffix(".pt"),
+        style=style,
+        node_count=program.node_count,
+        line_count=text.count("\n"),
+        verified=example_inputs is not None,
+    )
+
+
+def _program(obj: Any, style: str, example_inputs: Any, class_name: str | None, drop_hooks: bool) -> Program:
+    captured = capture(obj, drop_hooks=drop_hooks)
+    inputs = example_inputs if isinstance(example_inputs, tuple) else None
+    return lower(captured, style=style, class_name=class_name, example_inputs=inputs)
+
+
+def _text(
+    program: Program,
+    style: str,
+    template_dirs: Sequence[str | os.PathLike[str]],
+    formatter: Formatter,
+    path: Path | None,
+) -> str:
+    text = render_program(program, style, template_dirs)
+    check_syntax(text, f"the {style!r} render")
+    return format_text(text, formatter, path)

@@ -1,0 +1,214 @@
+"""Capture: turn what the user passed into an `fx.Graph` and the module it refers to.
+
+An `nn.Module` is traced with a `torch.fx.Tracer` (`record_stack_traces=True`) straight
+into a `Graph`; fxgen never builds a `GraphModule` from it, because torch.fx's printer
+fails on legal module names such as `class`. A `GraphModule` is used as given (its graph
+is copied, never changed). Built-in modules stay leaf calls when `modules.py` can rebuild
+them faithfully; any other called module is traced through and inlined.
+"""
+
+from __future__ import annotations
+
+import inspect
+import operator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import fx, nn
+
+from fxgen import source
+from fxgen.errors import CaptureError, ExportError
+from fxgen.tree import ConstructorCache
+
+__all__ = ["Captured", "capture"]
+
+
+@dataclass
+class Captured:
+    """A captured program."""
+
+    graph: fx.Graph  #: the graph, owned by fxgen (safe to change)
+    root: nn.Module  #: the module the graph's `get_attr`/`call_module` targets refer to
+    original: Any  #: what the user passed, run again by verification
+    class_name: str  #: the original class name
+    graph_module: bool  #: True when the user passed a GraphModule
+    source: str | None  #: `module:Class` of the original class where importable
+    constructors: ConstructorCache  #: rebuild results, shared with lowering
+    #: tensors the tracer found that are not attributes of the model, by `get_attr` target
+    constants: dict[str, torch.Tensor]
+
+
+class _Tracer(fx.Tracer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.record_stack_traces = True
+
+
+def capture(obj: Any, *, drop_hooks: bool = False) -> Captured:
+    """Capture `obj` (an nn.Module or a GraphModule) into a graph."""
+    constants: dict[str, torch.Tensor] = {}
+    if isinstance(obj, fx.GraphModule):
+        graph = fx.Graph()
+        output = graph.graph_copy(obj.graph, {})
+        graph.output(output)
+        root, graph_module = obj, True
+    elif isinstance(obj, nn.Module):
+        root, graph_module = obj, False
+        graph = _trace(obj, "", constants)
+    else:
+        raise CaptureError(
+            f"cannot capture a {type(obj).__qualname__}: pass an nn.Module or a torch.fx.GraphModule"
+        )
+    cache = ConstructorCache()
+    _check_hooks(root, "", drop_hooks, is_root=True)
+    _inline_unrebuildable(graph, root, cache, drop_hooks, constants)
+    return Captured(
+        graph=graph,
+        root=root,
+        original=obj,
+        class_name=type(obj).__name__,
+        graph_module=graph_module,
+        source=None if graph_module else _importable_name(type(obj)),
+        constructors=cache,
+        constants=constants,
+    )
+
+
+def _trace(module: nn.Module, path: str, constants: dict[str, torch.Tensor]) -> fx.Graph:
+    """Trace `module` (at `path` in the root) without leaving anything on it.
+
+    torch.fx stores tensors it meets that are not attributes of the model on the traced
+    module itself (`_tensor_constant0`); fxgen takes them off again into `constants`, so
+    the user's model is unchanged and a second export numbers them the same way.
+    """
+    before = set(vars(module))
+    try:
+        graph = _Tracer().trace(module)
+    except Exception as exc:
+        where = source.from_traceback(exc.__traceback__)
+        at = f" at {where} (`{where.code}`)" if where and where.code else f" at {where}" if where else ""
+        name = type(module).__qualname__
+        raise CaptureError(
+            f"torch.fx could not trace {name}.forward{at}: {type(exc).__name__}: {exc}. "
+            "Data-dependent control flow cannot be traced symbolically: make the value a "
+            "constant, move that code into a submodule that fxgen keeps as a leaf call, "
+            "or capture the model with torch.export instead."
+        ) from exc
+    finally:
+        for name in set(vars(module)) - before:
+            constants[f"{path}.{name}" if path else name] = getattr(module, name)
+            delattr(module, name)
+    return graph
+
+
+def _inline_unrebuildable(
+    graph: fx.Graph, root: nn.Module, cache: ConstructorCache, drop_hooks: bool, constants: dict[str, torch.Tensor]
+) -> None:
+    """Replace each call of a module fxgen cannot rebuild by the module's traced body."""
+    pending = [n for n in graph.nodes if n.op == "call_module"]
+    while pending:
+        node = pending.pop(0)
+        module = root.get_submodule(node.target)
+        if cache.is_leaf(module):
+            _check_hooks(module, node.target, drop_hooks, is_root=False)
+            continue
+        why = cache.get(module)
+        try:
+            sub = _trace(module, str(node.target), constants)
+        except CaptureError as exc:
+            reason = why if isinstance(why, str) else "it is not a torch.nn module"
+            raise ExportError(
+                f"node {node.name!r} calls {node.target!r} ({type(module).__qualname__}), which "
+                f"fxgen can neither rebuild ({reason}) nor trace through ({exc})."
+            ) from exc
+        pending.extend(_splice(graph, node, sub))
+
+
+def _splice(graph: fx.Graph, call: fx.Node, sub: fx.Graph) -> list[fx.Node]:
+    """Inline `sub` (the traced body of module `call.target`) in place of `call`."""
+    module_path = str(call.target)
+    forward_params = [n for n in sub.nodes if n.op == "placeholder"]
+    bound = _bind_inputs(call, forward_params)
+    values: dict[fx.Node, Any] = {}
+    added = []
+    result: Any = None
+    with graph.inserting_before(call):
+        for node in sub.nodes:
+            if node.op == "placeholder":
+                values[node] = bound[node]
+                continue
+            if node.op == "output":
+                result = fx.node.map_arg(node.args[0], lambda n: values[n])
+                continue
+            copy = graph.node_copy(node, lambda n: values[n])
+            if copy.op in ("get_attr", "call_module"):
+                copy.target = f"{module_path}.{copy.target}"
+            copy.meta["stack_trace"] = call.meta.get("stack_trace")
+            values[node] = copy
+            added.append(copy)
+    if isinstance(result, fx.Node):
+        call.replace_all_uses_with(result)
+    else:
+        for user in list(call.users):
+            if user.target is not operator.getitem or not isinstance(user.args[1], int):
+                raise ExportError(
+                    f"node {call.name!r} calls {module_path!r}, whose inlined body returns "
+                    f"{type(result).__name__}; only a tensor or a tuple indexed by constants "
+                    "can replace a module call."
+                )
+            user.replace_all_uses_with(result[user.args[1]])
+            graph.erase_node(user)
+    graph.erase_node(call)
+    return [n for n in added if n.op == "call_module"]
+
+
+def _bind_inputs(call: fx.Node, params: list[fx.Node]) -> dict[fx.Node, Any]:
+    """Match a call's arguments to the callee's placeholders (defaults where omitted)."""
+    kinds = inspect.Parameter
+
+    def parameter(p: fx.Node) -> inspect.Parameter:
+        target = str(p.target)
+        kind = (
+            kinds.VAR_KEYWORD if target.startswith("**")
+            else kinds.VAR_POSITIONAL if target.startswith("*")
+            else kinds.POSITIONAL_OR_KEYWORD
+        )
+        default = p.args[0] if p.args else kinds.empty
+        return inspect.Parameter(target.lstrip("*"), kind, default=default)
+
+    signature = inspect.Signature([parameter(p) for p in params])
+    try:
+        arguments = signature.bind(*call.args, **call.kwargs)
+    except TypeError as exc:
+        raise ExportError(f"node {call.name!r}: cannot match its arguments to {call.target}.forward: {exc}")
+    arguments.apply_defaults()
+    return {p: arguments.arguments[str(p.target).lstrip("*")] for p in params}
+
+
+def _check_hooks(module: nn.Module, path: str, drop_hooks: bool, is_root: bool) -> None:
+    """Hooks on the root and on leaf calls do not survive tracing; say so instead of dropping them."""
+    hooks = {
+        "forward pre-hook": module._forward_pre_hooks,
+        "forward hook": module._forward_hooks,
+        "backward hook": module._backward_hooks,
+        "backward pre-hook": module._backward_pre_hooks,
+    }
+    found = [
+        f"{kind} {getattr(hook, '__qualname__', type(hook).__qualname__)}"
+        for kind, table in hooks.items()
+        for hook in table.values()
+    ]
+    if found and not drop_hooks:
+        where = "the root module" if is_root else f"module {path!r} ({type(module).__qualname__})"
+        raise ExportError(
+            f"{where} has {', '.join(found)}, which the generated file would not run. "
+            "Remove the hooks, or pass drop_hooks=True to export without them."
+        )
+
+
+def _importable_name(cls: type) -> str | None:
+    module, qualname = cls.__module__, cls.__qualname__
+    if module == "__main__" or "<locals>" in qualname:
+        return None
+    return f"{module}:{qualname}"

@@ -1,0 +1,394 @@
+"""Rebuilding the module tree as source: constructor calls for `torch.nn` modules.
+
+A built-in module is written as the constructor call a person would write
+(`torch.nn.Conv2d(in_channels=3, out_channels=8, kernel_size=3, padding=1)`), never
+pickled. The arguments come from a per-class table where attributes do not match the
+constructor's signature, and from the signature otherwise; every candidate is built
+and compared with the original (every non-tensor attribute, recursively, and every
+parameter's and buffer's shape and dtype) before it is used. A module that cannot be
+rebuilt faithfully is reported with the first difference found.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import re
+import warnings
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from fxgen.pyexpr import is_default
+
+__all__ = [
+    "Constructor",
+    "EmptyTensor",
+    "constructor_for",
+    "is_builtin",
+    "is_container",
+    "difference",
+]
+
+CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict, nn.ParameterList, nn.ParameterDict)
+
+# Attributes every nn.Module has; compared separately (tensors, children) or not at all
+# (hooks are checked by capture, training mode is restored by `load()`).
+_MODULE_BOOKKEEPING = frozenset(vars(nn.Module())) | {"_compiled_call_impl"}
+
+
+@dataclass
+class Constructor:
+    """A verified constructor call that rebuilds one module."""
+
+    cls: type
+    #: keyword arguments in signature order; an nn.Module value is itself a Constructor
+    kwargs: dict[str, Any]
+    #: parameter name -> requires_grad, where it differs from what the constructor gives
+    requires_grad: dict[str, bool] = field(default_factory=dict)
+
+
+def is_builtin(module: nn.Module) -> bool:
+    """Whether the module's class is one of torch's own (`torch.nn`, `torch.ao.nn`)."""
+    name = type(module).__module__
+    return name.startswith("torch.nn.") or name.startswith("torch.ao.nn.")
+
+
+def is_container(module: nn.Module) -> bool:
+    return type(module) in CONTAINERS
+
+
+def constructor_for(module: nn.Module) -> Constructor | str:
+    """The constructor call that rebuilds `module`, or why there is none."""
+    cls = type(module)
+    signature = _signature(cls)
+    if signature is None:
+        return f"the constructor of {cls.__qualname__} has no inspectable signature"
+    kwargs: dict[str, Any] = {}
+    table = _TABLE.get(cls, {})
+    for name, param in signature.items():
+        if name in table:
+            value = table[name](module)
+        elif name == "dtype":
+            value = _dtype_argument(module)
+        elif name == "device" or name.startswith("_"):
+            continue
+        elif hasattr(module, name):
+            value = _argument_from_attribute(module, name, param)
+        elif param.default is inspect.Parameter.empty:
+            return f"{cls.__qualname__} has no attribute for the required argument {name!r}"
+        else:
+            continue
+        if isinstance(value, _Unrebuildable):
+            return value.reason
+        kwargs[name] = value
+    shown = _shown_arguments(module, signature, kwargs)
+    attempts = [_simplified(kwargs), kwargs] if _simplified(kwargs) != kwargs else [kwargs]
+    reason = ""
+    for attempt in attempts:
+        candidate = _build(cls, attempt)
+        if isinstance(candidate, str):
+            reason = candidate
+            continue
+        diff = difference(module, candidate)
+        if diff is None:
+            kept = {k: v for k, v in attempt.items() if k in shown or not is_default(v, signature[k].default)}
+            return Constructor(cls, kept, _requires_grad_changes(module, candidate))
+        reason = f"a module rebuilt from {_call_text(cls, attempt)} differs: {diff}"
+    return reason
+
+
+# -- argument extraction ------------------------------------------------------------
+
+
+class _Unrebuildable:
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _signature(cls: type) -> dict[str, inspect.Parameter] | None:
+    init = _INIT_OVERRIDES.get(cls, cls.__init__)
+    try:
+        params = inspect.signature(init).parameters
+    except (TypeError, ValueError):
+        return None
+    skip = _SKIP_ARGUMENTS.get(cls, set())
+    return {
+        name: p
+        for name, p in list(params.items())[1:]
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and name not in skip
+    }
+
+
+def _argument_from_attribute(module: nn.Module, name: str, param: inspect.Parameter) -> Any:
+    value = getattr(module, name)
+    if isinstance(value, torch.Tensor) or value is None:
+        if isinstance(param.default, bool):
+            return value is not None  # `bias=True` creates the `bias` parameter
+        if value is None:
+            return None
+        if name in module._buffers:
+            # e.g. a loss's `weight`: an uninitialised placeholder, restored from the state dict
+            return EmptyTensor(tuple(value.shape), value.dtype)
+        return _Unrebuildable(f"argument {name!r} of {type(module).__qualname__} is a tensor")
+    if isinstance(value, nn.Module):
+        nested = constructor_for(value)
+        if isinstance(nested, str):
+            return _Unrebuildable(f"argument {name!r}: {nested}")
+        return nested
+    return value
+
+
+@dataclass(frozen=True)
+class EmptyTensor:
+    """`torch.empty(shape, dtype=...)` as a constructor argument."""
+
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+
+
+def _dtype_argument(module: nn.Module) -> torch.dtype | None:
+    dtypes = {t.dtype for t in _own_tensors(module) if t.is_floating_point()}
+    if len(dtypes) == 1:
+        (dtype,) = dtypes
+        return None if dtype == torch.get_default_dtype() else dtype
+    return None
+
+
+def _own_tensors(module: nn.Module) -> list[torch.Tensor]:
+    tensors = [p for p in module.parameters()]
+    return tensors + [b for b in module.buffers() if b is not None]
+
+
+def _shown_arguments(module: nn.Module, signature: dict[str, inspect.Parameter], kwargs: dict[str, Any]) -> set[str]:
+    """Required arguments, plus those the module's own `repr` shows as `name=...`."""
+    try:
+        extra = module.extra_repr()
+    except Exception:
+        extra = ""
+    shown = {name for name, p in signature.items() if p.default is inspect.Parameter.empty}
+    return shown | {name for name in kwargs if re.search(rf"\b{re.escape(name)}=", extra)}
+
+
+def _simplified(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """`kernel_size=(3, 3)` -> `kernel_size=3`: a tuple of equal ints as one int."""
+    out = {}
+    for name, value in kwargs.items():
+        if type(value) is tuple and value and all(type(v) is int and v == value[0] for v in value):
+            value = value[0]
+        out[name] = value
+    return out
+
+
+def _build(cls: type, kwargs: dict[str, Any]) -> nn.Module | str:
+    real = {k: _materialise(v) for k, v in kwargs.items()}
+    errors = []
+    for device in ("meta", "cpu"):
+        try:
+            with warnings.catch_warnings(), torch.device(device):
+                warnings.simplefilter("ignore")
+                return cls(**real)
+        except Exception as exc:  # a constructor may reject what we passed
+            errors.append(f"{type(exc).__name__}: {exc}")
+    return f"{_call_text(cls, kwargs)} fails: {errors[-1]}"
+
+
+def _materialise(value: Any) -> Any:
+    if isinstance(value, Constructor):
+        built = _build(value.cls, value.kwargs)
+        if isinstance(built, str):
+            raise ValueError(built)
+        return built
+    if isinstance(value, EmptyTensor):
+        return torch.empty(value.shape, dtype=value.dtype)
+    return value
+
+
+def _call_text(cls: type, kwargs: dict[str, Any]) -> str:
+    args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+    return f"{cls.__name__}({args})"
+
+
+def _requires_grad_changes(original: nn.Module, candidate: nn.Module) -> dict[str, bool]:
+    built = dict(candidate.named_parameters())
+    return {
+        name: p.requires_grad
+        for name, p in original.named_parameters()
+        if name in built and built[name].requires_grad != p.requires_grad
+    }
+
+
+# -- faithfulness check ---------------------------------------------------------------
+
+
+def difference(original: nn.Module, candidate: nn.Module, path: str = "") -> str | None:
+    """The first way `candidate` differs from `original`, or None when they match.
+
+    Compares the class, every non-tensor attribute (recursively), every parameter's and
+    buffer's name, shape and dtype, which buffers persist, and every child module.
+    """
+    where = path or type(original).__name__
+    if type(original) is not type(candidate):
+        return f"{where} is {type(candidate).__name__}, not {type(original).__name__}"
+    a_vars = {k: v for k, v in vars(original).items() if k not in _MODULE_BOOKKEEPING}
+    b_vars = {k: v for k, v in vars(candidate).items() if k not in _MODULE_BOOKKEEPING}
+    if a_vars.keys() != b_vars.keys():
+        return f"{where} has attributes {sorted(b_vars)} instead of {sorted(a_vars)}"
+    for key, value in a_vars.items():
+        diff = _value_difference(value, b_vars[key], f"{where}.{key}")
+        if diff:
+            return diff
+    for kind in ("_parameters", "_buffers"):
+        a, b = getattr(original, kind), getattr(candidate, kind)
+        if list(a) != list(b):
+            return f"{where} has {kind[1:]} {list(b)} instead of {list(a)}"
+        for name in a:
+            diff = _value_difference(a[name], b[name], f"{where}.{name}")
+            if diff:
+                return diff
+    if original._non_persistent_buffers_set != candidate._non_persistent_buffers_set:
+        return f"{where} has different non-persistent buffers"
+    if list(original._modules) != list(candidate._modules):
+        return f"{where} has children {list(candidate._modules)} instead of {list(original._modules)}"
+    for name, child in original._modules.items():
+        other = candidate._modules[name]
+        if (child is None) != (other is None):
+            return f"{where}.{name} is {other!r} instead of {child!r}"
+        if child is not None:
+            diff = difference(child, other, f"{where}.{name}")
+            if diff:
+                return diff
+    return None
+
+
+def _value_difference(a: Any, b: Any, where: str) -> str | None:
+    if isinstance(a, weakref.ref) and isinstance(b, weakref.ref):
+        a, b = a(), b()
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
+            return f"{where} is {type(b).__name__}, not {type(a).__name__}"
+        if a.shape != b.shape or a.dtype != b.dtype or type(a) is not type(b):
+            return f"{where} is {type(b).__name__}{tuple(b.shape)} {b.dtype}, not {tuple(a.shape)} {a.dtype}"
+        return None
+    if isinstance(a, nn.Module) and isinstance(b, nn.Module):
+        return difference(a, b, where)
+    if type(a) is not type(b):
+        return f"{where} is {b!r}, not {a!r}"
+    if isinstance(a, (list, tuple)):
+        if len(a) != len(b):
+            return f"{where} has {len(b)} items, not {len(a)}"
+        for i, (x, y) in enumerate(zip(a, b)):
+            diff = _value_difference(x, y, f"{where}[{i}]")
+            if diff:
+                return diff
+        return None
+    if isinstance(a, dict):
+        if list(a) != list(b):
+            return f"{where} has keys {list(b)}, not {list(a)}"
+        for key in a:
+            diff = _value_difference(a[key], b[key], f"{where}[{key!r}]")
+            if diff:
+                return diff
+        return None
+    if isinstance(a, float) and math.isnan(a) and math.isnan(b):
+        return None
+    if callable(a) and not hasattr(a, "__dict__") or inspect.isroutine(a) or isinstance(a, type):
+        return None if a is b else f"{where} is {b!r}, not {a!r}"
+    try:
+        equal = a == b
+    except Exception:
+        equal = False
+    if equal is True:
+        return None
+    if hasattr(a, "__dict__") and type(a).__eq__ is object.__eq__:
+        return _value_difference(vars(a), vars(b), where)
+    return f"{where} is {b!r}, not {a!r}"
+
+
+# -- the per-class table ------------------------------------------------------------------
+# Only where attributes do not mirror the constructor's arguments.
+
+
+def _layer_args(layer: Callable[[nn.Module], nn.Module]) -> dict[str, Callable[[nn.Module], Any]]:
+    """Arguments of the Transformer*Layer constructors, read from the built layer."""
+    return {
+        "d_model": lambda m: layer(m).self_attn.embed_dim,
+        "nhead": lambda m: layer(m).self_attn.num_heads,
+        "dim_feedforward": lambda m: layer(m).linear1.out_features,
+        "dropout": lambda m: layer(m).dropout.p,
+        "activation": lambda m: _activation(layer(m).activation),
+        "layer_norm_eps": lambda m: layer(m).norm1.eps,
+        "batch_first": lambda m: layer(m).self_attn.batch_first,
+        "norm_first": lambda m: layer(m).norm_first,
+        "bias": lambda m: layer(m).linear1.bias is not None,
+    }
+
+
+def _activation(value: Any) -> Any:
+    if isinstance(value, nn.Module):
+        nested = constructor_for(value)
+        return _Unrebuildable(f"activation: {nested}") if isinstance(nested, str) else nested
+    return value
+
+
+def _nested(module: nn.Module | None) -> Any:
+    if module is None:
+        return None
+    nested = constructor_for(module)
+    return _Unrebuildable(nested) if isinstance(nested, str) else nested
+
+
+_TABLE: dict[type, dict[str, Callable[[nn.Module], Any]]] = {
+    nn.MultiheadAttention: {
+        "bias": lambda m: m.in_proj_bias is not None,
+        "add_bias_kv": lambda m: m.bias_k is not None,
+    },
+    nn.TransformerEncoderLayer: _layer_args(lambda m: m),
+    nn.TransformerDecoderLayer: _layer_args(lambda m: m),
+    nn.TransformerEncoder: {
+        "encoder_layer": lambda m: _nested(m.layers[0]),
+        "num_layers": lambda m: len(m.layers),
+        "norm": lambda m: _nested(m.norm),
+    },
+    nn.TransformerDecoder: {
+        "decoder_layer": lambda m: _nested(m.layers[0]),
+        "num_layers": lambda m: len(m.layers),
+        "norm": lambda m: _nested(m.norm),
+    },
+    nn.Transformer: {
+        **_layer_args(lambda m: m.encoder.layers[0]),
+        "num_encoder_layers": lambda m: len(m.encoder.layers),
+        "num_decoder_layers": lambda m: len(m.decoder.layers),
+        "custom_encoder": lambda m: None,
+        "custom_decoder": lambda m: None,
+    },
+}
+
+
+
+def _rnn_signature(  # type: ignore[no-untyped-def]
+    self,
+    input_size,
+    hidden_size,
+    num_layers=1,
+    nonlinearity="tanh",
+    bias=True,
+    batch_first=False,
+    dropout=0.0,
+    bidirectional=False,
+    device=None,
+    dtype=None,
+):
+    """The documented signature of `nn.RNN`, whose own `__init__` is `(*args, **kwargs)`."""
+
+
+# Classes whose own __init__ is `(*args, **kwargs)`: the signature they document.
+_INIT_OVERRIDES: dict[type, Callable[..., Any]] = {
+    nn.LSTM: nn.RNNBase.__init__,
+    nn.GRU: nn.RNNBase.__init__,
+    nn.RNN: _rnn_signature,
+}
+_SKIP_ARGUMENTS: dict[type, set[str]] = {nn.LSTM: {"mode"}, nn.GRU: {"mode", "proj_size"}}

@@ -1,0 +1,129 @@
+"""`Program`: the plain, template-ready view of a lowered graph.
+
+This is the context every template receives (as `program`). It is a versioned
+interface (`CONTEXT_VERSION`): fields are only added, never renamed or re-typed. Every
+`str` field that holds code is complete, escaped, correctly parenthesised Python; every
+field that holds a comment is a single line that cannot leave its comment. A template
+decides layout only, so printing any field as given can never produce wrong or
+injected code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+__all__ = [
+    "CONTEXT_VERSION",
+    "Program",
+    "ClassDef",
+    "Function",
+    "Param",
+    "Statement",
+    "InitStatement",
+    "LoadSpec",
+    "Weights",
+]
+
+#: Bumped when a field is added; existing fields never change meaning.
+CONTEXT_VERSION = 1
+
+
+@dataclass
+class Param:
+    """One input of `forward` (an FX `placeholder`)."""
+
+    opcode: str  #: always "placeholder"
+    node: torch.fx.Node  #: the FX node, for advanced templates
+    name: str  #: the parameter's name, an identifier
+    annotation: str | None  #: its type as source (`torch.Tensor`), or None
+    default: str | None  #: its default value as source, or None
+    star: str  #: "" for a plain parameter, "*" for `*args`, "**" for `**kwargs`
+
+
+@dataclass
+class Statement:
+    """One statement of a function body, from one FX node (opcodes other than placeholder)."""
+
+    opcode: str  #: "get_attr", "call_function", "call_method", "call_module" or "output"
+    node: torch.fx.Node  #: the FX node, for advanced templates
+    targets: str  #: what the value is bound to (`x`, `a, b`); "" for none (and for output)
+    op: str  #: the assignment operator: "=" or an augmented one such as "+="
+    expr: str  #: the value as a Python expression
+    comment: str | None = None  #: a one-line comment for the statement, without `# `
+    deletes: list[str] = field(default_factory=list)  #: names to `del` after it
+    #: values recorded at export time, keyed by kind, e.g. {"shape": "(2, 3)", "dtype": "torch.float32"}
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Function:
+    """A function or method: its parameters, body and return statement."""
+
+    name: str  #: "forward"
+    params: list[Param]  #: in order, without `self`
+    body: list[Statement]  #: statements other than the return
+    result: Statement  #: the `output` statement; its `expr` is the returned value
+
+
+@dataclass
+class InitStatement:
+    """One statement of `__init__` that rebuilds part of the module tree."""
+
+    kind: str  #: "module", "parameter", "buffer", "tie" or "requires_grad"
+    path: str  #: the qualified name it defines, e.g. "layer1.0.conv1"
+    code: str  #: the whole statement, e.g. `self.conv1 = torch.nn.Conv2d(...)`
+
+
+@dataclass
+class ClassDef:
+    """An `nn.Module` subclass of the generated file."""
+
+    name: str  #: the class name, an identifier
+    base: str  #: the base class as source, "torch.nn.Module"
+    init: list[InitStatement]  #: body of `__init__` after `super().__init__()`
+    forward: Function  #: the `forward` method
+
+
+@dataclass
+class LoadSpec:
+    """What the module-level `load()` does after `load_state_dict`."""
+
+    class_name: str  #: the class `load()` builds
+    restores_buffers: bool  #: whether the weight file holds buffers outside the state dict
+    #: statements run on the loaded `model`, e.g. `model.head.weight = model.embed.weight`
+    fixups: list[str] = field(default_factory=list)
+    #: comments explaining the fixups, one line each
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Weights:
+    """Tensors saved beside the code file (not used by templates)."""
+
+    state_dict: dict[str, torch.Tensor]  #: the original model's state dict
+    #: non-persistent buffers and tensor constants, by qualified name
+    buffers: dict[str, torch.Tensor]
+
+
+@dataclass
+class Program:
+    """Everything a file template needs to write one generated file."""
+
+    context_version: int  #: CONTEXT_VERSION
+    style: str  #: the style being rendered
+    header: list[str]  #: lines of the `@generated` header, without comment syntax
+    imports: list[str]  #: import statements, sorted
+    classes: list[ClassDef]  #: the classes, dependencies first; the last one is the model
+    load: LoadSpec  #: the module-level `load()` function
+    weights: Weights  #: tensors for the weight file
+    node_count: int  #: number of nodes in the graph
+    #: free-form extras for user styles; fxgen itself never reads it
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model(self) -> ClassDef:
+        """The class that `load()` builds."""
+        return self.classes[-1]

@@ -1,0 +1,304 @@
+"""The module tree as `__init__` statements, and how generated code reaches each member.
+
+Built-in leaves become constructor calls (`modules.py`), containers keep their kind
+(`torch.nn.Sequential(...)`, `torch.nn.ModuleList([...])`, `torch.nn.ModuleDict({...})`),
+and every other module becomes a plain `torch.nn.Module()` whose parameters, buffers
+and children are assigned one by one. Statements keep the original registration order,
+so `state_dict()` has the original keys in the original order. A shared (tied) module
+or tensor is created once and then aliased; `load()` re-ties tensors, because
+`load_state_dict(assign=True)` replaces each alias separately.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from fxgen.errors import ExportError
+from fxgen.modules import Constructor, EmptyTensor, constructor_for, is_builtin, is_container
+from fxgen.naming import attribute, is_attr_name
+from fxgen.program import InitStatement
+from fxgen.pyexpr import ExprWriter, string_literal
+
+__all__ = ["ModuleTree", "ConstructorCache", "build_tree", "add_constant", "tensor_source"]
+
+
+class ConstructorCache:
+    """`constructor_for` memoised per module object, for one export."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, tuple[nn.Module, Constructor | str]] = {}
+
+    def get(self, module: nn.Module) -> Constructor | str:
+        hit = self._cache.get(id(module))
+        if hit is None or hit[0] is not module:
+            hit = (module, constructor_for(module))
+            self._cache[id(module)] = hit
+        return hit[1]
+
+    def is_leaf(self, module: nn.Module) -> bool:
+        """Whether the module is rebuilt by one constructor call."""
+        return is_builtin(module) and not is_container(module) and isinstance(self.get(module), Constructor)
+
+
+@dataclass
+class ModuleTree:
+    """The rebuilt module tree of one generated class."""
+
+    #: qualified module name -> how it is rebuilt: "leaf", "sequential" (numbered
+    #: children), "named_sequential", "list", "dict", "params", "param_dict" or "plain"
+    kinds: dict[str, str]
+    init: list[InitStatement] = field(default_factory=list)  #: statements of `__init__`
+    buffers: dict[str, torch.Tensor] = field(default_factory=dict)  #: restored by `load()`
+    load_fixups: list[str] = field(default_factory=list)  #: statements on `model` after loading
+
+    def member(self, target: str, base: str = "self") -> str:
+        """Source that reaches `target` ("layer1.0.conv1.weight") from `base`."""
+        source, prefix = base, ""
+        for part in filter(None, target.split(".")):
+            source = _child_access(source, self.kinds.get(prefix, "plain"), part)
+            prefix = f"{prefix}.{part}" if prefix else part
+        return source
+
+
+def build_tree(root: nn.Module, writer: ExprWriter, cache: ConstructorCache, graph_module: bool) -> ModuleTree:
+    """Rebuild `root`'s tree; the root itself is the generated class (`self`)."""
+    builder = _Builder(writer, cache, graph_module)
+    builder.visit_root(root)
+    return builder.tree
+
+
+def _child_access(owner: str, owner_kind: str, name: str) -> str:
+    if owner_kind in ("list", "sequential", "params") and name.isdigit():
+        return f"{owner}[{name}]"
+    if owner_kind in ("dict", "param_dict"):
+        return f"{owner}[{string_literal(name)}]"
+    return attribute(owner, name)
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+class _Builder:
+    def __init__(self, writer: ExprWriter, cache: ConstructorCache, graph_module: bool) -> None:
+        self.writer = writer
+        self.cache = cache
+        self.graph_module = graph_module
+        self.tree = ModuleTree(kinds={"": "plain"})
+        self.late: list[InitStatement] = []  # ties and requires_grad, after the whole tree
+        self.tensor_ties: list[tuple[str, str]] = []  # (alias, original) for load()
+        self.seen_modules: dict[int, str] = {}  # id -> qualified name of first occurrence
+        self.seen_tensors: dict[int, str] = {}  # id -> qualified name of first occurrence
+        self.keepalive: list[Any] = []  # ids above stay unique while we hold these
+
+    def visit_root(self, root: nn.Module) -> None:
+        self.seen_modules[id(root)] = ""
+        self.fill(root, "")
+        self.tree.init.extend(self.late)
+        for alias, original in self.tensor_ties:
+            self.tree.load_fixups.append(f"{self.tree.member(alias, 'model')} = {self.tree.member(original, 'model')}")
+        self.training_fixups(root)
+
+    def kind(self, module: nn.Module) -> str:
+        children = list(module._modules)
+        numbered = children == [str(i) for i in range(len(children))]
+        if isinstance(module, nn.ParameterList):
+            return "params"
+        if isinstance(module, nn.ParameterDict):
+            return "param_dict"
+        if type(module) is nn.Sequential:
+            return "sequential" if numbered else "named_sequential"
+        if type(module) is nn.ModuleList:
+            return "list"
+        if type(module) is nn.ModuleDict:
+            return "dict"
+        if self.cache.is_leaf(module):
+            return "leaf"
+        if self.graph_module and type(module) is nn.Module and children and numbered:
+            if not module._parameters and not module._buffers:
+                return "list"  # GraphModule flattens ModuleList/Sequential into plain modules
+        return "plain"
+
+    # -- modules --------------------------------------------------------------------
+
+    def expression(self, module: nn.Module | None, path: str) -> str:
+        """Source that creates `module`; members of plain modules are added by `fill`."""
+        if module is None:
+            return "None"
+        first = self.seen_modules.get(id(module))
+        if first is not None:  # an alias: a placeholder now, the original once it exists
+            self.tree.kinds[path] = self.tree.kinds[first]
+            self.late.append(InitStatement("tie", path, f"{self.tree.member(path)} = {self.tree.member(first)}"))
+            return f"{self.writer.qualified(nn.Module)}()"
+        kind = self.kind(module)
+        self.tree.kinds[path] = kind
+        self.seen_modules[id(module)] = path
+        self.keepalive.append(module)
+        if kind == "leaf":
+            return self.leaf(module, path)
+        if kind in ("sequential", "list", "dict"):
+            cls = nn.ModuleList if kind == "list" else type(module)
+            items = []
+            for name, child in module._modules.items():
+                source = self.expression(child, _join(path, name))
+                items.append(f"{string_literal(name)}: {source}" if kind == "dict" else source)
+            inner = ", ".join(items)
+            wrapped = {"sequential": inner, "list": f"[{inner}]", "dict": f"{{{inner}}}"}[kind]
+            return f"{self.writer.qualified(cls)}({wrapped})"
+        if kind in ("params", "param_dict"):
+            items = []
+            for name, param in module._parameters.items():
+                self.note_tensor(param, _join(path, name))
+                source = self.tensor_source(param, is_param=True)
+                items.append(source if kind == "params" else f"{string_literal(name)}: {source}")
+            inner = f"[{', '.join(items)}]" if kind == "params" else f"{{{', '.join(items)}}}"
+            return f"{self.writer.qualified(type(module))}({inner})"
+        cls = nn.Sequential if kind == "named_sequential" else nn.Module
+        return f"{self.writer.qualified(cls)}()"
+
+    def leaf(self, module: nn.Module, path: str) -> str:
+        constructor = self.cache.get(module)
+        assert isinstance(constructor, Constructor)
+        for sub_path, sub in module.named_modules(remove_duplicate=False):
+            prefix = _join(path, sub_path)
+            for name, tensor in list(sub._parameters.items()) + list(sub._buffers.items()):
+                if tensor is not None and self.note_tensor(tensor, _join(prefix, name)):
+                    if name in sub._non_persistent_buffers_set:
+                        self.tree.buffers[_join(prefix, name)] = tensor
+        for name, flag in constructor.requires_grad.items():
+            target = _join(path, name)
+            self.late.append(InitStatement("requires_grad", target, f"{self.tree.member(target)}.requires_grad_({flag})"))
+        return self.constructor_source(constructor)
+
+    def fill(self, module: nn.Module, path: str) -> None:
+        """Add a plain module's own members, filling each child right after it is created."""
+        kind = self.tree.kinds[path]
+        owner = self.tree.member(path)
+        plain = kind in ("plain", "named_sequential")
+        if plain:
+            for name, param in module._parameters.items():
+                self.add_tensor(owner, path, name, param, is_param=True)
+            for name, buf in module._buffers.items():
+                persistent = name not in module._non_persistent_buffers_set
+                self.add_tensor(owner, path, name, buf, is_param=False, persistent=persistent)
+        elif kind in ("leaf", "params", "param_dict"):
+            return
+        for name, child in module._modules.items():
+            child_path = _join(path, name)
+            if plain:
+                source = self.expression(child, child_path)
+                code = f"{owner}.{name} = {source}" if is_attr_name(name) else (
+                    f"{owner}.add_module({string_literal(name)}, {source})"
+                )
+                self.tree.init.append(InitStatement("module", child_path, code))
+            if child is not None and self.seen_modules.get(id(child)) == child_path:
+                self.fill(child, child_path)
+
+    # -- tensors --------------------------------------------------------------------
+
+    def note_tensor(self, tensor: torch.Tensor, qualified: str) -> bool:
+        """Remember a tensor's first occurrence; an alias becomes a tie. True if first."""
+        first = self.seen_tensors.get(id(tensor))
+        if first is None:
+            self.seen_tensors[id(tensor)] = qualified
+            self.keepalive.append(tensor)
+            return True
+        self.late.append(InitStatement("tie", qualified, f"{self.tree.member(qualified)} = {self.tree.member(first)}"))
+        self.tensor_ties.append((qualified, first))
+        return False
+
+    def add_tensor(
+        self,
+        owner: str,
+        path: str,
+        name: str,
+        tensor: torch.Tensor | None,
+        is_param: bool,
+        persistent: bool = True,
+    ) -> None:
+        qualified = _join(path, name)
+        if tensor is not None and not self.note_tensor(tensor, qualified):
+            return
+        register = "register_parameter" if is_param else "register_buffer"
+        source = "None" if tensor is None else self.tensor_source(tensor, is_param)
+        if not persistent:
+            if tensor is not None:
+                self.tree.buffers[qualified] = tensor
+            code = f"{owner}.{register}({string_literal(name)}, {source}, persistent=False)"
+        elif is_param and tensor is not None and is_attr_name(name):
+            code = f"{owner}.{name} = {source}"
+        else:
+            code = f"{owner}.{register}({string_literal(name)}, {source})"
+        self.tree.init.append(InitStatement("parameter" if is_param else "buffer", qualified, code))
+
+    def tensor_source(self, tensor: torch.Tensor, is_param: bool) -> str:
+        return tensor_source(tensor, is_param, self.writer)
+
+    def constructor_source(self, constructor: Constructor) -> str:
+        parts = ", ".join(f"{name}={self.argument_source(value)}" for name, value in constructor.kwargs.items())
+        return f"{self.writer.qualified(constructor.cls)}({parts})"
+
+    def argument_source(self, value: Any) -> str:
+        if isinstance(value, Constructor):
+            return self.constructor_source(value)
+        if isinstance(value, EmptyTensor):
+            return self.tensor_source(torch.empty(value.shape, dtype=value.dtype, device="meta"), is_param=False)
+        return self.writer.value(value).text
+
+    # -- load() -----------------------------------------------------------------------
+
+    def training_fixups(self, root: nn.Module) -> None:
+        """`model.eval()` (or `.train()`), then the fewest statements that restore every
+        submodule's own mode: `.train()`/`.eval()` where a whole subtree shares the mode,
+        `.training = ...` for a module alone where its children differ from it."""
+        fixups = self.tree.load_fixups
+        fixups.append("model.train()" if root.training else "model.eval()")
+
+        def visit(module: nn.Module, path: str, mode: bool) -> None:
+            for name, child in module._modules.items():
+                child_path = _join(path, name)
+                if child is None or self.seen_modules.get(id(child)) != child_path:
+                    continue
+                if child.training == mode:
+                    visit(child, child_path, mode)
+                    continue
+                member = self.tree.member(child_path, "model")
+                if all(m.training == child.training for m in child.modules()):
+                    fixups.append(f"{member}.{'train' if child.training else 'eval'}()")
+                    continue
+                fixups.append(f"{member}.training = {child.training}")
+                visit(child, child_path, mode)
+
+        visit(root, "", root.training)
+
+
+def add_constant(tree: ModuleTree, target: str, tensor: torch.Tensor, writer: ExprWriter) -> None:
+    """Declare a tensor the graph reads that is neither parameter nor buffer (a constant)
+    as a non-persistent buffer, so it moves with `.to()` and is saved with the weights."""
+    owner_path, _, name = target.rpartition(".")
+    if tree.kinds.get(owner_path) not in ("plain", "named_sequential"):
+        raise ExportError(
+            f"the graph reads the tensor {target!r}, which is not a parameter or buffer of "
+            "a module fxgen can add members to. Register it as a buffer."
+        )
+    source = tensor_source(tensor, False, writer)
+    owner = tree.member(owner_path)
+    tree.init.append(
+        InitStatement("buffer", target, f"{owner}.register_buffer({string_literal(name)}, {source}, persistent=False)")
+    )
+    tree.buffers[target] = tensor
+
+
+def tensor_source(tensor: torch.Tensor, is_param: bool, writer: ExprWriter) -> str:
+    """`torch.nn.Parameter(torch.empty(3, 4))`: shape and dtype; values come from the weights."""
+    shape = ", ".join(str(d) for d in tensor.shape) or "()"
+    dtype = "" if tensor.dtype == torch.get_default_dtype() else f", dtype={writer.value(tensor.dtype).text}"
+    empty = f"{writer.qualified(torch.empty)}({shape}{dtype})"
+    if not is_param:
+        return empty
+    frozen = "" if tensor.requires_grad else ", requires_grad=False"
+    return f"{writer.qualified(nn.Parameter)}({empty}{frozen})"

@@ -1,0 +1,20 @@
+"""Shared test helpers."""
+
+from __future__ import annotations
+
+import warnings
+
+import black
+import pytest
+
+#: The explicit formatter settings fxgen's own goldens are made with (black defaults,
+#: independent of any pyproject.toml around the checkout).
+GOLDEN_MODE = black.Mode()
+
+
+@pytest.fixture(autouse=True)
+def _quiet_known_warnings():
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+        warnings.filterwarnings("ignore", message="enable_nested_tensor is True")
+        yield
