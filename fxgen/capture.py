@@ -19,6 +19,7 @@ from torch import fx, nn
 
 from fxgen import source
 from fxgen.errors import CaptureError, ExportError
+from fxgen.modules import REBUILT_HOOKS
 from fxgen.tree import ConstructorCache
 
 __all__ = ["Captured", "capture"]
@@ -198,6 +199,7 @@ def _check_hooks(module: nn.Module, path: str, drop_hooks: bool, is_root: bool) 
         f"{kind} {getattr(hook, '__qualname__', type(hook).__qualname__)}"
         for kind, table in hooks.items()
         for hook in table.values()
+        if not isinstance(hook, REBUILT_HOOKS)
     ]
     if found and not drop_hooks:
         where = "the root module" if is_root else f"module {path!r} ({type(module).__qualname__})"

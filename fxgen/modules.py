@@ -21,11 +21,17 @@ from typing import Any, Callable
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrizations as parametrizations_api
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import _SpectralNorm, _WeightNorm
+from torch.nn.utils.spectral_norm import SpectralNorm
+from torch.nn.utils.weight_norm import WeightNorm
 
 from fxgen.pyexpr import is_default
 
 __all__ = [
     "Constructor",
+    "Wrapper",
     "EmptyTensor",
     "constructor_for",
     "is_builtin",
@@ -33,11 +39,22 @@ __all__ = [
     "difference",
 ]
 
+#: forward pre-hooks that a rebuilt module gets back from its constructor call
+REBUILT_HOOKS = (WeightNorm, SpectralNorm)
+
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict, nn.ParameterList, nn.ParameterDict)
 
 # Attributes every nn.Module has; compared separately (tensors, children) or not at all
 # (hooks are checked by capture, training mode is restored by `load()`).
 _MODULE_BOOKKEEPING = frozenset(vars(nn.Module())) | {"_compiled_call_impl"}
+
+
+@dataclass
+class Wrapper:
+    """A torch function applied to the constructed module, e.g. `weight_norm(m, dim=0)`."""
+
+    function: Callable[..., nn.Module]
+    kwargs: dict[str, Any]
 
 
 @dataclass
@@ -49,6 +66,8 @@ class Constructor:
     kwargs: dict[str, Any]
     #: parameter name -> requires_grad, where it differs from what the constructor gives
     requires_grad: dict[str, bool] = field(default_factory=dict)
+    #: applied in order to the constructed module (parametrizations such as weight_norm)
+    wrappers: list[Wrapper] = field(default_factory=list)
 
 
 def is_builtin(module: nn.Module) -> bool:
@@ -63,7 +82,10 @@ def is_container(module: nn.Module) -> bool:
 
 def constructor_for(module: nn.Module) -> Constructor | str:
     """The constructor call that rebuilds `module`, or why there is none."""
-    cls = type(module)
+    wrappers = _wrappers(module)
+    if isinstance(wrappers, str):
+        return wrappers
+    cls = type(module).__bases__[0] if parametrize.is_parametrized(module) else type(module)
     signature = _signature(cls)
     if signature is None:
         return f"the constructor of {cls.__qualname__} has no inspectable signature"
@@ -89,14 +111,14 @@ def constructor_for(module: nn.Module) -> Constructor | str:
     attempts = [_simplified(kwargs), kwargs] if _simplified(kwargs) != kwargs else [kwargs]
     reason = ""
     for attempt in attempts:
-        candidate = _build(cls, attempt)
+        candidate = _build(cls, attempt, wrappers)
         if isinstance(candidate, str):
             reason = candidate
             continue
         diff = difference(module, candidate)
         if diff is None:
             kept = {k: v for k, v in attempt.items() if k in shown or not is_default(v, signature[k].default)}
-            return Constructor(cls, kept, _requires_grad_changes(module, candidate))
+            return Constructor(cls, kept, _requires_grad_changes(module, candidate), wrappers)
         reason = f"a module rebuilt from {_call_text(cls, attempt)} differs: {diff}"
     return reason
 
@@ -183,14 +205,17 @@ def _simplified(kwargs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _build(cls: type, kwargs: dict[str, Any]) -> nn.Module | str:
+def _build(cls: type, kwargs: dict[str, Any], wrappers: list[Wrapper] = []) -> nn.Module | str:
     real = {k: _materialise(v) for k, v in kwargs.items()}
     errors = []
     for device in ("meta", "cpu"):
         try:
             with warnings.catch_warnings(), torch.device(device):
                 warnings.simplefilter("ignore")
-                return cls(**real)
+                module = cls(**real)
+                for wrapper in wrappers:
+                    module = wrapper.function(module, **wrapper.kwargs)
+                return module
         except Exception as exc:  # a constructor may reject what we passed
             errors.append(f"{type(exc).__name__}: {exc}")
     return f"{_call_text(cls, kwargs)} fails: {errors[-1]}"
@@ -198,7 +223,7 @@ def _build(cls: type, kwargs: dict[str, Any]) -> nn.Module | str:
 
 def _materialise(value: Any) -> Any:
     if isinstance(value, Constructor):
-        built = _build(value.cls, value.kwargs)
+        built = _build(value.cls, value.kwargs, value.wrappers)
         if isinstance(built, str):
             raise ValueError(built)
         return built
@@ -231,8 +256,11 @@ def difference(original: nn.Module, candidate: nn.Module, path: str = "") -> str
     buffer's name, shape and dtype, which buffers persist, and every child module.
     """
     where = path or type(original).__name__
-    if type(original) is not type(candidate):
+    if _class_of(original) is not _class_of(candidate):
         return f"{where} is {type(candidate).__name__}, not {type(original).__name__}"
+    hooks = [type(h) for h in original._forward_pre_hooks.values()]
+    if hooks != [type(h) for h in candidate._forward_pre_hooks.values()]:
+        return f"{where} has forward pre-hooks {hooks}"
     a_vars = {k: v for k, v in vars(original).items() if k not in _MODULE_BOOKKEEPING}
     b_vars = {k: v for k, v in vars(candidate).items() if k not in _MODULE_BOOKKEEPING}
     if a_vars.keys() != b_vars.keys():
@@ -262,6 +290,11 @@ def difference(original: nn.Module, candidate: nn.Module, path: str = "") -> str
             if diff:
                 return diff
     return None
+
+
+def _class_of(module: nn.Module) -> type:
+    """The class, seeing through the class that parametrize creates per module."""
+    return type(module).__bases__[0] if parametrize.is_parametrized(module) else type(module)
 
 
 def _value_difference(a: Any, b: Any, where: str) -> str | None:
@@ -306,6 +339,34 @@ def _value_difference(a: Any, b: Any, where: str) -> str | None:
     if hasattr(a, "__dict__") and type(a).__eq__ is object.__eq__:
         return _value_difference(vars(a), vars(b), where)
     return f"{where} is {b!r}, not {a!r}"
+
+
+# -- parametrizations ---------------------------------------------------------------------
+
+
+def _wrappers(module: nn.Module) -> list[Wrapper] | str:
+    """The weight_norm/spectral_norm calls that give `module` its parametrizations."""
+    wrappers = []
+    for hook in module._forward_pre_hooks.values():
+        if isinstance(hook, WeightNorm):
+            wrappers.append(Wrapper(torch.nn.utils.weight_norm, {"name": hook.name, "dim": hook.dim}))
+        elif isinstance(hook, SpectralNorm):
+            kwargs = {"name": hook.name, "n_power_iterations": hook.n_power_iterations, "eps": hook.eps, "dim": hook.dim}
+            wrappers.append(Wrapper(torch.nn.utils.spectral_norm, kwargs))
+    if parametrize.is_parametrized(module):
+        for name, parametrizations in module.parametrizations.items():
+            for p in parametrizations:
+                if type(p) is _WeightNorm:
+                    wrappers.append(Wrapper(parametrizations_api.weight_norm, {"name": name, "dim": p.dim}))
+                elif type(p) is _SpectralNorm:
+                    kwargs = {"name": name, "n_power_iterations": p.n_power_iterations, "eps": p.eps, "dim": p.dim}
+                    wrappers.append(Wrapper(parametrizations_api.spectral_norm, kwargs))
+                else:
+                    return f"its parametrization {type(p).__qualname__} has no known constructor"
+    for wrapper in wrappers:
+        defaults = inspect.signature(wrapper.function).parameters
+        wrapper.kwargs = {k: v for k, v in wrapper.kwargs.items() if not is_default(v, defaults[k].default)}
+    return wrappers
 
 
 # -- the per-class table ------------------------------------------------------------------

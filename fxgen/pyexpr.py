@@ -276,6 +276,8 @@ def _public_names() -> dict[int, str]:
         (F, "F", accept_functional),
         (torch, "torch", accept_torch),
         (torch.nn, "torch.nn", accept_torch),
+        (torch.nn.utils, "torch.nn.utils", accept_torch),
+        (torch.nn.utils.parametrizations, "torch.nn.utils.parametrizations", accept_torch),
         (torch.linalg, "torch.linalg", accept_torch),
         (torch.fft, "torch.fft", accept_torch),
         (torch.special, "torch.special", accept_torch),
@@ -305,6 +307,16 @@ def _resolve(module: str, qualname: str) -> Any:
     for part in qualname.split("."):
         obj = getattr(obj, part)
     return obj
+
+
+def _reachable(module: str, qualname: str, obj: Any) -> bool:
+    """Whether `module.qualname`, read attribute by attribute from the top package, is `obj`
+    (a submodule can be shadowed by a function of the same name)."""
+    parts = f"{module}.{qualname}".split(".")
+    value: Any = importlib.import_module(parts[0])
+    for part in parts[1:]:
+        value = getattr(value, part, None)
+    return value is obj
 
 
 class ExprWriter:
@@ -356,7 +368,7 @@ class ExprWriter:
                 f"{what} is defined in __main__, which the generated file cannot import. "
                 "Move it into an importable module."
             )
-        if module == "operator":
+        if module in ("operator", "_operator"):
             raise ExportError(
                 f"{what} is an `operator` function used as a value; generated code writes "
                 "operators as syntax and never imports `operator`. Use a lambda-free helper "
@@ -371,7 +383,7 @@ class ExprWriter:
                 f"{what} cannot be imported as {module}.{qualname}. Define it at the top "
                 "level of an importable module."
             )
-        if module == "torch" or module.startswith("torch."):
+        if (module == "torch" or module.startswith("torch.")) and _reachable(module, qualname, obj):
             self.imports.add_module(module)
             return f"{module}.{qualname}"
         head, _, rest = qualname.partition(".")

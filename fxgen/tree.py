@@ -240,7 +240,11 @@ class _Builder:
 
     def constructor_source(self, constructor: Constructor) -> str:
         parts = ", ".join(f"{name}={self.argument_source(value)}" for name, value in constructor.kwargs.items())
-        return f"{self.writer.qualified(constructor.cls)}({parts})"
+        source = f"{self.writer.qualified(constructor.cls)}({parts})"
+        for wrapper in constructor.wrappers:
+            options = "".join(f", {name}={self.argument_source(v)}" for name, v in wrapper.kwargs.items())
+            source = f"{self.writer.qualified(wrapper.function)}({source}{options})"
+        return source
 
     def argument_source(self, value: Any) -> str:
         if isinstance(value, Constructor):
