@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 from torch import fx, nn
+from torch.nn.parameter import is_lazy
 
 from fxgen import source
 from fxgen.errors import CaptureError, ExportError
@@ -60,6 +61,12 @@ def capture(obj: Any, *, drop_hooks: bool = False) -> Captured:
     else:
         raise CaptureError(
             f"cannot capture a {type(obj).__qualname__}: pass an nn.Module or a torch.fx.GraphModule"
+        )
+    lazy = [name for name, t in list(root.named_parameters()) + list(root.named_buffers()) if is_lazy(t)]
+    if lazy:
+        raise ExportError(
+            f"{lazy[0]!r} is an uninitialized parameter of a lazy module; run the model once "
+            "on an example input before exporting it, so that its shapes are known."
         )
     cache = ConstructorCache()
     _check_hooks(root, "", drop_hooks, is_root=True)

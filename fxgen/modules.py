@@ -22,10 +22,12 @@ from typing import Any, Callable
 import torch
 from torch import nn
 from torch.nn.utils import parametrizations as parametrizations_api
+from torch.nn.parameter import is_lazy
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import _SpectralNorm, _WeightNorm
 from torch.nn.utils.spectral_norm import SpectralNorm
 from torch.nn.utils.weight_norm import WeightNorm
+from torch.utils.hooks import RemovableHandle
 
 from fxgen.pyexpr import is_default
 
@@ -82,6 +84,8 @@ def is_container(module: nn.Module) -> bool:
 
 def constructor_for(module: nn.Module) -> Constructor | str:
     """The constructor call that rebuilds `module`, or why there is none."""
+    if any(is_lazy(t) for t in _own_tensors(module)):
+        return "it has uninitialized (lazy) parameters"
     wrappers = _wrappers(module)
     if isinstance(wrappers, str):
         return wrappers
@@ -298,6 +302,8 @@ def _class_of(module: nn.Module) -> type:
 
 
 def _value_difference(a: Any, b: Any, where: str) -> str | None:
+    if isinstance(a, RemovableHandle) and isinstance(b, RemovableHandle):
+        return None  # the handle of a hook the constructor registers (lazy modules)
     if isinstance(a, weakref.ref) and isinstance(b, weakref.ref):
         a, b = a(), b()
     if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):

@@ -303,6 +303,27 @@ class TrainingModes(nn.Module):
         return self.head(self.backbone(x))
 
 
+class Symmetric(nn.Module):
+    """A user parametrization (the torch tutorial's): not rebuilt, traced through."""
+
+    def forward(self, weight):
+        return weight.triu() + weight.triu(1).transpose(-1, -2)
+
+
+class Parametrized(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = torch.nn.utils.parametrizations.weight_norm(nn.Linear(4, 4), dim=1)
+        self.b = torch.nn.utils.parametrizations.spectral_norm(nn.Linear(4, 4))
+        self.c = nn.Linear(4, 4)
+        torch.nn.utils.parametrize.register_parametrization(self.c, "weight", Symmetric())
+        self.lazy = nn.LazyLinear(3)
+        self.lazy(torch.zeros(1, 4))  # materialised: now a plain Linear
+
+    def forward(self, x):
+        return self.lazy(self.c(self.b(self.a(x))))
+
+
 def _seeded(factory: Callable[[], tuple[nn.Module, tuple[Any, ...]]]) -> Callable[[], tuple[nn.Module, tuple[Any, ...]]]:
     def make() -> tuple[nn.Module, tuple[Any, ...]]:
         torch.manual_seed(0)
@@ -349,6 +370,7 @@ ZOO: dict[str, Callable[[], tuple[nn.Module, tuple[Any, ...]]]] = {
         "in_place": lambda: (InPlace(), (torch.randn(3, 4),)),
         "awkward_names": lambda: (AwkwardNames(), (torch.randn(2, 4),)),
         "training_modes": _training_modes,
+        "parametrized": lambda: (_eval(Parametrized()), (torch.randn(2, 4),)),
         "graph_module": _graph_module,
     }.items()
 }
