@@ -39,3 +39,15 @@ def test_module_style_golden(name, fxgen_golden, tmp_path):
     assert written.startswith(HEADER_PREFIX)
     without_hash = "".join(line for line in written.splitlines(True) if not line.startswith("# weights: "))
     assert without_hash == golden
+
+
+def test_goldens_pass_black_check():
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "black", "--check", "--quiet", "--config", "/dev/null", str(GOLDEN)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
