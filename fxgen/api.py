@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from fxgen.capture import capture
+from fxgen.capture import capture as capture_program
+from fxgen.capture import normalize_inputs
 from fxgen.errors import ExportError
 from fxgen.format import Formatter, check_syntax, format_text
 from fxgen.lower import lower
@@ -32,6 +33,7 @@ class ExportResult:
     node_count: int  #: nodes in the captured graph
     line_count: int  #: lines in the code file
     verified: bool  #: whether outputs were compared with the original (needs example_inputs)
+    capture: str = "fx"  #: how the program was captured: "fx" (symbolic tracing) or "export"
 
 
 def render(
@@ -43,6 +45,8 @@ def render(
     example_inputs: Any = None,
     class_name: str | None = None,
     drop_hooks: bool = False,
+    capture: str = "fx",
+    outputs: str = "original",
 ) -> str:
     """The generated source for `obj`, without writing files.
 
@@ -50,7 +54,7 @@ def render(
     file's hash. `formatter="auto"` uses black's defaults here (there is no target
     project); `formatter=None` returns the unformatted render.
     """
-    program = _program(obj, style, example_inputs, class_name, drop_hooks)
+    program = _program(obj, style, example_inputs, class_name, drop_hooks, capture, outputs)
     return _text(program, style, template_dirs, formatter, None)
 
 
@@ -65,25 +69,30 @@ def export(
     formatter: Formatter = "auto",
     overwrite: bool = False,
     drop_hooks: bool = False,
+    capture: str = "fx",
+    outputs: str = "original",
 ) -> ExportResult:
     """Write `obj` as a Python file at `path` with its weights beside it (`<stem>.pt`).
 
     With `example_inputs`, the written file is loaded in isolation, run, and compared
     exactly with `obj`; a mismatch raises `VerificationError` and nothing is replaced.
+    `capture` is "fx" (symbolic tracing), "export" (`torch.export.export(strict=False)`,
+    which needs `example_inputs`: a tuple, or an `(args, kwargs)` pair) or "auto" (fx, and
+    export where fx fails); an ExportedProgram may also be passed as `obj`.
     """
     code_path = Path(path)
     if code_path.suffix != ".py":
         raise ExportError(f"the output path {str(path)!r} must end in .py")
     if not code_path.parent.is_dir():
         raise ExportError(f"the folder of {str(path)!r} does not exist")
-    program = _program(obj, style, example_inputs, class_name, drop_hooks)
+    program = _program(obj, style, example_inputs, class_name, drop_hooks, capture, outputs)
     weights = serialize_weights(program.weights)
     program.header.append(weights_header_line(code_path, weights))
     text = _text(program, style, template_dirs, formatter, code_path)
 
     def check(pair: StagedPair) -> None:
         if example_inputs is not None:
-            verify_file(pair.staged_code, obj, example_inputs)
+            verify_file(pair.staged_code, program.original, example_inputs)
 
     staged_pair(code_path, text, weights, overwrite, check)
     return ExportResult(
@@ -93,13 +102,24 @@ def export(
         node_count=program.node_count,
         line_count=text.count("\n"),
         verified=example_inputs is not None,
+        capture=program.capture,
     )
 
 
-def _program(obj: Any, style: str, example_inputs: Any, class_name: str | None, drop_hooks: bool) -> Program:
-    captured = capture(obj, drop_hooks=drop_hooks)
-    inputs = example_inputs if isinstance(example_inputs, tuple) else None
-    return lower(captured, style=style, class_name=class_name, example_inputs=inputs)
+def _program(
+    obj: Any,
+    style: str,
+    example_inputs: Any,
+    class_name: str | None,
+    drop_hooks: bool,
+    method: str,
+    outputs: str,
+) -> Program:
+    captured = capture_program(
+        obj, method=method, example_inputs=example_inputs, drop_hooks=drop_hooks, outputs=outputs
+    )
+    args, _ = normalize_inputs(example_inputs) if example_inputs is not None else ((), {})
+    return lower(captured, style=style, class_name=class_name, example_inputs=args)
 
 
 def _text(

@@ -1,15 +1,20 @@
 """Capture: turn what the user passed into an `fx.Graph` and the module it refers to.
 
-An `nn.Module` is traced with a `torch.fx.Tracer` (`record_stack_traces=True`) straight
-into a `Graph`; fxgen never builds a `GraphModule` from it, because torch.fx's printer
-fails on legal module names such as `class`. A `GraphModule` is used as given (its graph
-is copied, never changed). Built-in modules stay leaf calls when `modules.py` can rebuild
-them faithfully; any other called module is traced through and inlined.
+`method="fx"`: an `nn.Module` is traced with a `torch.fx.Tracer` (`record_stack_traces=True`)
+straight into a `Graph`; fxgen never builds a `GraphModule` from it, because torch.fx's
+printer fails on legal module names such as `class`. A `GraphModule` is used as given
+(its graph is copied, never changed). Built-in modules stay leaf calls when `modules.py`
+can rebuild them faithfully; any other called module is traced through and inlined.
+
+`method="export"`: the model is captured with `torch.export.export(..., strict=False)`,
+and an `ExportedProgram` (captured here or passed in) is turned into a plain graph over
+module attributes by `unlift.py`. `method="auto"` tries `fx` first, then `export`.
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
 import operator
 from dataclasses import dataclass
 from typing import Any
@@ -22,8 +27,11 @@ from fxgen import source
 from fxgen.errors import CaptureError, ExportError
 from fxgen.modules import REBUILT_HOOKS
 from fxgen.tree import ConstructorCache
+from fxgen.unlift import unlift
 
-__all__ = ["Captured", "capture"]
+logger = logging.getLogger("fxgen")
+
+__all__ = ["Captured", "capture", "normalize_inputs", "CAPTURE_METHODS"]
 
 
 @dataclass
@@ -34,11 +42,14 @@ class Captured:
     root: nn.Module  #: the module the graph's `get_attr`/`call_module` targets refer to
     original: Any  #: what the user passed, run again by verification
     class_name: str  #: the original class name
-    graph_module: bool  #: True when the user passed a GraphModule
+    #: True when plain modules with children named 0..n-1 stand for lists (a GraphModule's,
+    #: or a tree rebuilt from an ExportedProgram's state)
+    numbered_modules_are_lists: bool
     source: str | None  #: `module:Class` of the original class where importable
     constructors: ConstructorCache  #: rebuild results, shared with lowering
     #: tensors the tracer found that are not attributes of the model, by `get_attr` target
     constants: dict[str, torch.Tensor]
+    method: str = "fx"  #: how the graph was captured: "fx" or "export"
 
 
 class _Tracer(fx.Tracer):
@@ -47,21 +58,63 @@ class _Tracer(fx.Tracer):
         self.record_stack_traces = True
 
 
-def capture(obj: Any, *, drop_hooks: bool = False) -> Captured:
-    """Capture `obj` (an nn.Module or a GraphModule) into a graph."""
+CAPTURE_METHODS = ("fx", "export", "auto")
+
+
+def capture(
+    obj: Any,
+    *,
+    method: str = "fx",
+    example_inputs: Any = None,
+    drop_hooks: bool = False,
+    outputs: str = "original",
+) -> Captured:
+    """Capture `obj` (an nn.Module, a GraphModule or an ExportedProgram) into a graph."""
+    if method not in CAPTURE_METHODS:
+        raise CaptureError(f"unknown capture method {method!r}; use one of {', '.join(CAPTURE_METHODS)}")
+    if outputs not in ("original", "dict"):
+        raise CaptureError(f"outputs={outputs!r}: use 'original' or 'dict'")
+    if isinstance(obj, torch.export.ExportedProgram):
+        return _from_exported(obj, None, outputs)
+    if not isinstance(obj, nn.Module):
+        raise CaptureError(
+            f"cannot capture a {type(obj).__qualname__}: pass an nn.Module, a torch.fx.GraphModule "
+            "or a torch.export.ExportedProgram"
+        )
+    if method == "export":
+        return _from_exported(_export(obj, example_inputs), obj, outputs)
+    if method == "auto":
+        try:
+            return _symbolic(obj, drop_hooks)
+        except CaptureError as fx_error:
+            try:
+                captured = _from_exported(_export(obj, example_inputs), obj, outputs)
+            except CaptureError as export_error:
+                raise CaptureError(f"{fx_error}\nThen torch.export failed too: {export_error}") from export_error
+            logger.info("torch.fx could not trace %s; captured it with torch.export", type(obj).__name__)
+            return captured
+    return _symbolic(obj, drop_hooks)
+
+
+def normalize_inputs(example_inputs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """`(args...)`, or `(args, kwargs)` for keyword inputs, as an (args, kwargs) pair."""
+    if isinstance(example_inputs, tuple) and len(example_inputs) == 2 and isinstance(example_inputs[1], dict):
+        if isinstance(example_inputs[0], tuple):
+            return example_inputs[0], example_inputs[1]
+    if isinstance(example_inputs, (tuple, list)):
+        return tuple(example_inputs), {}
+    return (example_inputs,), {}
+
+
+def _symbolic(obj: nn.Module, drop_hooks: bool) -> Captured:
     constants: dict[str, torch.Tensor] = {}
     if isinstance(obj, fx.GraphModule):
         graph = fx.Graph()
         output = graph.graph_copy(obj.graph, {})
         graph.output(output)
-        root, graph_module = obj, True
-    elif isinstance(obj, nn.Module):
-        root, graph_module = obj, False
-        graph = _trace(obj, "", constants)
     else:
-        raise CaptureError(
-            f"cannot capture a {type(obj).__qualname__}: pass an nn.Module or a torch.fx.GraphModule"
-        )
+        graph = _trace(obj, "", constants)
+    root = obj
     lazy = [name for name, t in list(root.named_parameters()) + list(root.named_buffers()) if is_lazy(t)]
     if lazy:
         raise ExportError(
@@ -71,15 +124,48 @@ def capture(obj: Any, *, drop_hooks: bool = False) -> Captured:
     cache = ConstructorCache()
     _check_hooks(root, "", drop_hooks, is_root=True)
     _inline_unrebuildable(graph, root, cache, drop_hooks, constants)
+    graph_module = isinstance(obj, fx.GraphModule)
     return Captured(
         graph=graph,
         root=root,
         original=obj,
         class_name=type(obj).__name__,
-        graph_module=graph_module,
+        numbered_modules_are_lists=graph_module,
         source=None if graph_module else _importable_name(type(obj)),
         constructors=cache,
         constants=constants,
+    )
+
+
+def _export(model: nn.Module, example_inputs: Any) -> torch.export.ExportedProgram:
+    if example_inputs is None:
+        raise CaptureError("capturing with torch.export needs example_inputs (a tuple, or an (args, kwargs) pair)")
+    args, kwargs = normalize_inputs(example_inputs)
+    try:
+        return torch.export.export(model, args, kwargs, strict=False)
+    except Exception as exc:
+        where = source.from_traceback(exc.__traceback__)
+        at = f" at {where} (`{where.code}`)" if where and where.code else ""
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise CaptureError(
+            f"torch.export could not capture {type(model).__qualname__}{at}: {type(exc).__name__}: "
+            f"{first_line}. Make the model exportable (see torch.export's message above), or "
+            "capture it with symbolic tracing (capture='fx')."
+        ) from exc
+
+
+def _from_exported(ep: torch.export.ExportedProgram, original: nn.Module | None, outputs: str) -> Captured:
+    unlifted = unlift(ep, original, outputs)
+    return Captured(
+        graph=unlifted.graph,
+        root=unlifted.root,
+        original=original if original is not None else ep.module(),
+        class_name=unlifted.class_name,
+        numbered_modules_are_lists=unlifted.synthetic_root,
+        source=_importable_name(type(original)) if original is not None else None,
+        constructors=ConstructorCache(),
+        constants=unlifted.constants,
+        method="export",
     )
 
 

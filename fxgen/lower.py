@@ -40,7 +40,9 @@ from fxgen.pyexpr import (
     is_default,
     unary,
 )
+from fxgen.aten import raise_call
 from fxgen.tree import ModuleTree, add_constant, build_tree
+from fxgen.unlift import KEYWORD_ONLY
 
 __all__ = ["lower"]
 
@@ -81,12 +83,12 @@ class _Lowering:
         captured = self.captured
         nodes = list(captured.graph.nodes)
         for node in nodes:  # imports first, so that no variable takes an imported name
-            if node.op == "call_function" and not _is_syntax(node.target):
+            if node.op == "call_function" and not _is_syntax(node.target) and not isinstance(node.target, torch._ops.OperatorBase):
                 self.current = node
                 self.writer.qualified(node.target)
         for name in self.imports.local_names():
             self.names.reserve(name)
-        tree = build_tree(captured.root, self.writer, captured.constructors, captured.graph_module)
+        tree = build_tree(captured.root, self.writer, captured.constructors, captured.numbered_modules_are_lists)
         self.tree = tree
         params: list[Param] = []
         body: list[Statement] = []
@@ -112,6 +114,8 @@ class _Lowering:
         if captured.source:
             header.append(f"source: {comment_text(captured.source)}")
         header.append(f"style: {comment_text(self.style)}")
+        if captured.method != "fx":
+            header[-1] += f", capture: {captured.method}"
         state_dict = {k: v for k, v in captured.root.state_dict().items()}
         return Program(
             context_version=CONTEXT_VERSION,
@@ -122,6 +126,8 @@ class _Lowering:
             load=LoadSpec(self.class_name, bool(tree.buffers), tree.load_fixups),
             weights=Weights(state_dict, dict(tree.buffers)),
             node_count=len(nodes),
+            capture=captured.method,
+            original=captured.original,
         )
 
     def _class_name(self, requested: str | None) -> str:
@@ -172,13 +178,16 @@ class _Lowering:
             name = self.names.fresh(wanted)
         self.values[node] = Expr(name)
         default = self.writer.value(node.args[0]).text if node.args else None
-        return Param("placeholder", node, name, self.annotation(node, index, star), default, star)
+        keyword_only = bool(node.meta.get(KEYWORD_ONLY))
+        return Param("placeholder", node, name, self.annotation(node, index, star), default, star, keyword_only)
 
     def annotation(self, node: fx.Node, index: int, star: str) -> str | None:
         if star:
             return None
         if isinstance(node.type, type) and node.type in (torch.Tensor, int, float, bool, str):
             return self.writer.qualified(node.type)
+        if isinstance(node.meta.get("val"), torch.Tensor):
+            return self.writer.qualified(torch.Tensor)
         if self.example_inputs is not None and index < len(self.example_inputs):
             kind = type(self.example_inputs[index])
             if issubclass(kind, torch.Tensor):
@@ -219,6 +228,13 @@ class _Lowering:
         elif target is builtins.getattr and len(args) == 2 and isinstance(args[1], str) and not kwargs:
             base = self.writer.value(args[0]).receiver()
             expr = Expr(f"{base}.{args[1]}" if is_attr_name(args[1]) else self.writer.call("getattr", args, {}).text)
+        elif isinstance(target, torch._ops.OpOverload):
+            expr = raise_call(target, args, dict(kwargs), self.writer, node)
+        elif isinstance(target, (torch._ops.OpOverloadPacket, torch._ops.HigherOrderOperator)):
+            raise ExportError(
+                f"{self.describe()} is a call of {target}, which fxgen cannot write yet; "
+                "capture the model without it, or with symbolic tracing"
+            )
         elif _is_syntax(target):
             raise ExportError(f"{self.describe()} has a form fxgen cannot write as Python syntax")
         else:

@@ -41,6 +41,7 @@ class Param:
     annotation: str | None  #: its type as source (`torch.Tensor`), or None
     default: str | None  #: its default value as source, or None
     star: str  #: "" for a plain parameter, "*" for `*args`, "**" for `**kwargs`
+    keyword_only: bool = False  #: True for an input that was passed by keyword
 
 
 @dataclass
@@ -120,6 +121,8 @@ class Program:
     load: LoadSpec  #: the module-level `load()` function
     weights: Weights  #: tensors for the weight file
     node_count: int  #: number of nodes in the graph
+    capture: str  #: how the graph was captured: "fx" or "export"
+    original: Any  #: the program the file reproduces (for verification; not for templates)
     #: free-form extras for user styles; fxgen itself never reads it
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -64,9 +64,9 @@ class ModuleTree:
         return source
 
 
-def build_tree(root: nn.Module, writer: ExprWriter, cache: ConstructorCache, graph_module: bool) -> ModuleTree:
+def build_tree(root: nn.Module, writer: ExprWriter, cache: ConstructorCache, numbered_modules_are_lists: bool) -> ModuleTree:
     """Rebuild `root`'s tree; the root itself is the generated class (`self`)."""
-    builder = _Builder(writer, cache, graph_module)
+    builder = _Builder(writer, cache, numbered_modules_are_lists)
     builder.visit_root(root)
     return builder.tree
 
@@ -84,10 +84,10 @@ def _join(path: str, name: str) -> str:
 
 
 class _Builder:
-    def __init__(self, writer: ExprWriter, cache: ConstructorCache, graph_module: bool) -> None:
+    def __init__(self, writer: ExprWriter, cache: ConstructorCache, numbered_modules_are_lists: bool) -> None:
         self.writer = writer
         self.cache = cache
-        self.graph_module = graph_module
+        self.numbered_modules_are_lists = numbered_modules_are_lists
         self.tree = ModuleTree(kinds={"": "plain"})
         self.late: list[InitStatement] = []  # ties and requires_grad, after the whole tree
         self.tensor_ties: list[tuple[str, str]] = []  # (alias, original) for load()
@@ -118,7 +118,7 @@ class _Builder:
             return "dict"
         if self.cache.is_leaf(module):
             return "leaf"
-        if self.graph_module and type(module) is nn.Module and children and numbered:
+        if self.numbered_modules_are_lists and type(module) is nn.Module and children and numbered:
             if not module._parameters and not module._buffers:
                 return "list"  # GraphModule flattens ModuleList/Sequential into plain modules
         return "plain"

@@ -14,22 +14,13 @@ from typing import Any, Callable
 import torch
 from torch.utils import _pytree as pytree
 
+from fxgen.capture import normalize_inputs
 from fxgen.errors import VerificationError
 from fxgen.loader import import_isolated
 
-__all__ = ["verify_file", "run_seeded", "first_difference", "normalize_inputs"]
+__all__ = ["verify_file", "run_seeded", "first_difference"]
 
 SEED = 0
-
-
-def normalize_inputs(example_inputs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """`(args...)`, or `(args, kwargs)` for keyword inputs, as an (args, kwargs) pair."""
-    if isinstance(example_inputs, tuple) and len(example_inputs) == 2 and isinstance(example_inputs[1], dict):
-        if isinstance(example_inputs[0], tuple):
-            return example_inputs[0], example_inputs[1]
-    if isinstance(example_inputs, (tuple, list)):
-        return tuple(example_inputs), {}
-    return (example_inputs,), {}
 
 
 def run_seeded(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -65,7 +65,7 @@ def rebuild_source(module: nn.Module) -> tuple[str, Imports]:
     holder.m = module
     imports = Imports()
     writer = ExprWriter(imports, lambda node: Expr(node.name), lambda name: False)
-    tree = build_tree(holder, writer, ConstructorCache(), graph_module=False)
+    tree = build_tree(holder, writer, ConstructorCache(), numbered_modules_are_lists=False)
     (statement,) = [s for s in tree.init if s.kind == "module"]
     return statement.code.split(" = ", 1)[1], imports
 

@@ -1,0 +1,381 @@
+"""ATen raising: each overload in `TABLE` is written with the public API a person uses.
+
+`aten.linear.default(x, w, b)` becomes `F.linear(x, w, b)`, `aten.add.Tensor(x, y)` becomes
+`x + y`, `aten.view.default(x, [2, -1])` becomes `x.view(2, -1)`, `aten.slice.Tensor`
+becomes `x[:, 1:5]`. Arguments equal to their default are dropped and keywords are used
+where the public API takes them. An entry is in the table only if it gives bit-identical
+values with the same aliasing (a view stays a view, a copy stays a copy); each entry is
+tested on real sample inputs (tests/test_aten.py). An overload without an entry, or a
+call an entry does not fit, is written as `torch.ops.aten.<op>.<overload>(...)`, which is
+always exact.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+
+from fxgen.pyexpr import BINARY_OPERATORS, Expr, ExprWriter, Prec, binary, is_default, unary
+
+__all__ = ["TABLE", "Raising", "raise_call", "op_source"]
+
+aten = torch.ops.aten
+_MAX_INDEX = sys.maxsize  # an omitted slice end, as export records it
+
+
+class Call:
+    """One call of an overload: its arguments bound to the schema's names."""
+
+    def __init__(self, op: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any], writer: ExprWriter, node: Any) -> None:
+        self.op = op
+        self.writer = writer
+        self.node = node
+        schema = op._schema.arguments
+        self.defaults = {a.name: a.default_value for a in schema if a.has_default_value()}
+        self.values: dict[str, Any] = dict(self.defaults)
+        for a, value in zip(schema, args):
+            self.values[a.name] = value
+        self.values.update(kwargs)
+        self.names = [a.name for a in schema]
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    def default(self, name: str) -> bool:
+        """Whether the argument has its schema default (or is absent)."""
+        if name not in self.defaults:
+            return False
+        value, default = self.values[name], self.defaults[name]
+        if default is None:
+            return value is None
+        if isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)):
+            return list(value) == list(default)
+        return is_default(value, default) or (type(default) is int and type(value) is float and value == default)
+
+    def source(self, name: str) -> Expr:
+        return self.writer.value(self.values[name])
+
+
+@dataclass(frozen=True)
+class Raising:
+    """How one overload is written: `write` returns the expression, or None to fall back."""
+
+    write: Callable[[Call], Expr | None]
+    #: OpInfo names whose samples exercise this overload (for its test)
+    samples: tuple[str, ...] = field(default=())
+
+
+TABLE: dict[Any, Raising] = {}
+
+
+def raise_call(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any], writer: ExprWriter, node: Any = None) -> Expr:
+    """The public-API expression for one call of `op` (or the exact `torch.ops` call)."""
+    entry = TABLE.get(op)
+    if entry is not None:
+        expr = entry.write(Call(op, args, kwargs, writer, node))
+        if expr is not None:
+            return expr
+    return writer.call(op_source(op, writer), args, kwargs)
+
+
+def op_source(op: Any, writer: ExprWriter) -> str:
+    """`torch.ops.<namespace>.<name>.<overload>`."""
+    writer.imports.add_module("torch")
+    packet = op._schema.name.split("::")
+    namespace, name = packet if len(packet) == 2 else ("aten", packet[0])
+    overload = op._overloadname if hasattr(op, "_overloadname") else "default"
+    return f"torch.ops.{namespace}.{name}.{overload or 'default'}"
+
+
+# -- building blocks ----------------------------------------------------------------------
+
+
+def _args(
+    call: Call, positional: tuple[str, ...], keywords: tuple[str, ...], ignored: tuple[str, ...], star: str = ""
+) -> tuple[list[str], list[str]] | None:
+    """Source of positional and keyword arguments, or None if an unmapped argument is set."""
+    mapped = set(positional) | {k.split("=")[0] for k in keywords} | set(ignored) | {star}
+    for name in call.names:
+        if name not in mapped and not call.default(name):
+            return None  # the public API has no way to say this
+    pos = []
+    for name in positional:
+        pos.append(call.source(name).text)
+    while pos and positional[len(pos) - 1] in call.defaults and call.default(positional[len(pos) - 1]):
+        pos.pop()
+    kws = []
+    for item in keywords:
+        schema_name, _, public = item.partition("=")
+        if schema_name in call.values and not call.default(schema_name):
+            kws.append(f"{public or schema_name}={call.source(schema_name).text}")
+    return pos, kws
+
+
+def function(fn: Callable[..., Any], *positional: str, keywords: tuple[str, ...] = (), ignored: tuple[str, ...] = (), star: str = "") -> Callable[[Call], Expr | None]:
+    """`fn(positional..., keyword=...)`; `star` names a list argument written unpacked."""
+
+    def write(call: Call) -> Expr | None:
+        parts = _args(call, positional, keywords, ignored, star)
+        if parts is None:
+            return None
+        pos, kws = parts
+        if star:
+            pos.extend(call.writer.value(v).text for v in call[star])
+        return Expr(f"{call.writer.qualified(fn)}({', '.join(pos + kws)})")
+
+    return write
+
+
+def method(name: str, *positional: str, keywords: tuple[str, ...] = (), ignored: tuple[str, ...] = (), star: str = "") -> Callable[[Call], Expr | None]:
+    """`self.name(positional..., keyword=...)` (the first schema argument is the receiver)."""
+
+    def write(call: Call) -> Expr | None:
+        receiver = call.names[0]
+        parts = _args(call, (receiver, *positional), keywords, ignored, star)
+        if parts is None:
+            return None
+        pos, kws = parts
+        if star:
+            values = call[star]
+            pos.extend(call.writer.value(v).text for v in (values if isinstance(values, (list, tuple)) else [values]))
+        self_expr = call.source(receiver).receiver()
+        return Expr(f"{self_expr}.{name}({', '.join(pos[1:] + kws)})")
+
+    return write
+
+
+def operator_(symbol: str, left: str = "self", right: str = "other", when: Callable[[Call], bool] = lambda c: True) -> Callable[[Call], Expr | None]:
+    """`left <symbol> right` where `when` holds (e.g. `alpha == 1`)."""
+    prec = next(p for s, p in BINARY_OPERATORS.values() if s == symbol)
+
+    def write(call: Call) -> Expr | None:
+        if not when(call):
+            return None
+        return binary(symbol, prec, call.source(left), call.source(right))
+
+    return write
+
+
+def prefix(symbol: str, prec: Prec = Prec.UNARY) -> Callable[[Call], Expr | None]:
+    return lambda call: unary(symbol, prec, call.source("self"))
+
+
+def first(*writers: Callable[[Call], Expr | None]) -> Callable[[Call], Expr | None]:
+    """The first writer that fits."""
+
+    def write(call: Call) -> Expr | None:
+        for writer in writers:
+            expr = writer(call)
+            if expr is not None:
+                return expr
+        return None
+
+    return write
+
+
+def register(ops: Any, write: Callable[[Call], Expr | None], *samples: str) -> None:
+    for op in ops if isinstance(ops, (list, tuple)) else [ops]:
+        TABLE[op] = Raising(write, samples)
+
+
+def _alpha_is_one(call: Call) -> bool:
+    return call.default("alpha")
+
+
+def _rank(call: Call) -> int | None:
+    value = getattr(call.values.get("self"), "meta", {}).get("val")
+    return value.dim() if isinstance(value, torch.Tensor) else None
+
+
+def _subscript_at(call: Call, dim: int, item: Any) -> Expr | None:
+    """`x[:, ..., item]` with `item` at dimension `dim` (negative dims need the rank)."""
+    if dim < 0:
+        rank = _rank(call)
+        if rank is None:
+            return None
+        dim += rank
+    index = tuple([slice(None)] * dim + [item])
+    return call.writer.subscript(call.source("self"), index if len(index) > 1 else index[0])
+
+
+def _slice(call: Call) -> Expr | None:
+    start, end, step = call["start"], call["end"], call["step"]
+    if end == _MAX_INDEX:
+        end = None
+    if start == 0:
+        start = None
+    return _subscript_at(call, call["dim"], slice(start, end, None if step == 1 else step))
+
+
+def _select(call: Call) -> Expr | None:
+    return _subscript_at(call, call["dim"], call["index"])
+
+
+def _index(call: Call) -> Expr | None:
+    indices = list(call["indices"])
+    if not indices:
+        return None
+    index = tuple(slice(None) if i is None else i for i in indices)
+    return call.writer.subscript(call.source("self"), index if len(index) > 1 else index[0])
+
+
+def _to_copy(call: Call) -> Expr | None:
+    """`x.to(dtype, copy=True)`: a copy even where the dtype already matches."""
+    if not (call.default("layout") and call.default("pin_memory")):
+        return None
+    parts = []
+    for name in ("device", "dtype", "non_blocking", "memory_format"):
+        if not call.default(name):
+            parts.append(f"{name}={call.source(name).text}")
+    return Expr(f"{call.source('self').receiver()}.to({', '.join(parts + ['copy=True'])})")
+
+
+def _softmax_internal(call: Call) -> Expr | None:
+    if call["half_to_float"]:
+        return None
+    return Expr(f"{call.writer.qualified(torch.softmax)}({call.source('self').text}, dim={call.source('dim').text})")
+
+
+def _embedding(call: Call) -> Expr | None:
+    if call["padding_idx"] != -1 or not call.default("scale_grad_by_freq") or not call.default("sparse"):
+        return None  # only affect gradients, but F.embedding spells them differently
+    return Expr(f"{call.writer.qualified(F.embedding)}({call.source('indices').text}, {call.source('weight').text})")
+
+
+def _batch_norm(call: Call) -> Expr | None:
+    names = ("input", "running_mean", "running_var", "weight", "bias")
+    parts = [call.source(n).text for n in names]
+    parts += [f"training={call.source('training').text}", f"momentum={call.source('momentum').text}", f"eps={call.source('eps').text}"]
+    return Expr(f"{call.writer.qualified(F.batch_norm)}({', '.join(parts)})")
+
+
+# -- the table ----------------------------------------------------------------------------
+
+_BINARY = [
+    ("+", [aten.add.Tensor, aten.add.Scalar], _alpha_is_one, "add"),
+    ("-", [aten.sub.Tensor, aten.sub.Scalar], _alpha_is_one, "sub"),
+    ("*", [aten.mul.Tensor, aten.mul.Scalar], None, "mul"),
+    ("/", [aten.div.Tensor, aten.div.Scalar], None, "div"),
+    ("@", [aten.matmul.default], None, "matmul"),
+    ("==", [aten.eq.Tensor, aten.eq.Scalar], None, "eq"),
+    ("!=", [aten.ne.Tensor, aten.ne.Scalar], None, "ne"),
+    ("<", [aten.lt.Tensor, aten.lt.Scalar], None, "lt"),
+    ("<=", [aten.le.Tensor, aten.le.Scalar], None, "le"),
+    (">", [aten.gt.Tensor, aten.gt.Scalar], None, "gt"),
+    (">=", [aten.ge.Tensor, aten.ge.Scalar], None, "ge"),
+    ("&", [aten.bitwise_and.Tensor, aten.bitwise_and.Scalar], None, "bitwise_and"),
+    ("|", [aten.bitwise_or.Tensor, aten.bitwise_or.Scalar], None, "bitwise_or"),
+    ("^", [aten.bitwise_xor.Tensor, aten.bitwise_xor.Scalar], None, "bitwise_xor"),
+    ("//", [aten.floor_divide.default], None, "floor_divide"),
+    ("%", [aten.remainder.Tensor, aten.remainder.Scalar], None, "remainder"),
+]
+for _symbol, _ops, _when, _sample in _BINARY:
+    _fallback = function(getattr(torch, _sample), "self", "other", keywords=("alpha",))
+    register(_ops, first(operator_(_symbol, when=_when or (lambda c: True)), _fallback), _sample)
+register(aten.pow.Tensor_Scalar, operator_("**", right="exponent"), "pow")
+register(aten.pow.Tensor_Tensor, operator_("**", right="exponent"), "pow")
+register(aten.rsub.Scalar, operator_("-", left="other", right="self", when=_alpha_is_one), "rsub")
+register(aten.neg.default, prefix("-"), "neg")
+register(aten.bitwise_not.default, prefix("~"), "bitwise_not")
+
+for _name in [
+    "abs", "exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "relu", "erf", "floor", "ceil",
+    "sign", "reciprocal", "log1p", "expm1", "logical_not", "isnan", "isinf", "exp2", "tan", "atan",
+    "log2", "trunc", "isfinite", "square",
+]:
+    register(getattr(aten, _name).default, function(getattr(torch, _name), "self"), _name)
+register(aten.round.default, function(torch.round, "self"), "round")
+register(aten.clamp.default, function(torch.clamp, "self", keywords=("min", "max")), "clamp")
+register(aten.clamp_min.default, function(torch.clamp, "self", keywords=("min",)), "clamp")
+register(aten.clamp_max.default, function(torch.clamp, "self", keywords=("max",)), "clamp")
+
+# nn.functional
+register(aten.linear.default, function(F.linear, "input", "weight", "bias"), "nn.functional.linear")
+register(aten.layer_norm.default, function(F.layer_norm, "input", "normalized_shape", "weight", "bias", keywords=("eps",), ignored=("cudnn_enable",)), "nn.functional.layer_norm")
+register(aten.group_norm.default, function(F.group_norm, "input", "num_groups", "weight", "bias", keywords=("eps",), ignored=("cudnn_enabled",)), "nn.functional.group_norm")
+register(aten.batch_norm.default, _batch_norm, "nn.functional.batch_norm")
+register(aten.embedding.default, _embedding, "nn.functional.embedding")
+register(aten.gelu.default, function(F.gelu, "self", keywords=("approximate",)), "nn.functional.gelu")
+register(aten.silu.default, function(F.silu, "self"), "nn.functional.silu")
+register(aten.softmax.int, function(torch.softmax, "self", keywords=("dim", "dtype")), "softmax")
+register(aten.log_softmax.int, function(torch.log_softmax, "self", keywords=("dim", "dtype")), "log_softmax")
+register(aten._softmax.default, _softmax_internal, "softmax")
+register(aten.dropout.default, function(F.dropout, "input", keywords=("p", "train=training")), "nn.functional.dropout")
+register(
+    aten.scaled_dot_product_attention.default,
+    function(F.scaled_dot_product_attention, "query", "key", "value", keywords=("attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")),
+    "nn.functional.scaled_dot_product_attention",
+)
+register(aten.conv1d.default, function(F.conv1d, "input", "weight", "bias", keywords=("stride", "padding", "dilation", "groups")), "nn.functional.conv1d")
+register(aten.conv2d.default, function(F.conv2d, "input", "weight", "bias", keywords=("stride", "padding", "dilation", "groups")), "nn.functional.conv2d")
+register(aten.max_pool2d.default, function(F.max_pool2d, "self", keywords=("kernel_size", "stride", "padding", "dilation", "ceil_mode")), "nn.functional.max_pool2d")
+register(aten.avg_pool2d.default, function(F.avg_pool2d, "self", keywords=("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")), "nn.functional.avg_pool2d")
+register(aten.adaptive_avg_pool2d.default, function(F.adaptive_avg_pool2d, "self", keywords=("output_size",)), "nn.functional.adaptive_avg_pool2d")
+register(aten.hardtanh.default, function(F.hardtanh, "self", keywords=("min_val", "max_val")), "nn.functional.hardtanh")
+register(aten.leaky_relu.default, function(F.leaky_relu, "self", keywords=("negative_slope",)), "nn.functional.leaky_relu")
+
+# views and shapes
+register(aten.view.default, method("view", star="size"), "view")
+register(aten.reshape.default, method("reshape", star="shape"), "reshape")
+register(aten.permute.default, method("permute", star="dims"), "permute")
+register(aten.expand.default, method("expand", star="size", ignored=()), "expand")
+register(aten.transpose.int, method("transpose", "dim0", "dim1"), "transpose")
+register(aten.t.default, method("t"), "t")
+register(aten.unsqueeze.default, method("unsqueeze", "dim"), "unsqueeze")
+register(aten.squeeze.dim, method("squeeze", "dim"), "squeeze")
+register(aten.squeeze.dims, method("squeeze", "dim"), "squeeze")
+register(aten.flatten.using_ints, method("flatten", "start_dim", "end_dim"), "flatten")
+register(aten.contiguous.default, method("contiguous", keywords=("memory_format",)), "contiguous")
+register(aten.chunk.default, method("chunk", "chunks", keywords=("dim",)), "chunk")
+register(aten.split.Tensor, method("split", "split_size", keywords=("dim",)), "split")
+register(aten.split_with_sizes.default, method("split", "split_sizes", keywords=("dim",)), "split")
+register(aten.unbind.int, method("unbind", keywords=("dim",)), "unbind")
+register(aten.slice.Tensor, _slice, "__getitem__")
+register(aten.select.int, _select, "__getitem__")
+register(aten.index.Tensor, _index, "__getitem__")
+register(aten.repeat.default, method("repeat", star="repeats"), "repeat")
+register(aten.clone.default, method("clone", keywords=("memory_format",)), "clone")
+register(aten.masked_fill.Scalar, method("masked_fill", "mask", "value"), "masked_fill")
+register(aten.masked_fill.Tensor, method("masked_fill", "mask", "value"), "masked_fill")
+register(aten.type_as.default, method("type_as", "other"), "type_as")
+register(aten.to.dtype, method("to", "dtype", keywords=("non_blocking", "copy", "memory_format")), "to")
+register(aten._to_copy.default, _to_copy, "to")
+register(aten.detach.default, method("detach"), "detach")
+
+# reductions and the rest
+register(aten.sum.dim_IntList, method("sum", keywords=("dim", "keepdim", "dtype")), "sum")
+register(aten.sum.default, method("sum", keywords=("dtype",)), "sum")
+register(aten.mean.dim, method("mean", keywords=("dim", "keepdim", "dtype")), "mean")
+register(aten.mean.default, method("mean", keywords=("dtype",)), "mean")
+register(aten.amax.default, method("amax", keywords=("dim", "keepdim")), "amax")
+register(aten.max.dim, method("max", keywords=("dim", "keepdim")), "max")
+register(aten.argmax.default, method("argmax", keywords=("dim", "keepdim")), "argmax")
+register(aten.cumsum.default, method("cumsum", keywords=("dim", "dtype")), "cumsum")
+register(aten.cat.default, function(torch.cat, "tensors", keywords=("dim",)), "cat")
+register(aten.stack.default, function(torch.stack, "tensors", keywords=("dim",)), "stack")
+register(aten.where.self, function(torch.where, "condition", "self", "other"), "where")
+register(aten.bmm.default, function(torch.bmm, "self", "mat2"), "bmm")
+register(aten.mm.default, function(torch.mm, "self", "mat2"), "mm")
+register(aten.addmm.default, function(torch.addmm, "self", "mat1", "mat2", keywords=("beta", "alpha")), "addmm")
+register(aten.baddbmm.default, function(torch.baddbmm, "self", "batch1", "batch2", keywords=("beta", "alpha")), "baddbmm")
+register(aten.tril.default, method("tril", "diagonal"), "tril")
+register(aten.triu.default, method("triu", "diagonal"), "triu")
+register(aten.gather.default, function(torch.gather, "self", "dim", "index", keywords=("sparse_grad",)), "gather")
+register(aten.index_select.default, function(torch.index_select, "self", "dim", "index"), "index_select")
+register(aten.topk.default, function(torch.topk, "self", "k", keywords=("dim", "largest", "sorted")), "topk")
+register(aten.einsum.default, function(torch.einsum, "equation", "tensors", keywords=("path",)), "einsum")
+register(aten.outer.default, function(torch.outer, "self", "vec2"), "outer")
+register(aten.full.default, function(torch.full, "size", "fill_value", keywords=("dtype", "layout", "device", "pin_memory")), "full")
+register(aten.zeros.default, function(torch.zeros, "size", keywords=("dtype", "layout", "device", "pin_memory")), "zeros")
+register(aten.ones.default, function(torch.ones, "size", keywords=("dtype", "layout", "device", "pin_memory")), "ones")
+register(aten.arange.default, function(torch.arange, "end", keywords=("dtype", "layout", "device", "pin_memory")), "arange")
+register(aten.arange.start, function(torch.arange, "start", "end", keywords=("dtype", "layout", "device", "pin_memory")), "arange")
+register(aten.arange.start_step, function(torch.arange, "start", "end", "step", keywords=("dtype", "layout", "device", "pin_memory")), "arange")
+register(aten.zeros_like.default, function(torch.zeros_like, "self", keywords=("dtype", "layout", "device", "pin_memory", "memory_format")), "zeros_like")
+register(aten.ones_like.default, function(torch.ones_like, "self", keywords=("dtype", "layout", "device", "pin_memory", "memory_format")), "ones_like")
+register(aten.full_like.default, function(torch.full_like, "self", "fill_value", keywords=("dtype", "layout", "device", "pin_memory", "memory_format")), "full_like")
+register(aten.sym_size.int, method("size", "dim"), "size")

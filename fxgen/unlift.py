@@ -1,0 +1,257 @@
+"""An ExportedProgram's graph as a plain graph over module attributes.
+
+`torch.export` lifts every parameter, buffer and constant into a placeholder
+(`p_fc_weight`) and flattens inputs and outputs into pytree leaves. This module undoes
+both: lifted placeholders become `get_attr` nodes of their original fully qualified
+names (from the graph signature), the user's inputs get their original names (keyword
+inputs are marked keyword-only; a structured input is one parameter that the graph
+indexes), and the output is rebuilt in its original structure — tuples, lists, dicts,
+named tuples and dataclass-like outputs such as transformers' `ModelOutput`, constructed
+by a `call_function` of their class.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import inspect
+import operator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import fx, nn
+from torch.export import ExportedProgram
+from torch.export.graph_signature import InputKind, OutputKind
+from torch.utils import _pytree as pytree
+
+from fxgen.errors import ExportError
+
+__all__ = ["Unlifted", "unlift", "KEYWORD_ONLY"]
+
+#: `node.meta` key set on placeholders of keyword inputs
+KEYWORD_ONLY = "fxgen_keyword_only"
+
+
+@dataclass
+class Unlifted:
+    """An exported program as a graph over a module tree."""
+
+    graph: fx.Graph
+    root: nn.Module  #: the original model, or one rebuilt from the program's state
+    synthetic_root: bool  #: True when `root` was rebuilt (plain modules stand for containers)
+    constants: dict[str, torch.Tensor]  #: tensors read by `get_attr` that `root` does not hold
+    class_name: str
+
+
+def unlift(ep: ExportedProgram, original: nn.Module | None, outputs: str = "original") -> Unlifted:
+    """Convert `ep` (exported from `original`, when known) into a plain graph."""
+    graph = fx.Graph()
+    output_args = graph.graph_copy(ep.graph, {})
+    graph.output(output_args)
+    root = original if original is not None else _skeleton(ep)
+    constants: dict[str, torch.Tensor] = {}
+    placeholders = [n for n in graph.nodes if n.op == "placeholder"]
+    specs = ep.graph_signature.input_specs
+    if len(placeholders) != len(specs):
+        raise ExportError("the exported program's placeholders do not match its graph signature")
+    user_inputs = []
+    for node, spec in zip(placeholders, specs):
+        if spec.kind == InputKind.USER_INPUT:
+            user_inputs.append(node)
+        elif spec.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR):
+            target = str(spec.target)
+            if spec.kind == InputKind.CONSTANT_TENSOR and not _has_attr(root, target):
+                constants[target] = ep.constants[target]
+            elif spec.kind == InputKind.BUFFER and not _has_attr(root, target):
+                constants[target] = ep.constants.get(target, ep.state_dict.get(target))
+            _replace_with_get_attr(graph, node, target)
+        else:
+            raise ExportError(
+                f"input {node.name!r} of the exported program is a {spec.kind.name} "
+                "input, which fxgen cannot write as source."
+            )
+    _restructure_inputs(graph, user_inputs, ep, original)
+    _restructure_outputs(graph, ep, outputs)
+    graph.lint()
+    return Unlifted(graph, root, original is None, constants, _class_name(ep, original))
+
+
+# -- inputs ---------------------------------------------------------------------------
+
+
+def _replace_with_get_attr(graph: fx.Graph, placeholder: fx.Node, target: str) -> None:
+    first = next(n for n in graph.nodes if n.op != "placeholder")
+    with graph.inserting_before(first):
+        attr = graph.get_attr(target)
+    attr.meta = dict(placeholder.meta)
+    placeholder.replace_all_uses_with(attr)
+    graph.erase_node(placeholder)
+
+
+def _restructure_inputs(graph: fx.Graph, leaves: list[fx.Node], ep: ExportedProgram, original: nn.Module | None) -> None:
+    """Give user inputs their original names; a structured input becomes one parameter."""
+    in_spec = ep.call_spec.in_spec
+    if in_spec is None:
+        return
+    args_spec, kwargs_spec = in_spec.children_specs
+    names = _positional_names(ep, original, args_spec.num_children)
+    queue = list(leaves)
+    first_compute = next((n for n in graph.nodes if n.op != "placeholder"), None)
+    entries = [(name, spec, False) for name, spec in zip(names, args_spec.children_specs)]
+    entries += [(key, spec, True) for key, spec in zip(kwargs_spec.context, kwargs_spec.children_specs)]
+    ordered = []
+    for name, spec, keyword in entries:
+        if spec.is_leaf():
+            node = queue.pop(0)
+        else:
+            with graph.inserting_before(first_compute):
+                node = graph.placeholder(name)
+            count = spec.num_leaves
+            parts, queue = queue[:count], queue[count:]
+            for leaf, path in zip(parts, _leaf_paths(spec)):
+                value = node
+                with graph.inserting_before(first_compute):
+                    for key in path:
+                        value = graph.call_function(operator.getitem, (value, key))
+                leaf.replace_all_uses_with(value)
+                graph.erase_node(leaf)
+        node.target = name
+        node.meta[KEYWORD_ONLY] = keyword
+        ordered.append(node)
+    if ordered:  # placeholders first, in the order of the original signature
+        head = next(iter(graph.nodes))
+        if head is not ordered[0]:
+            head.prepend(ordered[0])
+        for before, after in zip(ordered, ordered[1:]):
+            before.append(after)
+
+
+def _positional_names(ep: ExportedProgram, original: nn.Module | None, count: int) -> list[str]:
+    forward = original.forward if original is not None else ep.module().forward
+    params = [
+        p.name
+        for p in inspect.signature(forward).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    names = params[:count]
+    return names + [f"arg{i}" for i in range(len(names), count)]
+
+
+def _leaf_paths(spec: pytree.TreeSpec) -> list[tuple[Any, ...]]:
+    """The index path of every leaf of `spec`, in flattening order."""
+    if spec.is_leaf():
+        return [()]
+    if spec.type in (tuple, list, collections.namedtuple):
+        keys: list[Any] = list(range(spec.num_children))
+    elif spec.type is dict:
+        keys = list(spec.context)
+    else:
+        raise ExportError(f"an input of type {spec.type.__qualname__} cannot be indexed by generated code")
+    return [(key, *rest) for key, child in zip(keys, spec.children_specs) for rest in _leaf_paths(child)]
+
+
+# -- outputs --------------------------------------------------------------------------
+
+
+def _restructure_outputs(graph: fx.Graph, ep: ExportedProgram, outputs: str) -> None:
+    """Write buffer and input mutations back, and rebuild the output's structure."""
+    output = next(n for n in graph.nodes if n.op == "output")
+    flat = list(output.args[0])
+    user = []
+    for value, spec in zip(flat, ep.graph_signature.output_specs):
+        if spec.kind == OutputKind.USER_OUTPUT:
+            user.append(value)
+        elif spec.kind in (OutputKind.BUFFER_MUTATION, OutputKind.USER_INPUT_MUTATION):
+            with graph.inserting_before(output):
+                if spec.kind == OutputKind.BUFFER_MUTATION:
+                    destination = graph.get_attr(str(spec.target))
+                else:
+                    destination = next(n for n in graph.nodes if n.op == "placeholder" and n.name == spec.target)
+                graph.call_method("copy_", (destination, value))
+        else:
+            raise ExportError(f"the exported program has a {spec.kind.name} output, which fxgen cannot write")
+    out_spec = ep.call_spec.out_spec
+    with graph.inserting_before(output):
+        result = _build(graph, out_spec, iter(user), outputs) if out_spec is not None else tuple(user)
+    output.args = (result,)
+
+
+def _build(graph: fx.Graph, spec: pytree.TreeSpec, leaves: Any, outputs: str) -> Any:
+    if spec.is_leaf():
+        return next(leaves)
+    children = [_build(graph, child, leaves, outputs) for child in spec.children_specs]
+    kind = spec.type
+    if kind is tuple:
+        return tuple(children)
+    if kind is list:
+        return children
+    if kind is dict:
+        return dict(zip(spec.context, children))
+    if kind is type(None):
+        return None
+    if kind is collections.namedtuple:  # pytree keeps the named tuple's class as context
+        cls = spec.context
+        return graph.call_function(cls, (), dict(zip(cls._fields, children)))
+    if pytree.is_structseq_class(kind):  # torch.return_types.*
+        return graph.call_function(kind, (tuple(children),))
+    keys = spec.context if isinstance(spec.context, (list, tuple)) else None
+    if dataclasses.is_dataclass(kind) and keys is not None and all(isinstance(k, str) for k in keys):
+        if outputs == "dict":
+            return dict(zip(keys, children))
+        return graph.call_function(kind, (), dict(zip(keys, children)))
+    raise ExportError(
+        f"the output of type {kind.__qualname__} cannot be written as source; pass "
+        "outputs='dict' or return tuples, lists, dicts or dataclasses"
+    )
+
+
+# -- the model, where only the program is known ------------------------------------------
+
+
+def _skeleton(ep: ExportedProgram) -> nn.Module:
+    """Plain modules holding the program's parameters and buffers under their names."""
+    root = nn.Module()
+    for spec in ep.graph_signature.input_specs:
+        target = str(spec.target) if spec.target is not None else ""
+        if spec.kind == InputKind.PARAMETER:
+            value = ep.state_dict[target]
+            param = value if isinstance(value, nn.Parameter) else nn.Parameter(value, requires_grad=False)
+            owner, name = _owner(root, target)
+            owner.register_parameter(name, param)
+        elif spec.kind == InputKind.BUFFER:
+            value = ep.state_dict[target] if spec.persistent else ep.constants[target]
+            owner, name = _owner(root, target)
+            owner.register_buffer(name, value, persistent=bool(spec.persistent))
+    return root
+
+
+def _owner(root: nn.Module, target: str) -> tuple[nn.Module, str]:
+    *path, name = target.split(".")
+    module = root
+    for part in path:
+        if part not in module._modules:
+            module.add_module(part, nn.Module())
+        module = module._modules[part]
+    return module, name
+
+
+def _has_attr(root: nn.Module, target: str) -> bool:
+    value: Any = root
+    for part in target.split("."):
+        if not hasattr(value, part):
+            return False
+        value = getattr(value, part)
+    return isinstance(value, torch.Tensor)
+
+
+def _class_name(ep: ExportedProgram, original: nn.Module | None) -> str:
+    if original is not None:
+        return type(original).__name__
+    for node in ep.graph.nodes:
+        stack = node.meta.get("nn_module_stack")
+        if stack:
+            path, cls = next(iter(stack.values()))
+            name = cls if isinstance(cls, str) else cls.__qualname__
+            return name.rsplit(".", 1)[-1]
+    return "ExportedModel"
