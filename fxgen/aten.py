@@ -50,6 +50,8 @@ class Call:
         if name not in self.defaults:
             return False
         value, default = self.values[name], self.defaults[name]
+        if name == "pin_memory" and value is False:
+            return True  # not pinned, the same as unspecified
         if default is None:
             return value is None
         if isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)):
@@ -234,6 +236,14 @@ def _to_copy(call: Call) -> Expr | None:
     return Expr(f"{call.source('self').receiver()}.to({', '.join(parts + ['copy=True'])})")
 
 
+def _to_dtype_layout(call: Call) -> Expr | None:
+    """`x.to(dtype=..., device=...)`; `Tensor.to` cannot change the layout, so only strided."""
+    if not (call.default("layout") or call["layout"] == torch.strided):
+        return None
+    keywords = ("dtype", "device", "non_blocking", "copy", "memory_format")
+    return method("to", keywords=keywords, ignored=("layout",))(call)
+
+
 def _softmax_internal(call: Call) -> Expr | None:
     if call["half_to_float"]:
         return None
@@ -241,9 +251,14 @@ def _softmax_internal(call: Call) -> Expr | None:
 
 
 def _embedding(call: Call) -> Expr | None:
-    if call["padding_idx"] != -1 or not call.default("scale_grad_by_freq") or not call.default("sparse"):
-        return None  # only affect gradients, but F.embedding spells them differently
-    return Expr(f"{call.writer.qualified(F.embedding)}({call.source('indices').text}, {call.source('weight').text})")
+    """`F.embedding(indices, weight, padding_idx=...)`; F passes a negative index as -1 + n."""
+    if not call.default("scale_grad_by_freq") or not call.default("sparse"):
+        return None
+    padding = call["padding_idx"]
+    if not isinstance(padding, int) or padding < -1:
+        return None
+    extra = "" if padding == -1 else f", padding_idx={padding}"
+    return Expr(f"{call.writer.qualified(F.embedding)}({call.source('indices').text}, {call.source('weight').text}{extra})")
 
 
 def _batch_norm(call: Call) -> Expr | None:
@@ -379,3 +394,22 @@ register(aten.zeros_like.default, function(torch.zeros_like, "self", keywords=("
 register(aten.ones_like.default, function(torch.ones_like, "self", keywords=("dtype", "layout", "device", "pin_memory", "memory_format")), "ones_like")
 register(aten.full_like.default, function(torch.full_like, "self", "fill_value", keywords=("dtype", "layout", "device", "pin_memory", "memory_format")), "full_like")
 register(aten.sym_size.int, method("size", "dim"), "size")
+register(aten.__and__.Tensor, operator_("&"), "bitwise_and")
+register(aten.__or__.Tensor, operator_("|"), "bitwise_or")
+register(aten.where.ScalarOther, function(torch.where, "condition", "self", "other"), "where")
+register(aten.where.ScalarSelf, function(torch.where, "condition", "self", "other"), "where")
+register(aten.to.device, method("to", "device", "dtype", keywords=("non_blocking", "copy", "memory_format")), "to")
+register(aten.to.dtype_layout, _to_dtype_layout, "to")
+for _name in ["new_ones", "new_zeros", "new_empty"]:
+    register(getattr(aten, _name).default, method(_name, "size", keywords=("dtype", "layout", "device", "pin_memory")), _name)
+register(aten.new_full.default, method("new_full", "size", "fill_value", keywords=("dtype", "layout", "device", "pin_memory")), "new_full")
+
+# in-place methods: the same kernel as their overload, on the same tensor
+for _name, _positional in [
+    ("add_", ("other",)), ("sub_", ("other",)), ("mul_", ("other",)), ("div_", ("other",)),
+    ("copy_", ("src",)), ("fill_", ("value",)), ("masked_fill_", ("mask", "value")), ("zero_", ()),
+    ("relu_", ()), ("sigmoid_", ()), ("tanh_", ()), ("clamp_", ()), ("neg_", ()), ("exp_", ()),
+]:
+    for _overload in getattr(aten, _name).overloads():
+        _keywords = ("alpha", "non_blocking", "min", "max")
+        register(getattr(getattr(aten, _name), _overload), method(_name, *_positional, keywords=_keywords), _name.rstrip("_"))

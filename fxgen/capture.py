@@ -16,7 +16,7 @@ from __future__ import annotations
 import inspect
 import logging
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -25,6 +25,7 @@ from torch.nn.parameter import is_lazy
 
 from fxgen import source
 from fxgen.errors import CaptureError, ExportError
+from fxgen.hierarchy import ORIGIN, Call, Origin
 from fxgen.modules import REBUILT_HOOKS
 from fxgen.tree import ConstructorCache
 from fxgen.unlift import unlift
@@ -50,12 +51,50 @@ class Captured:
     #: tensors the tracer found that are not attributes of the model, by `get_attr` target
     constants: dict[str, torch.Tensor]
     method: str = "fx"  #: how the graph was captured: "fx" or "export"
+    #: module path -> its recorded calls, in order (argument names for hierarchy.py)
+    calls: dict[str, list[Call]] = field(default_factory=dict)
 
 
 class _Tracer(fx.Tracer):
+    """torch.fx's tracer, recording stack traces and every module call's arguments."""
+
     def __init__(self) -> None:
         super().__init__()
         self.record_stack_traces = True
+        self.calls: dict[str, list[Call]] = {}
+
+    def call_module(self, m: nn.Module, forward: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        call = _recorded_call(m, args, kwargs, lambda v: v.node.name if isinstance(v, fx.Proxy) else None)
+        if call is not None:
+            self.calls.setdefault(self.path_of_module(m), []).append(call)
+        return super().call_module(m, forward, args, kwargs)
+
+
+def _recorded_call(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], origin: Any) -> Call | None:
+    """The arguments of one module call bound to `forward`'s parameters (values the graph
+    computes as `Origin`s), or None where they cannot be bound."""
+    try:
+        signature = inspect.signature(module.forward)
+        bound = signature.bind(*args, **kwargs)
+    except (TypeError, ValueError):
+        return None
+
+    def value(v: Any) -> Any:
+        if type(v) in (tuple, list):
+            return type(v)(value(item) for item in v)
+        name = origin(v)
+        return Origin(name) if name is not None else v
+
+    names: list[str] = []
+    for name, param in signature.parameters.items():
+        if name not in bound.arguments:
+            continue
+        if param.kind is param.VAR_POSITIONAL:
+            names.extend(f"{name}_{i}" for i in range(len(bound.arguments[name])))
+        elif param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+            names.append(name)
+    positional = tuple(value(v) for v in bound.args)
+    return Call(positional, {k: value(v) for k, v in bound.kwargs.items()}, tuple(names[: len(positional)]))
 
 
 CAPTURE_METHODS = ("fx", "export", "auto")
@@ -75,20 +114,22 @@ def capture(
     if outputs not in ("original", "dict"):
         raise CaptureError(f"outputs={outputs!r}: use 'original' or 'dict'")
     if isinstance(obj, torch.export.ExportedProgram):
-        return _from_exported(obj, None, outputs)
+        for node in obj.graph.nodes:
+            node.meta.setdefault(ORIGIN, node.name)
+        return _from_exported(obj, {}, None, outputs)
     if not isinstance(obj, nn.Module):
         raise CaptureError(
             f"cannot capture a {type(obj).__qualname__}: pass an nn.Module, a torch.fx.GraphModule "
             "or a torch.export.ExportedProgram"
         )
     if method == "export":
-        return _from_exported(_export(obj, example_inputs), obj, outputs)
+        return _from_exported(*_export(obj, example_inputs), obj, outputs)
     if method == "auto":
         try:
             return _symbolic(obj, drop_hooks)
         except CaptureError as fx_error:
             try:
-                captured = _from_exported(_export(obj, example_inputs), obj, outputs)
+                captured = _from_exported(*_export(obj, example_inputs), obj, outputs)
             except CaptureError as export_error:
                 raise CaptureError(f"{fx_error}\nThen torch.export failed too: {export_error}") from export_error
             logger.info("torch.fx could not trace %s; captured it with torch.export", type(obj).__name__)
@@ -112,8 +153,11 @@ def _symbolic(obj: nn.Module, drop_hooks: bool) -> Captured:
         graph = fx.Graph()
         output = graph.graph_copy(obj.graph, {})
         graph.output(output)
-    else:
-        graph = _trace(obj, "", constants)
+        for node in graph.nodes:
+            node.meta[ORIGIN] = node.name
+    calls: dict[str, list[Call]] = {}
+    if not isinstance(obj, fx.GraphModule):
+        graph = _trace(obj, "", constants, calls)
     root = obj
     lazy = [name for name, t in list(root.named_parameters()) + list(root.named_buffers()) if is_lazy(t)]
     if lazy:
@@ -134,15 +178,30 @@ def _symbolic(obj: nn.Module, drop_hooks: bool) -> Captured:
         source=None if graph_module else _importable_name(type(obj)),
         constructors=cache,
         constants=constants,
+        calls=calls,
     )
 
 
-def _export(model: nn.Module, example_inputs: Any) -> torch.export.ExportedProgram:
+def _export(model: nn.Module, example_inputs: Any) -> tuple[torch.export.ExportedProgram, dict[str, list[Call]]]:
+    """`torch.export.export(strict=False)`, recording each submodule call's arguments."""
     if example_inputs is None:
         raise CaptureError("capturing with torch.export needs example_inputs (a tuple, or an (args, kwargs) pair)")
     args, kwargs = normalize_inputs(example_inputs)
+    calls: dict[str, list[Call]] = {}
+
+    def record(path: str) -> Any:
+        def hook(module: nn.Module, hook_args: tuple[Any, ...], hook_kwargs: dict[str, Any]) -> None:
+            call = _recorded_call(module, hook_args, hook_kwargs, _traced_name)
+            if call is not None:
+                calls.setdefault(path, []).append(call)
+
+        return hook
+
+    handles = [
+        m.register_forward_pre_hook(record(name), with_kwargs=True) for name, m in model.named_modules() if name
+    ]
     try:
-        return torch.export.export(model, args, kwargs, strict=False)
+        ep = torch.export.export(model, args, kwargs, strict=False)
     except Exception as exc:
         where = source.from_traceback(exc.__traceback__)
         at = f" at {where} (`{where.code}`)" if where and where.code else ""
@@ -152,9 +211,52 @@ def _export(model: nn.Module, example_inputs: Any) -> torch.export.ExportedProgr
             f"{first_line}. Make the model exportable (see torch.export's message above), or "
             "capture it with symbolic tracing (capture='fx')."
         ) from exc
+    finally:
+        for handle in handles:
+            handle.remove()
+    placeholders = [n.name for n in ep.graph.nodes if n.op == "placeholder"]
+    for node in ep.graph.nodes:
+        node.meta[ORIGIN] = node.name
+
+    def final_name(traced: str) -> str:  # placeholders are renamed after tracing: argN_1
+        if traced.startswith("arg") and "_" in traced and traced[3:].split("_")[0].isdigit():
+            index = int(traced[3:].split("_")[0])
+            return placeholders[index] if index < len(placeholders) else traced
+        return traced
+
+    for recorded in calls.values():
+        for i, call in enumerate(recorded):
+            recorded[i] = _rename_origins(call, final_name)
+    return ep, calls
 
 
-def _from_exported(ep: torch.export.ExportedProgram, original: nn.Module | None, outputs: str) -> Captured:
+def _traced_name(value: Any) -> str | None:
+    """The graph node that computes `value` while torch.export traces (None: a constant)."""
+    if not isinstance(value, torch.Tensor):
+        return None
+    try:
+        from torch.fx.experimental import proxy_tensor
+
+        mode = proxy_tensor.get_proxy_mode()
+        if mode is None:
+            return None
+        return proxy_tensor.get_proxy_slot(value, mode.tracer).proxy.node.name
+    except Exception:  # internal API; without it, inputs are named after their values
+        return None
+
+
+def _rename_origins(call: Call, rename: Any) -> Call:
+    def value(v: Any) -> Any:
+        if type(v) in (tuple, list):
+            return type(v)(value(item) for item in v)
+        return Origin(rename(v.name)) if isinstance(v, Origin) else v
+
+    return Call(tuple(value(a) for a in call.args), {k: value(v) for k, v in call.kwargs.items()}, call.names)
+
+
+def _from_exported(
+    ep: torch.export.ExportedProgram, calls: dict[str, list[Call]], original: nn.Module | None, outputs: str
+) -> Captured:
     unlifted = unlift(ep, original, outputs)
     return Captured(
         graph=unlifted.graph,
@@ -166,10 +268,13 @@ def _from_exported(ep: torch.export.ExportedProgram, original: nn.Module | None,
         constructors=ConstructorCache(),
         constants=unlifted.constants,
         method="export",
+        calls=calls,
     )
 
 
-def _trace(module: nn.Module, path: str, constants: dict[str, torch.Tensor]) -> fx.Graph:
+def _trace(
+    module: nn.Module, path: str, constants: dict[str, torch.Tensor], calls: dict[str, list[Call]] | None = None
+) -> fx.Graph:
     """Trace `module` (at `path` in the root) without leaving anything on it.
 
     torch.fx stores tensors it meets that are not attributes of the model on the traced
@@ -177,8 +282,9 @@ def _trace(module: nn.Module, path: str, constants: dict[str, torch.Tensor]) -> 
     the user's model is unchanged and a second export numbers them the same way.
     """
     before = set(vars(module))
+    tracer = _Tracer()
     try:
-        graph = _Tracer().trace(module)
+        graph = tracer.trace(module)
     except Exception as exc:
         where = source.from_traceback(exc.__traceback__)
         at = f" at {where} (`{where.code}`)" if where and where.code else f" at {where}" if where else ""
@@ -193,6 +299,11 @@ def _trace(module: nn.Module, path: str, constants: dict[str, torch.Tensor]) -> 
         for name in set(vars(module)) - before:
             constants[f"{path}.{name}" if path else name] = getattr(module, name)
             delattr(module, name)
+    for node in graph.nodes:
+        node.meta[ORIGIN] = node.name
+    if calls is not None:
+        for module_path, recorded in tracer.calls.items():
+            calls.setdefault(f"{path}.{module_path}" if path and module_path else path or module_path, []).extend(recorded)
     return graph
 
 

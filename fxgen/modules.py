@@ -44,11 +44,30 @@ __all__ = [
 #: forward pre-hooks that a rebuilt module gets back from its constructor call
 REBUILT_HOOKS = (WeightNorm, SpectralNorm)
 
+#: built-in modules whose forward takes one tensor and returns one tensor
+SINGLE_TENSOR_MODULES = (
+    nn.Linear, nn.Identity, nn.Flatten, nn.Unflatten, nn.Embedding,
+    nn.modules.conv._ConvNd, nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm,
+    nn.LocalResponseNorm, nn.modules.dropout._DropoutNd,
+    nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Mish, nn.Tanh, nn.Sigmoid, nn.Hardswish, nn.Hardsigmoid,
+    nn.LeakyReLU, nn.ELU, nn.SELU, nn.CELU, nn.Softplus, nn.Softsign, nn.Softmax, nn.LogSoftmax,
+    nn.Softmin, nn.PReLU, nn.Hardtanh, nn.Threshold, nn.Tanhshrink, nn.GLU, nn.LogSigmoid,
+    nn.Hardshrink, nn.Softshrink,
+    nn.modules.pooling._AvgPoolNd, nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._LPPoolNd,
+    nn.Upsample, nn.PixelShuffle, nn.PixelUnshuffle, nn.modules.padding._ConstantPadNd,
+    nn.modules.padding._ReflectionPadNd, nn.modules.padding._ReplicationPadNd, nn.ZeroPad2d,
+    nn.Unfold, nn.Fold, nn.ChannelShuffle,
+)
+
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict, nn.ParameterList, nn.ParameterDict)
 
 # Attributes every nn.Module has; compared separately (tensors, children) or not at all
 # (hooks are checked by capture, training mode is restored by `load()`).
 _MODULE_BOOKKEEPING = frozenset(vars(nn.Module())) | {"_compiled_call_impl"}
+
+#: attributes libraries set on modules for their own bookkeeping, never read by forward
+#: (transformers marks initialised modules with `_is_hf_initialized`)
+_LIBRARY_BOOKKEEPING = frozenset({"_is_hf_initialized"})
 
 
 @dataclass
@@ -265,8 +284,9 @@ def difference(original: nn.Module, candidate: nn.Module, path: str = "") -> str
     hooks = [type(h) for h in original._forward_pre_hooks.values()]
     if hooks != [type(h) for h in candidate._forward_pre_hooks.values()]:
         return f"{where} has forward pre-hooks {hooks}"
-    a_vars = {k: v for k, v in vars(original).items() if k not in _MODULE_BOOKKEEPING}
-    b_vars = {k: v for k, v in vars(candidate).items() if k not in _MODULE_BOOKKEEPING}
+    ignored = _MODULE_BOOKKEEPING | _LIBRARY_BOOKKEEPING
+    a_vars = {k: v for k, v in vars(original).items() if k not in ignored}
+    b_vars = {k: v for k, v in vars(candidate).items() if k not in ignored}
     if a_vars.keys() != b_vars.keys():
         return f"{where} has attributes {sorted(b_vars)} instead of {sorted(a_vars)}"
     for key, value in a_vars.items():

@@ -86,6 +86,7 @@ class ClassDef:
     base: str  #: the base class as source, "torch.nn.Module"
     init: list[InitStatement]  #: body of `__init__` after `super().__init__()`
     forward: Function  #: the `forward` method
+    notes: list[str] = field(default_factory=list)  #: one-line comments: why code was inlined
 
 
 @dataclass

@@ -64,9 +64,20 @@ class ModuleTree:
         return source
 
 
-def build_tree(root: nn.Module, writer: ExprWriter, cache: ConstructorCache, numbered_modules_are_lists: bool) -> ModuleTree:
-    """Rebuild `root`'s tree; the root itself is the generated class (`self`)."""
-    builder = _Builder(writer, cache, numbered_modules_are_lists)
+def build_tree(
+    root: nn.Module,
+    writer: ExprWriter,
+    cache: ConstructorCache,
+    numbered_modules_are_lists: bool,
+    classes: dict[str, str] | None = None,
+) -> ModuleTree:
+    """Rebuild `root`'s tree; the root itself is the generated class (`self`).
+
+    `classes` maps qualified names of descendants to generated classes that build
+    themselves (`self.encoder = BertEncoder()`); their subtrees are still walked, without
+    statements, so that access paths, `load()` fixups and buffers cover the whole tree.
+    """
+    builder = _Builder(writer, cache, numbered_modules_are_lists, classes or {})
     builder.visit_root(root)
     return builder.tree
 
@@ -84,10 +95,14 @@ def _join(path: str, name: str) -> str:
 
 
 class _Builder:
-    def __init__(self, writer: ExprWriter, cache: ConstructorCache, numbered_modules_are_lists: bool) -> None:
+    def __init__(
+        self, writer: ExprWriter, cache: ConstructorCache, numbered_modules_are_lists: bool, classes: dict[str, str]
+    ) -> None:
         self.writer = writer
         self.cache = cache
         self.numbered_modules_are_lists = numbered_modules_are_lists
+        self.classes = classes
+        self.quiet = 0  # > 0 inside a generated class's subtree: walk, but write nothing
         self.tree = ModuleTree(kinds={"": "plain"})
         self.late: list[InitStatement] = []  # ties and requires_grad, after the whole tree
         self.tensor_ties: list[tuple[str, str]] = []  # (alias, original) for load()
@@ -103,7 +118,9 @@ class _Builder:
             self.tree.load_fixups.append(f"{self.tree.member(alias, 'model')} = {self.tree.member(original, 'model')}")
         self.training_fixups(root)
 
-    def kind(self, module: nn.Module) -> str:
+    def kind(self, module: nn.Module, path: str) -> str:
+        if path in self.classes:
+            return "class"
         children = list(module._modules)
         numbered = children == [str(i) for i in range(len(children))]
         if isinstance(module, nn.ParameterList):
@@ -132,12 +149,19 @@ class _Builder:
         first = self.seen_modules.get(id(module))
         if first is not None:  # an alias: a placeholder now, the original once it exists
             self.tree.kinds[path] = self.tree.kinds[first]
-            self.late.append(InitStatement("tie", path, f"{self.tree.member(path)} = {self.tree.member(first)}"))
+            self.statement(InitStatement("tie", path, f"{self.tree.member(path)} = {self.tree.member(first)}"), late=True)
             return f"{self.writer.qualified(nn.Module)}()"
-        kind = self.kind(module)
+        kind = self.kind(module, path)
         self.tree.kinds[path] = kind
         self.seen_modules[id(module)] = path
         self.keepalive.append(module)
+        if kind == "class":
+            self.quiet += 1
+            self.tree.kinds[path] = "plain"  # how its own __init__ sees itself
+            self.fill(module, path)
+            self.tree.kinds[path] = "class"
+            self.quiet -= 1
+            return f"{self.classes[path]}()"
         if kind == "leaf":
             return self.leaf(module, path)
         if kind in ("sequential", "list", "dict"):
@@ -171,7 +195,7 @@ class _Builder:
                         self.tree.buffers[_join(prefix, name)] = tensor
         for name, flag in constructor.requires_grad.items():
             target = _join(path, name)
-            self.late.append(InitStatement("requires_grad", target, f"{self.tree.member(target)}.requires_grad_({flag})"))
+            self.statement(InitStatement("requires_grad", target, f"{self.tree.member(target)}.requires_grad_({flag})"), late=True)
         return self.constructor_source(constructor)
 
     def fill(self, module: nn.Module, path: str) -> None:
@@ -194,7 +218,7 @@ class _Builder:
                 code = f"{owner}.{name} = {source}" if is_attr_name(name) else (
                     f"{owner}.add_module({string_literal(name)}, {source})"
                 )
-                self.tree.init.append(InitStatement("module", child_path, code))
+                self.statement(InitStatement("module", child_path, code))
             if child is not None and self.seen_modules.get(id(child)) == child_path:
                 self.fill(child, child_path)
 
@@ -207,7 +231,9 @@ class _Builder:
             self.seen_tensors[id(tensor)] = qualified
             self.keepalive.append(tensor)
             return True
-        self.late.append(InitStatement("tie", qualified, f"{self.tree.member(qualified)} = {self.tree.member(first)}"))
+        if self.owning_class(qualified) != self.owning_class(first) or not self.quiet:
+            # a tie inside one generated class is that class's own business
+            self.statement(InitStatement("tie", qualified, f"{self.tree.member(qualified)} = {self.tree.member(first)}"), late=True, force=True)
         self.tensor_ties.append((qualified, first))
         return False
 
@@ -233,7 +259,21 @@ class _Builder:
             code = f"{owner}.{name} = {source}"
         else:
             code = f"{owner}.{register}({string_literal(name)}, {source})"
-        self.tree.init.append(InitStatement("parameter" if is_param else "buffer", qualified, code))
+        self.statement(InitStatement("parameter" if is_param else "buffer", qualified, code))
+
+    def statement(self, statement: InitStatement, late: bool = False, force: bool = False) -> None:
+        """Add an `__init__` statement, unless inside a generated class's subtree."""
+        if self.quiet and not force:
+            return
+        (self.late if late else self.tree.init).append(statement)
+
+    def owning_class(self, path: str) -> str | None:
+        """The nearest enclosing generated class of a qualified name (None: this class)."""
+        best = None
+        for prefix in self.classes:
+            if path.startswith(prefix + ".") and (best is None or len(prefix) > len(best)):
+                best = prefix
+        return best
 
     def tensor_source(self, tensor: torch.Tensor, is_param: bool) -> str:
         return tensor_source(tensor, is_param, self.writer)

@@ -26,6 +26,7 @@ from torch.export.graph_signature import InputKind, OutputKind
 from torch.utils import _pytree as pytree
 
 from fxgen.errors import ExportError
+from fxgen.hierarchy import ALIASES, ORIGIN
 
 __all__ = ["Unlifted", "unlift", "KEYWORD_ONLY"]
 
@@ -73,6 +74,9 @@ def unlift(ep: ExportedProgram, original: nn.Module | None, outputs: str = "orig
             )
     _restructure_inputs(graph, user_inputs, ep, original)
     _restructure_outputs(graph, ep, outputs)
+    _drop_metadata_checks(graph)
+    _unalias_no_op_conversions(graph)
+    _drop_dead_pure_nodes(graph)
     graph.lint()
     return Unlifted(graph, root, original is None, constants, _class_name(ep, original))
 
@@ -194,6 +198,9 @@ def _build(graph: fx.Graph, spec: pytree.TreeSpec, leaves: Any, outputs: str) ->
         cls = spec.context
         return graph.call_function(cls, (), dict(zip(cls._fields, children)))
     if pytree.is_structseq_class(kind):  # torch.return_types.*
+        whole = _indexed_whole(children)
+        if whole is not None:
+            return whole
         return graph.call_function(kind, (tuple(children),))
     keys = spec.context if isinstance(spec.context, (list, tuple)) else None
     if dataclasses.is_dataclass(kind) and keys is not None and all(isinstance(k, str) for k in keys):
@@ -204,6 +211,89 @@ def _build(graph: fx.Graph, spec: pytree.TreeSpec, leaves: Any, outputs: str) ->
         f"the output of type {kind.__qualname__} cannot be written as source; pass "
         "outputs='dict' or return tuples, lists, dicts or dataclasses"
     )
+
+
+# -- clean-up ---------------------------------------------------------------------------
+
+#: checks export inserts about what it saw at capture time (dtype, device, value ranges);
+#: the generated file leaves them out, as a device check would pin the model to one device
+_METADATA_CHECKS = frozenset(
+    op
+    for op in (
+        getattr(torch.ops.aten, "_assert_tensor_metadata", None),
+        getattr(torch.ops.aten, "_assert_scalar", None),
+        getattr(torch.ops.aten, "sym_constrain_range_for_size", None),
+        getattr(torch.ops.aten, "sym_constrain_range", None),
+    )
+    if op is not None
+    for op in [op.default]
+)
+
+
+def _drop_metadata_checks(graph: fx.Graph) -> None:
+    for node in list(graph.nodes):
+        if node.op == "call_function" and node.target in _METADATA_CHECKS and not node.users:
+            graph.erase_node(node)
+
+
+_CONVERSIONS = frozenset(
+    {torch.ops.aten.to.dtype, torch.ops.aten.to.device, torch.ops.aten.to.dtype_layout, torch.ops.aten.type_as.default}
+)
+
+
+def _unalias_no_op_conversions(graph: fx.Graph) -> None:
+    """A conversion to the dtype and device a tensor already has returns the tensor itself,
+    so export traces every later use of that tensor as a use of the conversion. Outside
+    the module that converts, such uses read the original value again, as the code did."""
+    for node in graph.nodes:
+        if node.op != "call_function" or node.target not in _CONVERSIONS:
+            continue
+        source, result = node.args[0], node.meta.get("val")
+        before = source.meta.get("val") if isinstance(source, fx.Node) else None
+        if not (isinstance(result, torch.Tensor) and isinstance(before, torch.Tensor)):
+            continue
+        if result.dtype != before.dtype or result.device != before.device or node.kwargs.get("copy"):
+            continue
+        where = _innermost_module(node)
+        for user in list(node.users):
+            if _innermost_module(user) != where and not _inside(user, where):
+                user.replace_input_with(node, source)
+                aliases = source.meta.setdefault(ALIASES, [])
+                if node.meta.get(ORIGIN) not in aliases:
+                    aliases.append(node.meta.get(ORIGIN))
+
+
+def _innermost_module(node: fx.Node) -> str:
+    stack = node.meta.get("nn_module_stack") or {}
+    return str(list(stack.values())[-1][0]) if stack else ""
+
+
+def _inside(node: fx.Node, path: str) -> bool:
+    return any(str(p) == path for p, _ in (node.meta.get("nn_module_stack") or {}).values())
+
+
+def _drop_dead_pure_nodes(graph: fx.Graph) -> None:
+    """Remove results nobody uses of ops without side effects (export leaves some behind)."""
+    for node in reversed(list(graph.nodes)):
+        if node.users or node.op not in ("call_function", "get_attr"):
+            continue
+        target = node.target
+        if node.op == "get_attr" or target is operator.getitem:
+            graph.erase_node(node)
+        elif isinstance(target, torch._ops.OpOverload):
+            if not target._schema.is_mutable and torch.Tag.nondeterministic_seeded not in target.tags:
+                graph.erase_node(node)
+
+
+def _indexed_whole(children: list[Any]) -> fx.Node | None:
+    """`x` when `children` are exactly `x[0], x[1], ...` of a node that returns all of them."""
+    if not children or not all(isinstance(c, fx.Node) and c.target is operator.getitem for c in children):
+        return None
+    source = children[0].args[0]
+    if [c.args for c in children] != [(source, i) for i in range(len(children))]:
+        return None
+    value = source.meta.get("val") if isinstance(source, fx.Node) else None
+    return source if isinstance(value, (tuple, list)) and len(value) == len(children) else None
 
 
 # -- the model, where only the program is known ------------------------------------------

@@ -20,8 +20,8 @@ class Constants(torch.nn.Module):
         truediv = x / 0.0
         isfinite = torch.isfinite(truediv)
         to = x.to(torch.int32)
-        getattr_1 = x.shape
-        ones = torch.ones(getattr_1, dtype=torch.int64, device=torch.device("cpu"))
+        shape = x.shape
+        ones = torch.ones(shape, dtype=torch.int64, device=torch.device("cpu"))
         add = to + ones
         where = torch.where(isfinite, clamp, self._tensor_constant0)
         to_1 = x.to(memory_format=torch.contiguous_format)

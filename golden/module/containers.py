@@ -31,11 +31,9 @@ class Containers(torch.nn.Module):
         )
 
     def forward(self, x: torch.Tensor):
-        seq_0 = self.seq[0](x)
-        seq_1 = self.seq[1](seq_0)
-        seq_2 = self.seq[2](seq_1)
-        blocks_0 = self.blocks[0](seq_2)
         scales_0 = self.scales[0]
+        seq = self.seq(x)
+        blocks_0 = self.blocks[0](seq)
         mul = blocks_0 * scales_0
         blocks_1 = self.blocks[1](mul)
         mul_1 = blocks_1 * self.scales[1]

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 
+# 0: not a submodule of Parametrized, so its code is inline
 class Parametrized(torch.nn.Module):
     def __init__(self):
         super().__init__()
@@ -25,11 +26,11 @@ class Parametrized(torch.nn.Module):
         self.lazy = torch.nn.Linear(in_features=4, out_features=3, bias=True)
 
     def forward(self, x: torch.Tensor):
+        c_parametrizations_weight_original = self.c.parametrizations["weight"].original
         a = self.a(x)
         b = self.b(a)
-        original = self.c.parametrizations["weight"].original
-        triu = original.triu()
-        triu_1 = original.triu(1)
+        triu = c_parametrizations_weight_original.triu()
+        triu_1 = c_parametrizations_weight_original.triu(1)
         transpose = triu_1.transpose(-1, -2)
         add = triu + transpose
         linear = F.linear(b, add, self.c.bias)

@@ -5,14 +5,10 @@
 import torch
 
 
-class ResidualNet(torch.nn.Module):
+class BasicBlock(torch.nn.Module):
     def __init__(self):
         super().__init__()
-        self.stem = torch.nn.Conv2d(
-            in_channels=3, out_channels=8, kernel_size=3, stride=1, padding=1
-        )
-        self.layer1 = torch.nn.Sequential(torch.nn.Module(), torch.nn.Module())
-        self.layer1[0].conv1 = torch.nn.Conv2d(
+        self.conv1 = torch.nn.Conv2d(
             in_channels=8,
             out_channels=8,
             kernel_size=3,
@@ -20,7 +16,7 @@ class ResidualNet(torch.nn.Module):
             padding=1,
             bias=False,
         )
-        self.layer1[0].bn1 = torch.nn.BatchNorm2d(
+        self.bn1 = torch.nn.BatchNorm2d(
             num_features=8,
             eps=1e-05,
             momentum=0.1,
@@ -28,8 +24,8 @@ class ResidualNet(torch.nn.Module):
             track_running_stats=True,
             bias=True,
         )
-        self.layer1[0].relu = torch.nn.ReLU(inplace=True)
-        self.layer1[0].conv2 = torch.nn.Conv2d(
+        self.relu = torch.nn.ReLU(inplace=True)
+        self.conv2 = torch.nn.Conv2d(
             in_channels=8,
             out_channels=8,
             kernel_size=3,
@@ -37,7 +33,7 @@ class ResidualNet(torch.nn.Module):
             padding=1,
             bias=False,
         )
-        self.layer1[0].bn2 = torch.nn.BatchNorm2d(
+        self.bn2 = torch.nn.BatchNorm2d(
             num_features=8,
             eps=1e-05,
             momentum=0.1,
@@ -45,41 +41,22 @@ class ResidualNet(torch.nn.Module):
             track_running_stats=True,
             bias=True,
         )
-        self.layer1[1].conv1 = torch.nn.Conv2d(
-            in_channels=8,
-            out_channels=8,
-            kernel_size=3,
-            stride=1,
-            padding=1,
-            bias=False,
-        )
-        self.layer1[1].bn1 = torch.nn.BatchNorm2d(
-            num_features=8,
-            eps=1e-05,
-            momentum=0.1,
-            affine=True,
-            track_running_stats=True,
-            bias=True,
-        )
-        self.layer1[1].relu = torch.nn.ReLU(inplace=True)
-        self.layer1[1].conv2 = torch.nn.Conv2d(
-            in_channels=8,
-            out_channels=8,
-            kernel_size=3,
-            stride=1,
-            padding=1,
-            bias=False,
-        )
-        self.layer1[1].bn2 = torch.nn.BatchNorm2d(
-            num_features=8,
-            eps=1e-05,
-            momentum=0.1,
-            affine=True,
-            track_running_stats=True,
-            bias=True,
-        )
-        self.layer2 = torch.nn.Sequential(torch.nn.Module())
-        self.layer2[0].conv1 = torch.nn.Conv2d(
+
+    def forward(self, x):
+        conv1 = self.conv1(x)
+        bn1 = self.bn1(conv1)
+        relu = self.relu(bn1)
+        conv2 = self.conv2(relu)
+        bn2 = self.bn2(conv2)
+        add = bn2 + x
+        relu_1 = self.relu(add)
+        return relu_1
+
+
+class BasicBlock_v2(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(
             in_channels=8,
             out_channels=16,
             kernel_size=3,
@@ -87,7 +64,7 @@ class ResidualNet(torch.nn.Module):
             padding=1,
             bias=False,
         )
-        self.layer2[0].bn1 = torch.nn.BatchNorm2d(
+        self.bn1 = torch.nn.BatchNorm2d(
             num_features=16,
             eps=1e-05,
             momentum=0.1,
@@ -95,8 +72,8 @@ class ResidualNet(torch.nn.Module):
             track_running_stats=True,
             bias=True,
         )
-        self.layer2[0].relu = torch.nn.ReLU(inplace=True)
-        self.layer2[0].conv2 = torch.nn.Conv2d(
+        self.relu = torch.nn.ReLU(inplace=True)
+        self.conv2 = torch.nn.Conv2d(
             in_channels=16,
             out_channels=16,
             kernel_size=3,
@@ -104,7 +81,7 @@ class ResidualNet(torch.nn.Module):
             padding=1,
             bias=False,
         )
-        self.layer2[0].bn2 = torch.nn.BatchNorm2d(
+        self.bn2 = torch.nn.BatchNorm2d(
             num_features=16,
             eps=1e-05,
             momentum=0.1,
@@ -112,7 +89,7 @@ class ResidualNet(torch.nn.Module):
             track_running_stats=True,
             bias=True,
         )
-        self.layer2[0].downsample = torch.nn.Sequential(
+        self.downsample = torch.nn.Sequential(
             torch.nn.Conv2d(
                 in_channels=8, out_channels=16, kernel_size=1, stride=2, bias=False
             ),
@@ -126,32 +103,32 @@ class ResidualNet(torch.nn.Module):
             ),
         )
 
+    def forward(self, x):
+        conv1 = self.conv1(x)
+        bn1 = self.bn1(conv1)
+        relu = self.relu(bn1)
+        conv2 = self.conv2(relu)
+        bn2 = self.bn2(conv2)
+        downsample = self.downsample(x)
+        add = bn2 + downsample
+        relu_1 = self.relu(add)
+        return relu_1
+
+
+class ResidualNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = torch.nn.Conv2d(
+            in_channels=3, out_channels=8, kernel_size=3, stride=1, padding=1
+        )
+        self.layer1 = torch.nn.Sequential(BasicBlock(), BasicBlock())
+        self.layer2 = torch.nn.Sequential(BasicBlock_v2())
+
     def forward(self, x: torch.Tensor):
         stem = self.stem(x)
-        layer1_0_conv1 = self.layer1[0].conv1(stem)
-        layer1_0_bn1 = self.layer1[0].bn1(layer1_0_conv1)
-        layer1_0_relu = self.layer1[0].relu(layer1_0_bn1)
-        layer1_0_conv2 = self.layer1[0].conv2(layer1_0_relu)
-        layer1_0_bn2 = self.layer1[0].bn2(layer1_0_conv2)
-        add = layer1_0_bn2 + stem
-        layer1_0_relu_1 = self.layer1[0].relu(add)
-        layer1_1_conv1 = self.layer1[1].conv1(layer1_0_relu_1)
-        layer1_1_bn1 = self.layer1[1].bn1(layer1_1_conv1)
-        layer1_1_relu = self.layer1[1].relu(layer1_1_bn1)
-        layer1_1_conv2 = self.layer1[1].conv2(layer1_1_relu)
-        layer1_1_bn2 = self.layer1[1].bn2(layer1_1_conv2)
-        add_1 = layer1_1_bn2 + layer1_0_relu_1
-        layer1_1_relu_1 = self.layer1[1].relu(add_1)
-        layer2_0_conv1 = self.layer2[0].conv1(layer1_1_relu_1)
-        layer2_0_bn1 = self.layer2[0].bn1(layer2_0_conv1)
-        layer2_0_relu = self.layer2[0].relu(layer2_0_bn1)
-        layer2_0_conv2 = self.layer2[0].conv2(layer2_0_relu)
-        layer2_0_bn2 = self.layer2[0].bn2(layer2_0_conv2)
-        layer2_0_downsample_0 = self.layer2[0].downsample[0](layer1_1_relu_1)
-        layer2_0_downsample_1 = self.layer2[0].downsample[1](layer2_0_downsample_0)
-        add_2 = layer2_0_bn2 + layer2_0_downsample_1
-        layer2_0_relu_1 = self.layer2[0].relu(add_2)
-        mean = layer2_0_relu_1.mean(dim=(2, 3))
+        layer1 = self.layer1(stem)
+        layer2 = self.layer2(layer1)
+        mean = layer2.mean(dim=(2, 3))
         return mean
 
 

@@ -10,11 +10,11 @@ class ShapeArithmetic(torch.nn.Module):
         super().__init__()
 
     def forward(self, x: torch.Tensor):
-        getattr_1 = x.shape
-        getitem = getattr_1[0]
-        getitem_1 = getattr_1[1]
-        getitem_2 = getattr_1[2]
-        getitem_3 = getattr_1[3]
+        shape = x.shape
+        getitem = shape[0]
+        getitem_1 = shape[1]
+        getitem_2 = shape[2]
+        getitem_3 = shape[3]
         mul = getitem_1 * getitem_2
         mul_1 = mul * getitem_3
         reshape = x.reshape(getitem, mul_1)

@@ -16,8 +16,8 @@ class Structured(torch.nn.Module):
         mul = fc * y
         add = fc + mul
         sub = fc - mul
-        pair = Pair(fc, mul)
-        return {"sum": add, "parts": (fc, [mul, sub]), "pair": pair}
+        Pair_1 = Pair(fc, mul)
+        return {"sum": add, "parts": (fc, [mul, sub]), "pair": Pair_1}
 
 
 def load(path=None, map_location="cpu"):

@@ -30,12 +30,9 @@ class TrainingModes(torch.nn.Module):
         self.backbone[1].bias.requires_grad_(False)
 
     def forward(self, x: torch.Tensor):
-        backbone_0 = self.backbone[0](x)
-        backbone_1 = self.backbone[1](backbone_0)
-        backbone_2 = self.backbone[2](backbone_1)
-        head_0 = self.head[0](backbone_2)
-        head_1 = self.head[1](head_0)
-        return head_1
+        backbone = self.backbone(x)
+        head = self.head(backbone)
+        return head
 
 
 def load(path=None, map_location="cpu"):

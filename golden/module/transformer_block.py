@@ -7,32 +7,19 @@ import torch
 import torch.nn.functional as F
 
 
-class TransformerBlock(torch.nn.Module):
+class SelfAttention(torch.nn.Module):
     def __init__(self):
         super().__init__()
-        self.ln1 = torch.nn.LayerNorm(
-            normalized_shape=16, eps=1e-05, elementwise_affine=True, bias=True
-        )
-        self.attn = torch.nn.Module()
-        self.attn.qkv = torch.nn.Linear(in_features=16, out_features=48, bias=True)
-        self.attn.proj = torch.nn.Linear(in_features=16, out_features=16, bias=True)
-        self.ln2 = torch.nn.LayerNorm(
-            normalized_shape=16, eps=1e-05, elementwise_affine=True, bias=True
-        )
-        self.mlp = torch.nn.Sequential(
-            torch.nn.Linear(in_features=16, out_features=64, bias=True),
-            torch.nn.GELU(approximate="tanh"),
-            torch.nn.Linear(in_features=64, out_features=16, bias=True),
-        )
+        self.qkv = torch.nn.Linear(in_features=16, out_features=48, bias=True)
+        self.proj = torch.nn.Linear(in_features=16, out_features=16, bias=True)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor):
-        ln1 = self.ln1(x)
-        getattr_1 = ln1.shape
-        getitem = getattr_1[0]
-        getitem_1 = getattr_1[1]
-        getitem_2 = getattr_1[2]
-        attn_qkv = self.attn.qkv(ln1)
-        chunk = attn_qkv.chunk(3, dim=-1)
+    def forward(self, x, mask):
+        shape = x.shape
+        getitem = shape[0]
+        getitem_1 = shape[1]
+        getitem_2 = shape[2]
+        qkv = self.qkv(x)
+        chunk = qkv.chunk(3, dim=-1)
         getitem_3 = chunk[0]
         getitem_4 = chunk[1]
         getitem_5 = chunk[2]
@@ -57,13 +44,33 @@ class TransformerBlock(torch.nn.Module):
         matmul_1 = softmax @ transpose_2
         transpose_4 = matmul_1.transpose(1, 2)
         reshape = transpose_4.reshape(getitem, getitem_1, getitem_2)
-        attn_proj = self.attn.proj(reshape)
-        add = x + attn_proj
+        proj = self.proj(reshape)
+        return proj
+
+
+class TransformerBlock(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.ln1 = torch.nn.LayerNorm(
+            normalized_shape=16, eps=1e-05, elementwise_affine=True, bias=True
+        )
+        self.attn = SelfAttention()
+        self.ln2 = torch.nn.LayerNorm(
+            normalized_shape=16, eps=1e-05, elementwise_affine=True, bias=True
+        )
+        self.mlp = torch.nn.Sequential(
+            torch.nn.Linear(in_features=16, out_features=64, bias=True),
+            torch.nn.GELU(approximate="tanh"),
+            torch.nn.Linear(in_features=64, out_features=16, bias=True),
+        )
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor):
+        ln1 = self.ln1(x)
+        attn = self.attn(ln1, mask)
+        add = x + attn
         ln2 = self.ln2(add)
-        mlp_0 = self.mlp[0](ln2)
-        mlp_1 = self.mlp[1](mlp_0)
-        mlp_2 = self.mlp[2](mlp_1)
-        add_1 = add + mlp_2
+        mlp = self.mlp(ln2)
+        add_1 = add + mlp
         return add_1
 
 

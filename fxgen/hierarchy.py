@@ -1,0 +1,357 @@
+"""Hierarchy: a flat graph cut into one graph per module call, for nested classes.
+
+Every node records the module calls it happened in (`nn_module_stack`). A call whose
+nodes form one contiguous block becomes a graph of its own, and the parent calls it
+(`hidden = self.layer[3](hidden, mask)`); its inputs are the values it reads from
+outside, named after the parameters they were passed as where capture recorded the
+call, and its outputs are the values read after it. A call of a built-in leaf module
+(`torch.nn.Linear`, ...) that takes one tensor and returns one becomes a plain call of
+that module. Where a boundary cannot be cut cleanly the call is left inline and a note
+says why.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import fx, nn
+
+from fxgen.modules import SINGLE_TENSOR_MODULES
+from fxgen.naming import sanitize
+from fxgen.tree import ConstructorCache
+
+__all__ = ["Unit", "split", "ORIGIN"]
+
+#: `node.meta` key: the node's name in the captured graph, used by recorded calls
+ORIGIN = "fxgen_origin"
+#: `node.meta` key: names of other captured nodes that hold the very same value
+ALIASES = "fxgen_aliases"
+
+
+def origins(node: fx.Node) -> set[str]:
+    """The captured names under which recorded calls may refer to `node`'s value."""
+    names = set(node.meta.get(ALIASES, ()))
+    if node.meta.get(ORIGIN) is not None:
+        names.add(node.meta[ORIGIN])
+    return names
+
+
+@dataclass
+class Unit:
+    """One class of the generated file: the graph of one module's calls."""
+
+    path: str  #: qualified name of the module in the root ("" for the root)
+    module: nn.Module
+    graph: fx.Graph  #: `get_attr`/`call_module` targets are relative to `module`
+    class_hint: str  #: the original class's name
+    notes: list[str] = field(default_factory=list)  #: why some calls stayed inline
+    #: True for an `nn.Sequential` whose forward is its children's chain: it stays a
+    #: `torch.nn.Sequential`, with no class of its own
+    sequential: bool = False
+
+
+@dataclass(frozen=True)
+class Call:
+    """One recorded call of a module: its arguments by parameter name."""
+
+    args: tuple[Any, ...]  #: positional arguments; an `Origin` stands for a graph value
+    kwargs: dict[str, Any]
+    names: tuple[str, ...]  #: the parameter name of each positional argument
+
+
+@dataclass(frozen=True)
+class Origin:
+    """A value of the captured graph, by its node's original name."""
+
+    name: str
+
+
+def split(
+    graph: fx.Graph,
+    root: nn.Module,
+    class_name: str,
+    calls: dict[str, list[Call]],
+    cache: ConstructorCache,
+    collapse: bool,
+) -> list[Unit]:
+    """Units for `graph`: children before their parents, the root unit last."""
+    splitter = _Splitter(root, calls, cache, collapse)
+    top = Unit("", root, graph, class_name)
+    splitter.visit(top, 0)
+    return splitter.units
+
+
+def scope(node: fx.Node, unit_path: str = "") -> list[tuple[str, str, str]]:
+    """The module calls a node is inside, outermost first: (call key, path, class name)."""
+    stack = node.meta.get("nn_module_stack") or {}
+    entries = []
+    for key, (path, cls) in stack.items():
+        if not path:
+            continue
+        name = cls if isinstance(cls, str) else cls.__qualname__
+        entries.append((key, str(path), name.rsplit(".", 1)[-1]))
+    if node.op == "call_module" and entries and entries[-1][1] == _join(unit_path, str(node.target)):
+        entries.pop()  # a leaf call belongs to the module that makes it
+    return entries
+
+
+class _Splitter:
+    def __init__(self, root: nn.Module, calls: dict[str, list[Call]], cache: ConstructorCache, collapse: bool) -> None:
+        self.root = root
+        self.calls = calls
+        self.cache = cache
+        self.collapse = collapse
+        self.units: list[Unit] = []
+        self.call_counts: dict[str, int] = {}
+
+    def visit(self, unit: Unit, depth: int) -> None:
+        graph = unit.graph
+        _hoist_attributes(graph)
+        groups: dict[str, list[fx.Node]] = {}
+        info: dict[str, tuple[str, str]] = {}
+        for node in graph.nodes:
+            entries = scope(node, unit.path)
+            if len(entries) > depth:
+                key, path, cls = entries[depth]
+                groups.setdefault(key, []).append(node)
+                info[key] = (path, cls)
+        paths_called = [info[k][0] for k in groups]
+        children = []
+        for key, nodes in groups.items():
+            path, cls = info[key]
+            child = self.cut(unit, key, path, cls, nodes, paths_called.count(path) > 1)
+            if child is not None:
+                children.append(child)
+        for child in children:
+            self.visit(child, depth + 1)
+        unit.sequential = _is_plain_sequential(unit)
+        self.units.append(unit)
+
+    def cut(self, unit: Unit, key: str, path: str, cls: str, nodes: list[fx.Node], repeated: bool) -> Unit | None:
+        """Replace one call's nodes by a call node; the child unit, or None if none."""
+        graph = unit.graph
+        relative = path[len(unit.path) + 1 :] if unit.path else path
+        call_index = self.call_counts.get(path, 0)
+        self.call_counts[path] = call_index + 1
+        try:
+            module = unit.module.get_submodule(relative)
+        except AttributeError:
+            unit.notes.append(f"{path}: not a submodule of {unit.class_hint}, so its code is inline")
+            return None
+        if not _contiguous(graph, nodes):
+            unit.notes.append(f"{path}: its operations interleave with others, so its code is inline")
+            return None
+        members = _member_names(module)
+        inside = set(nodes)
+        inputs: list[fx.Node] = []
+        attributes: list[fx.Node] = []  # the child's own attributes, read in the parent so far
+        for node in nodes:
+            for value in node.all_input_nodes:
+                if value in inside or value in inputs or value in attributes:
+                    continue
+                if value.op == "get_attr" and _relative_target(str(value.target), relative, members, unit.module) is not None:
+                    attributes.append(value)
+                    continue
+                inputs.append(value)
+        for node in nodes:
+            if node.op in ("get_attr", "call_module") and _relative_target(str(node.target), relative, members, unit.module) is None:
+                unit.notes.append(f"{path}: it uses {node.target!r} of another module, so its code is inline")
+                return None
+        outputs = [n for n in nodes if any(u not in inside for u in n.users)]
+        recorded = self.recorded(path, call_index)
+        if self.collapse and self.collapsible(module, inputs, outputs, recorded):
+            self.replace(graph, nodes, outputs, relative, _call_arguments(recorded, inputs), key)
+            _drop_unused_attributes(graph, attributes)
+            return None
+        if repeated:
+            unit.notes.append(f"{path}: called more than once here, so its code is inline")
+            return None
+        retarget = lambda t: _relative_target(t, relative, members, unit.module)  # noqa: E731
+        child_graph = _extract(attributes + nodes, inputs, outputs, retarget, recorded)
+        self.replace(graph, nodes, outputs, relative, (tuple(inputs), {}), key)
+        _drop_unused_attributes(graph, attributes)
+        return Unit(path, module, child_graph, cls)
+
+    def recorded(self, path: str, index: int) -> Call | None:
+        calls = self.calls.get(path, [])
+        return calls[index] if index < len(calls) else None
+
+    def collapsible(self, module: nn.Module, inputs: list[fx.Node], outputs: list[fx.Node], recorded: Call | None) -> bool:
+        """A built-in leaf that takes one tensor and returns one: a plain module call."""
+        if not isinstance(module, SINGLE_TENSOR_MODULES) or not self.cache.is_leaf(module):
+            return False
+        if len(outputs) != 1 or not isinstance(outputs[0].meta.get("val"), torch.Tensor):
+            return False
+        if recorded is None:
+            return len(inputs) == 1
+        passed = [a for a in list(recorded.args) + list(recorded.kwargs.values()) if isinstance(a, Origin)]
+        return len(inputs) == 1 and len(passed) == 1 and passed[0].name in origins(inputs[0])
+
+    def replace(
+        self,
+        graph: fx.Graph,
+        nodes: list[fx.Node],
+        outputs: list[fx.Node],
+        target: str,
+        arguments: tuple[tuple[Any, ...], dict[str, Any]],
+        key: str,
+    ) -> None:
+        """Put one `call_module` of `target` where `nodes` were."""
+        args, kwargs = arguments
+        with graph.inserting_before(nodes[0]):
+            call = graph.call_module(target, args, kwargs)
+            stack = nodes[0].meta.get("nn_module_stack") or {}
+            keys = list(stack)
+            call.meta["nn_module_stack"] = {k: stack[k] for k in keys[: keys.index(key)]}
+            call.meta["stack_trace"] = nodes[0].meta.get("stack_trace")
+            if len(outputs) == 1:
+                call.meta["val"] = outputs[0].meta.get("val")
+                call.meta[ORIGIN] = outputs[0].meta.get(ORIGIN)
+                call.meta[ALIASES] = outputs[0].meta.get(ALIASES, [])
+                outputs[0].replace_all_uses_with(call)
+            else:
+                for i, out in enumerate(outputs):
+                    item = graph.call_function(operator.getitem, (call, i))
+                    item.meta = dict(out.meta)
+                    item.meta["nn_module_stack"] = call.meta["nn_module_stack"]
+                    out.replace_all_uses_with(item)
+        for node in reversed(nodes):
+            graph.erase_node(node)
+
+
+def _drop_unused_attributes(graph: fx.Graph, attributes: list[fx.Node]) -> None:
+    for node in attributes:
+        if not node.users:
+            graph.erase_node(node)
+
+
+def _is_plain_sequential(unit: Unit) -> bool:
+    """Whether the unit is an `nn.Sequential` calling each child once, in order, in a chain."""
+    module = unit.module
+    if type(module) is not nn.Sequential or not unit.path:
+        return False
+    nodes = [n for n in unit.graph.nodes]
+    placeholders = [n for n in nodes if n.op == "placeholder"]
+    calls = [n for n in nodes if n.op == "call_module"]
+    if len(placeholders) != 1 or len(calls) != len(module._modules) or len(nodes) != len(calls) + 2:
+        return False
+    previous = placeholders[0]
+    for call, name in zip(calls, module._modules):
+        if call.target != name or call.args != (previous,) or call.kwargs or len(previous.users) != 1:
+            return False
+        previous = call
+    return nodes[-1].args == (previous,)
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _call_arguments(recorded: Call | None, inputs: list[fx.Node]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The collapsed call's arguments: as recorded (values mapped to nodes), else the input."""
+    if recorded is None:
+        return tuple(inputs), {}
+    by_origin = {name: n for n in inputs for name in origins(n)}
+
+    def value(v: Any) -> Any:
+        return by_origin[v.name] if isinstance(v, Origin) else v
+
+    return tuple(value(a) for a in recorded.args), {k: value(v) for k, v in recorded.kwargs.items()}
+
+
+def _hoist_attributes(graph: fx.Graph) -> None:
+    """Move attribute reads right after the placeholders (they read, never compute)."""
+    anchor = None
+    for node in graph.nodes:
+        if node.op == "placeholder":
+            anchor = node
+    for node in list(graph.nodes):
+        if node.op == "get_attr":
+            if anchor is None:
+                next(iter(graph.nodes)).prepend(node)
+            else:
+                anchor.append(node)
+            anchor = node
+
+
+def _contiguous(graph: fx.Graph, nodes: list[fx.Node]) -> bool:
+    order = {n: i for i, n in enumerate(graph.nodes)}
+    inside = set(nodes)
+    first, last = order[nodes[0]], order[nodes[-1]]
+    between = list(graph.nodes)[first : last + 1]
+    return all(n in inside for n in between)
+
+
+def _member_names(module: nn.Module) -> dict[int, str]:
+    """id(tensor or module) -> its name relative to `module` (aliases included)."""
+    names: dict[int, str] = {}
+    for name, value in list(module.named_parameters(remove_duplicate=False)) + list(module.named_buffers(remove_duplicate=False)):
+        names.setdefault(id(value), name)
+    for name, value in module.named_modules(remove_duplicate=False):
+        if name:
+            names.setdefault(id(value), name)
+    return names
+
+
+def _relative_target(target: str, relative: str, members: dict[int, str], parent: nn.Module) -> str | None:
+    """`target` (relative to the parent) as seen from the child at `relative`, or None.
+
+    A tensor the child owns under another name (a tied weight) is found by identity."""
+    if target.startswith(relative + "."):
+        return target[len(relative) + 1 :]
+    value: Any = parent
+    for part in target.split("."):
+        value = getattr(value, part, None)
+    return members.get(id(value)) if value is not None else None
+
+
+def _extract(
+    nodes: list[fx.Node],
+    inputs: list[fx.Node],
+    outputs: list[fx.Node],
+    retarget: Any,
+    recorded: Call | None,
+) -> fx.Graph:
+    """The child's own graph: a placeholder per input, its nodes, its outputs."""
+    graph = fx.Graph()
+    names = _input_names(inputs, recorded)
+    values: dict[fx.Node, fx.Node] = {}
+    for value, name in zip(inputs, names):
+        placeholder = graph.placeholder(name)
+        placeholder.meta = {k: v for k, v in value.meta.items() if k in ("val", "tensor_meta", ORIGIN, ALIASES)}
+        values[value] = placeholder
+    for node in nodes:
+        copy = graph.node_copy(node, lambda n: values[n])
+        if copy.op in ("get_attr", "call_module"):
+            copy.target = retarget(str(copy.target))
+        values[node] = copy
+    result = values[outputs[0]] if len(outputs) == 1 else tuple(values[o] for o in outputs)
+    graph.output(result)
+    return graph
+
+
+def _input_names(inputs: list[fx.Node], recorded: Call | None) -> list[str]:
+    """Each input named after the parameter it was passed as, else after its value."""
+    by_origin: dict[str, str] = {}
+
+    def note(name: str, value: Any) -> None:
+        if isinstance(value, Origin):
+            by_origin.setdefault(value.name, name)
+        elif type(value) in (tuple, list):  # `position_embeddings=(cos, sin)`
+            for i, item in enumerate(value):
+                note(f"{name}_{i}", item)
+
+    if recorded is not None:
+        for name, value in list(zip(recorded.names, recorded.args)) + list(recorded.kwargs.items()):
+            note(name, value)
+    names: list[str] = []
+    for value in inputs:
+        found = [by_origin[o] for o in sorted(origins(value)) if o in by_origin]
+        name = found[0] if found else sanitize(value.name)
+        while name in names:
+            name += "_"
+        names.append(name)
+    return names
