@@ -47,6 +47,7 @@ def render(
     drop_hooks: bool = False,
     capture: str = "fx",
     outputs: str = "original",
+    hierarchy: bool = True,
 ) -> str:
     """The generated source for `obj`, without writing files.
 
@@ -54,7 +55,7 @@ def render(
     file's hash. `formatter="auto"` uses black's defaults here (there is no target
     project); `formatter=None` returns the unformatted render.
     """
-    program = _program(obj, style, example_inputs, class_name, drop_hooks, capture, outputs)
+    program = _program(obj, style, example_inputs, class_name, drop_hooks, capture, outputs, hierarchy)
     return _text(program, style, template_dirs, formatter, None)
 
 
@@ -71,6 +72,7 @@ def export(
     drop_hooks: bool = False,
     capture: str = "fx",
     outputs: str = "original",
+    hierarchy: bool = True,
 ) -> ExportResult:
     """Write `obj` as a Python file at `path` with its weights beside it (`<stem>.pt`).
 
@@ -78,14 +80,16 @@ def export(
     exactly with `obj`; a mismatch raises `VerificationError` and nothing is replaced.
     `capture` is "fx" (symbolic tracing), "export" (`torch.export.export(strict=False)`,
     which needs `example_inputs`: a tuple, or an `(args, kwargs)` pair) or "auto" (fx, and
-    export where fx fails); an ExportedProgram may also be passed as `obj`.
+    export where fx fails); an ExportedProgram may also be passed as `obj`. `outputs="dict"`
+    returns plain dicts instead of dataclass outputs (a torch-only file); `hierarchy=False`
+    writes one flat `forward` instead of a class per module type.
     """
     code_path = Path(path)
     if code_path.suffix != ".py":
         raise ExportError(f"the output path {str(path)!r} must end in .py")
     if not code_path.parent.is_dir():
         raise ExportError(f"the folder of {str(path)!r} does not exist")
-    program = _program(obj, style, example_inputs, class_name, drop_hooks, capture, outputs)
+    program = _program(obj, style, example_inputs, class_name, drop_hooks, capture, outputs, hierarchy)
     weights = serialize_weights(program.weights)
     program.header.append(weights_header_line(code_path, weights))
     text = _text(program, style, template_dirs, formatter, code_path)
@@ -114,12 +118,13 @@ def _program(
     drop_hooks: bool,
     method: str,
     outputs: str,
+    hierarchy: bool,
 ) -> Program:
     captured = capture_program(
         obj, method=method, example_inputs=example_inputs, drop_hooks=drop_hooks, outputs=outputs
     )
     args, _ = normalize_inputs(example_inputs) if example_inputs is not None else ((), {})
-    return lower(captured, style=style, class_name=class_name, example_inputs=args)
+    return lower(captured, style=style, class_name=class_name, example_inputs=args, hierarchy=hierarchy)
 
 
 def _text(

@@ -76,10 +76,17 @@ def split(
     calls: dict[str, list[Call]],
     cache: ConstructorCache,
     collapse: bool,
+    inline: frozenset[str] = frozenset(),
 ) -> list[Unit]:
-    """Units for `graph`: children before their parents, the root unit last."""
-    splitter = _Splitter(root, calls, cache, collapse)
-    top = Unit("", root, graph, class_name)
+    """Units for a copy of `graph`: children before their parents, the root unit last.
+
+    A module called more than once gives one unit per call (same `path`); the caller
+    checks that their code is the same and otherwise splits again with that path in
+    `inline`."""
+    copy = fx.Graph()
+    copy.output(copy.graph_copy(graph, {}))
+    splitter = _Splitter(root, calls, cache, collapse, inline)
+    top = Unit("", root, copy, class_name)
     splitter.visit(top, 0)
     return splitter.units
 
@@ -99,11 +106,14 @@ def scope(node: fx.Node, unit_path: str = "") -> list[tuple[str, str, str]]:
 
 
 class _Splitter:
-    def __init__(self, root: nn.Module, calls: dict[str, list[Call]], cache: ConstructorCache, collapse: bool) -> None:
+    def __init__(
+        self, root: nn.Module, calls: dict[str, list[Call]], cache: ConstructorCache, collapse: bool, inline: frozenset[str]
+    ) -> None:
         self.root = root
         self.calls = calls
         self.cache = cache
         self.collapse = collapse
+        self.inline = inline
         self.units: list[Unit] = []
         self.call_counts: dict[str, int] = {}
 
@@ -118,11 +128,10 @@ class _Splitter:
                 key, path, cls = entries[depth]
                 groups.setdefault(key, []).append(node)
                 info[key] = (path, cls)
-        paths_called = [info[k][0] for k in groups]
         children = []
         for key, nodes in groups.items():
             path, cls = info[key]
-            child = self.cut(unit, key, path, cls, nodes, paths_called.count(path) > 1)
+            child = self.cut(unit, key, path, cls, nodes, path in self.inline)
             if child is not None:
                 children.append(child)
         for child in children:
@@ -130,7 +139,7 @@ class _Splitter:
         unit.sequential = _is_plain_sequential(unit)
         self.units.append(unit)
 
-    def cut(self, unit: Unit, key: str, path: str, cls: str, nodes: list[fx.Node], repeated: bool) -> Unit | None:
+    def cut(self, unit: Unit, key: str, path: str, cls: str, nodes: list[fx.Node], keep_inline: bool) -> Unit | None:
         """Replace one call's nodes by a call node; the child unit, or None if none."""
         graph = unit.graph
         relative = path[len(unit.path) + 1 :] if unit.path else path
@@ -166,8 +175,10 @@ class _Splitter:
             self.replace(graph, nodes, outputs, relative, _call_arguments(recorded, inputs), key)
             _drop_unused_attributes(graph, attributes)
             return None
-        if repeated:
-            unit.notes.append(f"{path}: called more than once here, so its code is inline")
+        if keep_inline:
+            note = f"{path}: called more than once with different code, so its code is inline"
+            if note not in unit.notes:
+                unit.notes.append(note)
             return None
         retarget = lambda t: _relative_target(t, relative, members, unit.module)  # noqa: E731
         child_graph = _extract(attributes + nodes, inputs, outputs, retarget, recorded)

@@ -66,6 +66,11 @@ class Namespace:
     def reserve(self, name: str) -> None:
         self._taken.add(name)
 
+    def copy(self) -> "Namespace":
+        other = Namespace(self._taken)
+        other._next = dict(self._next)
+        return other
+
     def is_taken(self, name: str) -> bool:
         return name in self._taken or name in RESERVED
 

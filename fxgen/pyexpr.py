@@ -25,6 +25,7 @@ from fxgen.errors import ExportError
 __all__ = [
     "Prec",
     "Expr",
+    "Source",
     "Imports",
     "ExprWriter",
     "string_literal",
@@ -54,6 +55,13 @@ class Prec(enum.IntEnum):
     UNARY = 12
     POWER = 13
     ATOM = 14
+
+
+@dataclass(frozen=True)
+class Source:
+    """A value that is already source code (e.g. `self.training`), as an argument."""
+
+    text: str
 
 
 @dataclass(frozen=True)
@@ -194,6 +202,13 @@ class Imports:
         self._plain: set[str] = set()
         self._from: dict[tuple[str, str], str] = {}  # (module, name) -> alias
         self._taken: dict[str, tuple[str, str]] = {}  # alias -> (module, name)
+
+    def copy(self) -> "Imports":
+        other = Imports()
+        other._plain = set(self._plain)
+        other._from = dict(self._from)
+        other._taken = dict(self._taken)
+        return other
 
     def add_module(self, module: str) -> None:
         """`import <module>` (or `import torch.nn.functional as F`)."""
@@ -337,6 +352,8 @@ class ExprWriter:
         self.value_of = value_of
         self.reserved = reserved
         self.describe = describe  # names the node being written, for error messages
+        #: (device, expression): write that device as the expression (`x.device`)
+        self.device: tuple[torch.device, Expr] | None = None
 
     # -- names --------------------------------------------------------------------
 
@@ -396,6 +413,8 @@ class ExprWriter:
         """A Python value (possibly holding graph nodes) as an expression."""
         if isinstance(value, torch.fx.Node):
             return self.value_of(value)
+        if isinstance(value, Source):
+            return Expr(value.text, Prec.ATOM if value.text.replace(".", "").isidentifier() else Prec.TUPLE)
         if value is None or value is True or value is False:
             return Expr(repr(value))
         if value is Ellipsis:
@@ -416,6 +435,8 @@ class ExprWriter:
         if isinstance(value, torch.qscheme):
             return Expr(self._torch_constant(value, str(value)))
         if isinstance(value, torch.device):
+            if self.device is not None and value == self.device[0]:
+                return self.device[1]
             self.imports.add_module("torch")
             return Expr(f"torch.device({string_literal(str(value))})")
         if isinstance(value, torch.Size):

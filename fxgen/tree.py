@@ -209,7 +209,7 @@ class _Builder:
             for name, buf in module._buffers.items():
                 persistent = name not in module._non_persistent_buffers_set
                 self.add_tensor(owner, path, name, buf, is_param=False, persistent=persistent)
-        elif kind in ("leaf", "params", "param_dict"):
+        elif kind in ("leaf", "params", "param_dict", "class"):
             return
         for name, child in module._modules.items():
             child_path = _join(path, name)

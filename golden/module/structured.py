@@ -16,8 +16,7 @@ class Structured(torch.nn.Module):
         mul = fc * y
         add = fc + mul
         sub = fc - mul
-        Pair_1 = Pair(fc, mul)
-        return {"sum": add, "parts": (fc, [mul, sub]), "pair": Pair_1}
+        return {"sum": add, "parts": (fc, [mul, sub]), "pair": Pair(fc, mul)}
 
 
 def load(path=None, map_location="cpu"):
