@@ -85,12 +85,26 @@ def raise_call(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any], writer: E
 
 
 def op_source(op: Any, writer: ExprWriter) -> str:
-    """`torch.ops.<namespace>.<name>.<overload>`."""
+    """`torch.ops.<namespace>.<name>.<overload>`, importing the module that defines a
+    custom operator (`torch.library.custom_op`) so that the file can call it."""
     writer.imports.add_module("torch")
     packet = op._schema.name.split("::")
     namespace, name = packet if len(packet) == 2 else ("aten", packet[0])
+    if namespace not in ("aten", "prims"):
+        definition = _custom_op_definitions().get(f"{namespace}::{name}")
+        module = getattr(getattr(definition, "_init_fn", None), "__module__", None)
+        if module and module != "__main__":
+            writer.imports.add_module(module)
     overload = op._overloadname if hasattr(op, "_overloadname") else "default"
     return f"torch.ops.{namespace}.{name}.{overload or 'default'}"
+
+
+def _custom_op_definitions() -> dict[str, Any]:
+    try:
+        from torch._library.custom_ops import OPDEFS
+    except ImportError:  # a torch without the custom_op registry
+        return {}
+    return OPDEFS
 
 
 # -- building blocks ----------------------------------------------------------------------
@@ -404,11 +418,39 @@ for _name in ["new_ones", "new_zeros", "new_empty"]:
     register(getattr(aten, _name).default, method(_name, "size", keywords=("dtype", "layout", "device", "pin_memory")), _name)
 register(aten.new_full.default, method("new_full", "size", "fill_value", keywords=("dtype", "layout", "device", "pin_memory")), "new_full")
 
+register(aten.lift_fresh_copy.default, method("clone"), "clone")
+register(aten.repeat_interleave.self_int, method("repeat_interleave", "repeats", keywords=("dim", "output_size")), "repeat_interleave")
+register(aten.pad.default, function(F.pad, "self", "pad", keywords=("mode", "value")), "nn.functional.pad")
+register(aten.min.other, function(torch.min, "self", "other"), "min")
+register(aten.max.other, function(torch.max, "self", "other"), "max")
+register(aten.maximum.default, function(torch.maximum, "self", "other"), "maximum")
+register(aten.minimum.default, function(torch.minimum, "self", "other"), "minimum")
+register(aten.roll.default, method("roll", "shifts", "dims"), "roll")
+register(aten.sort.default, method("sort", keywords=("dim", "descending")), "sort")
+register(aten.histc.default, function(torch.histc, "self", keywords=("bins", "min", "max")), "histc")
+register(aten.empty_like.default, function(torch.empty_like, "self", keywords=("dtype", "layout", "device", "pin_memory", "memory_format")), "empty_like")
+register(aten.diff.default, function(torch.diff, "self", keywords=("n", "dim", "prepend", "append")), "diff")
+register(aten.index_put_.default, method("index_put_", "indices", "values", keywords=("accumulate",)), "index_put")
+register(aten.flip.default, method("flip", "dims"), "flip")
+register(aten.expand_as.default, method("expand_as", "other"), "expand_as")
+register(aten.view_as.default, method("view_as", "other"), "view_as")
+register(aten.logical_and.default, function(torch.logical_and, "self", "other"), "logical_and")
+register(aten.logical_or.default, function(torch.logical_or, "self", "other"), "logical_or")
+register(aten.any.default, method("any"), "any")
+register(aten.all.default, method("all"), "all")
+register(aten.argmin.default, method("argmin", keywords=("dim", "keepdim")), "argmin")
+register(aten.narrow.default, method("narrow", "dim", "start", "length"), "narrow")
+register(aten.scatter.src, function(torch.scatter, "self", "dim", "index", "src"), "scatter")
+register(aten.nonzero.default, method("nonzero"), "nonzero")
+register(aten.erfinv.default, function(torch.erfinv, "self"), "erfinv")
+register(aten.linalg_vector_norm.default, function(torch.linalg.vector_norm, "self", keywords=("ord", "dim", "keepdim", "dtype")), "linalg.vector_norm")
+
 # in-place methods: the same kernel as their overload, on the same tensor
 for _name, _positional in [
     ("add_", ("other",)), ("sub_", ("other",)), ("mul_", ("other",)), ("div_", ("other",)),
     ("copy_", ("src",)), ("fill_", ("value",)), ("masked_fill_", ("mask", "value")), ("zero_", ()),
     ("relu_", ()), ("sigmoid_", ()), ("tanh_", ()), ("clamp_", ()), ("neg_", ()), ("exp_", ()),
+    ("detach_", ()), ("masked_scatter_", ("mask", "source")), ("index_fill_", ("dim", "index", "value")),
 ]:
     for _overload in getattr(aten, _name).overloads():
         _keywords = ("alpha", "non_blocking", "min", "max")

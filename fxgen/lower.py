@@ -384,7 +384,7 @@ class _ClassLowering:
         else:
             callee = self.writer.qualified(target)
             expr = self.writer.call(callee, args, _without_defaults(target, kwargs))
-            if isinstance(target, type) and [u.op for u in node.users] == ["output"]:
+            if isinstance(target, type) and _builds_output(node):
                 self.values[node] = expr  # the returned structure reads best in the return
                 return None
         return self.bind(node, expr, "call_function")
@@ -428,6 +428,14 @@ _TRAINING_ARGUMENTS = {
     _aten.native_dropout.default: "train",
     _aten.batch_norm.default: "training",
 }
+
+
+def _builds_output(node: fx.Node) -> bool:
+    """Whether a constructed object (named tuple, dataclass) is only part of the return value."""
+    (user,) = node.users if len(node.users) == 1 else (None,)
+    if user is None:
+        return False
+    return user.op == "output" or (user.op == "call_function" and isinstance(user.target, type) and _builds_output(user))
 
 
 def _name_hint(node: fx.Node) -> str:

@@ -243,10 +243,13 @@ class Imports:
             (group(m), m, "import torch.nn.functional as F" if m == "torch.nn.functional" else f"import {m}")
             for m in self._plain
         ]
-        froms = []
+        names_by_module: dict[str, list[str]] = {}
         for (module, name), alias in self._from.items():
-            suffix = "" if alias == name else f" as {alias}"
-            froms.append((group(module), module, f"from {module} import {name}{suffix}"))
+            names_by_module.setdefault(module, []).append(name if alias == name else f"{name} as {alias}")
+        froms = [
+            (group(module), module, f"from {module} import {', '.join(sorted(names))}")
+            for module, names in names_by_module.items()
+        ]
         return [line for _, _, line in sorted(plain) + sorted(froms)]
 
 

@@ -98,12 +98,12 @@ def _restructure_inputs(graph: fx.Graph, leaves: list[fx.Node], ep: ExportedProg
     in_spec = ep.call_spec.in_spec
     if in_spec is None:
         return
-    args_spec, kwargs_spec = in_spec.children_specs
+    args_spec, kwargs_spec = in_spec.children()
     names = _positional_names(ep, original, args_spec.num_children)
     queue = list(leaves)
     first_compute = next((n for n in graph.nodes if n.op != "placeholder"), None)
-    entries = [(name, spec, False) for name, spec in zip(names, args_spec.children_specs)]
-    entries += [(key, spec, True) for key, spec in zip(kwargs_spec.context, kwargs_spec.children_specs)]
+    entries = [(name, spec, False) for name, spec in zip(names, args_spec.children())]
+    entries += [(key, spec, True) for key, spec in zip(kwargs_spec.context, kwargs_spec.children())]
     ordered = []
     for name, spec, keyword in entries:
         if spec.is_leaf():
@@ -152,7 +152,7 @@ def _leaf_paths(spec: pytree.TreeSpec) -> list[tuple[Any, ...]]:
         keys = list(spec.context)
     else:
         raise ExportError(f"an input of type {spec.type.__qualname__} cannot be indexed by generated code")
-    return [(key, *rest) for key, child in zip(keys, spec.children_specs) for rest in _leaf_paths(child)]
+    return [(key, *rest) for key, child in zip(keys, spec.children()) for rest in _leaf_paths(child)]
 
 
 # -- outputs --------------------------------------------------------------------------
@@ -184,7 +184,7 @@ def _restructure_outputs(graph: fx.Graph, ep: ExportedProgram, outputs: str) -> 
 def _build(graph: fx.Graph, spec: pytree.TreeSpec, leaves: Any, outputs: str) -> Any:
     if spec.is_leaf():
         return next(leaves)
-    children = [_build(graph, child, leaves, outputs) for child in spec.children_specs]
+    children = [_build(graph, child, leaves, outputs) for child in spec.children()]
     kind = spec.type
     if kind is tuple:
         return tuple(children)
@@ -196,14 +196,15 @@ def _build(graph: fx.Graph, spec: pytree.TreeSpec, leaves: Any, outputs: str) ->
         return None
     if kind is collections.namedtuple:  # pytree keeps the named tuple's class as context
         cls = spec.context
-        return graph.call_function(cls, (), dict(zip(cls._fields, children)))
+        fields = dict(zip(cls._fields, children))
+        return fields if outputs == "dict" else graph.call_function(cls, (), fields)
     if pytree.is_structseq_class(kind):  # torch.return_types.*
         whole = _indexed_whole(children)
         if whole is not None:
             return whole
         return graph.call_function(kind, (tuple(children),))
-    keys = spec.context if isinstance(spec.context, (list, tuple)) else None
-    if dataclasses.is_dataclass(kind) and keys is not None and all(isinstance(k, str) for k in keys):
+    keys = _field_names(spec.context)
+    if dataclasses.is_dataclass(kind) and keys is not None:
         if outputs == "dict":
             return dict(zip(keys, children))
         return graph.call_function(kind, (), dict(zip(keys, children)))
@@ -283,6 +284,16 @@ def _drop_dead_pure_nodes(graph: fx.Graph) -> None:
         elif isinstance(target, torch._ops.OpOverload):
             if not target._schema.is_mutable and torch.Tag.nondeterministic_seeded not in target.tags:
                 graph.erase_node(node)
+
+
+def _field_names(context: Any) -> list[str] | None:
+    """The field names a dataclass's pytree context holds: transformers' ModelOutput keeps
+    a list of names, `register_dataclass` keeps [names, names of fields that were None]."""
+    if isinstance(context, (list, tuple)) and all(isinstance(k, str) for k in context):
+        return list(context)
+    if isinstance(context, (list, tuple)) and len(context) == 2 and all(isinstance(k, str) for k in context[0]):
+        return list(context[0])
+    return None
 
 
 def _indexed_whole(children: list[Any]) -> fx.Node | None:

@@ -1,0 +1,170 @@
+"""The torch.export front end: ExportedPrograms become readable, hierarchical source."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from typing import NamedTuple
+
+import pytest
+import torch
+from torch import nn
+
+import fxgen
+from fxgen import CaptureError
+from fxgen.verify import first_difference
+from tests.zoo import ZOO, ResidualNet, TransformerBlock
+
+
+def export_and_load(obj, tmp_path, inputs, **options):
+    result = fxgen.export(obj, tmp_path / "model_gen.py", example_inputs=inputs, **options)
+    return result, fxgen.load(result.code_path)
+
+
+@pytest.mark.parametrize("name", sorted(ZOO))
+def test_every_zoo_model_exports_through_torch_export(name, tmp_path):
+    model, inputs = ZOO[name]()
+    result, _ = export_and_load(model, tmp_path, inputs, capture="export")
+    assert result.verified and result.capture == "export"
+    text = result.code_path.read_text()
+    assert "p_" not in "".join(line.split("#")[0] for line in text.splitlines() if "def forward" in line)
+    assert "capture: export" in text
+
+
+def test_an_exported_program_is_accepted_as_it_is(tmp_path):
+    torch.manual_seed(0)
+    model, x, mask = TransformerBlock().eval(), torch.randn(2, 5, 16), torch.ones(2, 5, dtype=torch.long)
+    ep = torch.export.export(model, (x,), {"mask": mask}, strict=False)
+    result, loaded = export_and_load(ep, tmp_path, ((x,), {"mask": mask}))
+    assert result.verified
+    assert list(loaded.state_dict()) == list(model.state_dict())
+    assert first_difference(model(x, mask=mask), loaded(x, mask=mask)) is None
+    assert "def forward(self, x: torch.Tensor, *, mask: torch.Tensor):" in result.code_path.read_text()
+
+
+class Pair(NamedTuple):
+    total: torch.Tensor
+    parts: list
+
+
+@dataclasses.dataclass
+class Output:
+    logits: torch.Tensor
+    hidden: tuple
+
+
+class Structured(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, pair, options, *, scale):
+        a, b = pair
+        hidden = self.fc(a + b * options["w"]) * scale
+        return Output(logits=hidden.sum(-1), hidden=(hidden, Pair(total=hidden + 1, parts=[a, b])))
+
+
+torch.utils._pytree.register_dataclass(Output)
+
+
+def structured_inputs():
+    return ((torch.randn(2, 4), torch.randn(2, 4)), {"w": torch.randn(4)}), {"scale": torch.tensor(2.0)}
+
+
+def test_pytree_inputs_and_outputs_are_written_out(tmp_path):
+    torch.manual_seed(0)
+    model, inputs = Structured(), structured_inputs()
+    result, loaded = export_and_load(model, tmp_path, inputs, capture="export")
+    text = result.code_path.read_text()
+    assert "def forward(self, pair, options, *, scale: torch.Tensor):" in text
+    assert "pair[0]" in text and 'options["w"]' in text
+    assert "return Output(" in text and "from tests.test_export_capture import Output, Pair" in text
+    args, kwargs = inputs
+    assert first_difference(model(*args, **kwargs), loaded(*args, **kwargs)) is None
+    assert "_in_spec" not in text and "_out_spec" not in text
+
+
+def test_outputs_dict_gives_a_torch_only_file(tmp_path):
+    torch.manual_seed(0)
+    model, (args, kwargs) = Structured(), structured_inputs()
+    text = fxgen.render(model, example_inputs=(args, kwargs), capture="export", outputs="dict")
+    assert "from tests" not in text and "import tests" not in text
+    loaded_text = " ".join(text.split())
+    assert 'return { "logits": ' in loaded_text and '{"total": ' in loaded_text
+
+
+class Branchy(nn.Module):
+    def forward(self, x):
+        if x.shape[0] > 1:  # fine for torch.export (a static shape), not for torch.fx
+            return x.cos()
+        return x.sin()
+
+
+def test_auto_capture_falls_back_to_export_and_says_so(tmp_path, caplog):
+    caplog.set_level("INFO", logger="fxgen")
+    result, loaded = export_and_load(Branchy(), tmp_path, (torch.randn(3, 2),), capture="auto")
+    assert result.capture == "export"
+    assert "captured it with torch.export" in caplog.text
+    assert fxgen.export(ResidualNet().eval(), tmp_path / "r.py", capture="auto").capture == "fx"
+
+
+class Hopeless(nn.Module):
+    def forward(self, x):
+        if x.sum().item() > 0:  # data-dependent: neither tracer can capture it
+            return x
+        return -x
+
+
+def test_when_neither_tracer_can_capture_the_error_names_the_source_line():
+    with pytest.raises(CaptureError) as info:
+        fxgen.render(Hopeless(), example_inputs=(torch.randn(3),), capture="auto")
+    message = str(info.value)
+    assert "tests.test_export_capture:" in message and "x.sum().item() > 0" in message
+    assert "torch.export" in message
+
+
+def test_hierarchy_writes_one_class_per_module_type_and_flat_on_request():
+    torch.manual_seed(0)
+    model, inputs = ZOO["residual"]()
+    nested = fxgen.render(model, example_inputs=inputs, capture="export")
+    classes = [n.name for n in ast.parse(nested).body if isinstance(n, ast.ClassDef)]
+    assert classes == ["BasicBlock", "BasicBlock_v2", "ResidualNet"]
+    assert "self.layer1 = torch.nn.Sequential(BasicBlock(), BasicBlock())" in nested
+    flat = fxgen.render(model, example_inputs=inputs, capture="export", hierarchy=False)
+    assert [n.name for n in ast.parse(flat).body if isinstance(n, ast.ClassDef)] == ["ResidualNet"]
+
+
+class Devices(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.drop = nn.Dropout(0.5)
+
+    def forward(self, x):
+        positions = torch.arange(x.shape[-1], device=x.device)
+        return self.drop(x) + torch.nn.functional.dropout(x, 0.25, self.training) * positions
+
+
+def test_baked_devices_and_training_flags_follow_the_model(tmp_path):
+    model = Devices().train()
+    x = torch.randn(2, 6)
+    result, loaded = export_and_load(model, tmp_path, (x,), capture="export")
+    text = result.code_path.read_text()
+    assert "device=x.device" in text and 'torch.device("cpu")' not in text
+    assert "training=self.training" in text
+    torch.manual_seed(3)
+    expected = model(x)
+    torch.manual_seed(3)
+    assert torch.equal(loaded(x), expected)
+    loaded.eval()
+    assert torch.equal(loaded(x), model.eval()(x))
+    on_meta = loaded.to("meta")(x.to("meta"))
+    assert on_meta.device.type == "meta"
+
+
+def test_aten_calls_are_raised_to_the_public_api():
+    torch.manual_seed(0)
+    model, inputs = ZOO["transformer_block"]()
+    text = fxgen.render(model, example_inputs=inputs, capture="export")
+    assert "torch.ops.aten" not in text
+    for spelling in ("torch.softmax(", ".view(", ".transpose(1, 2)", ".masked_fill(", " @ ", "self.qkv(x)"):
+        assert spelling in text
