@@ -48,6 +48,7 @@ def render(
     capture: str = "fx",
     outputs: str = "original",
     hierarchy: bool = True,
+    dynamic_shapes: Any = None,
 ) -> str:
     """The generated source for `obj`, without writing files.
 
@@ -55,7 +56,7 @@ def render(
     file's hash. `formatter="auto"` uses black's defaults here (there is no target
     project); `formatter=None` returns the unformatted render.
     """
-    program = _program(obj, style, example_inputs, class_name, drop_hooks, capture, outputs, hierarchy)
+    program = _program(obj, style, example_inputs, class_name, drop_hooks, capture, outputs, hierarchy, dynamic_shapes)
     return _text(program, style, template_dirs, formatter, None)
 
 
@@ -73,6 +74,7 @@ def export(
     capture: str = "fx",
     outputs: str = "original",
     hierarchy: bool = True,
+    dynamic_shapes: Any = None,
 ) -> ExportResult:
     """Write `obj` as a Python file at `path` with its weights beside it (`<stem>.pt`).
 
@@ -82,14 +84,15 @@ def export(
     which needs `example_inputs`: a tuple, or an `(args, kwargs)` pair) or "auto" (fx, and
     export where fx fails); an ExportedProgram may also be passed as `obj`. `outputs="dict"`
     returns plain dicts instead of dataclass outputs (a torch-only file); `hierarchy=False`
-    writes one flat `forward` instead of a class per module type.
+    writes one flat `forward` instead of a class per module type. `dynamic_shapes` is passed
+    to `torch.export.export` (sizes then read `x.size(0)` instead of a captured constant).
     """
     code_path = Path(path)
     if code_path.suffix != ".py":
         raise ExportError(f"the output path {str(path)!r} must end in .py")
     if not code_path.parent.is_dir():
         raise ExportError(f"the folder of {str(path)!r} does not exist")
-    program = _program(obj, style, example_inputs, class_name, drop_hooks, capture, outputs, hierarchy)
+    program = _program(obj, style, example_inputs, class_name, drop_hooks, capture, outputs, hierarchy, dynamic_shapes)
     weights = serialize_weights(program.weights)
     program.header.append(weights_header_line(code_path, weights))
     text = _text(program, style, template_dirs, formatter, code_path)
@@ -119,9 +122,15 @@ def _program(
     method: str,
     outputs: str,
     hierarchy: bool,
+    dynamic_shapes: Any,
 ) -> Program:
     captured = capture_program(
-        obj, method=method, example_inputs=example_inputs, drop_hooks=drop_hooks, outputs=outputs
+        obj,
+        method=method,
+        example_inputs=example_inputs,
+        drop_hooks=drop_hooks,
+        outputs=outputs,
+        dynamic_shapes=dynamic_shapes,
     )
     args, _ = normalize_inputs(example_inputs) if example_inputs is not None else ((), {})
     return lower(captured, style=style, class_name=class_name, example_inputs=args, hierarchy=hierarchy)

@@ -107,6 +107,7 @@ def capture(
     example_inputs: Any = None,
     drop_hooks: bool = False,
     outputs: str = "original",
+    dynamic_shapes: Any = None,
 ) -> Captured:
     """Capture `obj` (an nn.Module, a GraphModule or an ExportedProgram) into a graph."""
     if method not in CAPTURE_METHODS:
@@ -123,13 +124,13 @@ def capture(
             "or a torch.export.ExportedProgram"
         )
     if method == "export":
-        return _from_exported(*_export(obj, example_inputs), obj, outputs)
+        return _from_exported(*_export(obj, example_inputs, dynamic_shapes), obj, outputs)
     if method == "auto":
         try:
             return _symbolic(obj, drop_hooks)
         except CaptureError as fx_error:
             try:
-                captured = _from_exported(*_export(obj, example_inputs), obj, outputs)
+                captured = _from_exported(*_export(obj, example_inputs, dynamic_shapes), obj, outputs)
             except CaptureError as export_error:
                 raise CaptureError(f"{fx_error}\nThen torch.export failed too: {export_error}") from export_error
             logger.info("torch.fx could not trace %s; captured it with torch.export", type(obj).__name__)
@@ -182,7 +183,9 @@ def _symbolic(obj: nn.Module, drop_hooks: bool) -> Captured:
     )
 
 
-def _export(model: nn.Module, example_inputs: Any) -> tuple[torch.export.ExportedProgram, dict[str, list[Call]]]:
+def _export(
+    model: nn.Module, example_inputs: Any, dynamic_shapes: Any = None
+) -> tuple[torch.export.ExportedProgram, dict[str, list[Call]]]:
     """`torch.export.export(strict=False)`, recording each submodule call's arguments."""
     if example_inputs is None:
         raise CaptureError("capturing with torch.export needs example_inputs (a tuple, or an (args, kwargs) pair)")
@@ -201,7 +204,7 @@ def _export(model: nn.Module, example_inputs: Any) -> tuple[torch.export.Exporte
         m.register_forward_pre_hook(record(name), with_kwargs=True) for name, m in model.named_modules() if name
     ]
     try:
-        ep = torch.export.export(model, args, kwargs, strict=False)
+        ep = torch.export.export(model, args, kwargs, dynamic_shapes=dynamic_shapes, strict=False)
     except Exception as exc:
         where = source.from_traceback(exc.__traceback__)
         at = f" at {where} (`{where.code}`)" if where and where.code else ""

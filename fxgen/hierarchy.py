@@ -91,15 +91,25 @@ def split(
     return splitter.units
 
 
-def scope(node: fx.Node, unit_path: str = "") -> list[tuple[str, str, str]]:
-    """The module calls a node is inside, outermost first: (call key, path, class name)."""
-    stack = node.meta.get("nn_module_stack") or {}
+#: the entry torch.export records for nodes outside any module call
+_NO_MODULE = "_empty_nn_module_stack_from_metadata_hook"
+
+
+def module_stack(node: fx.Node) -> list[tuple[str, str, str]]:
+    """The module calls a node happened in, outermost first, the root excluded:
+    (call key, qualified name, class name)."""
     entries = []
-    for key, (path, cls) in stack.items():
-        if not path:
+    for key, (path, cls) in (node.meta.get("nn_module_stack") or {}).items():
+        if not path or str(path) == _NO_MODULE:
             continue
         name = cls if isinstance(cls, str) else cls.__qualname__
         entries.append((key, str(path), name.rsplit(".", 1)[-1]))
+    return entries
+
+
+def scope(node: fx.Node, unit_path: str = "") -> list[tuple[str, str, str]]:
+    """The module calls a node is inside, outermost first: (call key, path, class name)."""
+    entries = module_stack(node)
     if node.op == "call_module" and entries and entries[-1][1] == _join(unit_path, str(node.target)):
         entries.pop()  # a leaf call belongs to the module that makes it
     return entries
@@ -148,10 +158,10 @@ class _Splitter:
         try:
             module = unit.module.get_submodule(relative)
         except AttributeError:
-            unit.notes.append(f"{path}: not a submodule of {unit.class_hint}, so its code is inline")
+            unit.notes.append(f"{relative}: not a submodule of {unit.class_hint}, so its code is inline")
             return None
         if not _contiguous(graph, nodes):
-            unit.notes.append(f"{path}: its operations interleave with others, so its code is inline")
+            unit.notes.append(f"{relative}: its operations interleave with others, so its code is inline")
             return None
         members = _member_names(module)
         inside = set(nodes)
@@ -167,7 +177,7 @@ class _Splitter:
                 inputs.append(value)
         for node in nodes:
             if node.op in ("get_attr", "call_module") and _relative_target(str(node.target), relative, members, unit.module) is None:
-                unit.notes.append(f"{path}: it uses {node.target!r} of another module, so its code is inline")
+                unit.notes.append(f"{relative}: it uses {node.target!r} of another module, so its code is inline")
                 return None
         outputs = [n for n in nodes if any(u not in inside for u in n.users)]
         recorded = self.recorded(path, call_index)
@@ -176,13 +186,15 @@ class _Splitter:
             _drop_unused_attributes(graph, attributes)
             return None
         if keep_inline:
-            note = f"{path}: called more than once with different code, so its code is inline"
+            note = f"{relative}: called more than once with different code, so its code is inline"
             if note not in unit.notes:
                 unit.notes.append(note)
             return None
         retarget = lambda t: _relative_target(t, relative, members, unit.module)  # noqa: E731
-        child_graph = _extract(attributes + nodes, inputs, outputs, retarget, recorded)
-        self.replace(graph, nodes, outputs, relative, (tuple(inputs), {}), key)
+        sizes = _sizes_from_inputs(inputs)
+        passed = [value for value in inputs if value not in sizes]
+        child_graph = _extract(attributes + nodes, passed, sizes, outputs, retarget, recorded)
+        self.replace(graph, nodes, outputs, relative, (tuple(passed), {}), key)
         _drop_unused_attributes(graph, attributes)
         return Unit(path, module, child_graph, cls)
 
@@ -319,14 +331,32 @@ def _relative_target(target: str, relative: str, members: dict[int, str], parent
     return members.get(id(value)) if value is not None else None
 
 
+def _sizes_from_inputs(inputs: list[fx.Node]) -> dict[fx.Node, tuple[fx.Node, int]]:
+    """Size inputs (symbolic ints) that a tensor input's shape already holds: the child
+    reads them as `x.size(d)` instead of taking them as arguments."""
+    sizes = {}
+    for value in inputs:
+        size = value.meta.get("val")
+        if not isinstance(size, torch.SymInt):
+            continue
+        for tensor in inputs:
+            shape = getattr(tensor.meta.get("val"), "shape", ())
+            dims = [d for d, n in enumerate(shape) if isinstance(n, torch.SymInt) and n.node.expr == size.node.expr]
+            if isinstance(tensor.meta.get("val"), torch.Tensor) and dims:
+                sizes[value] = (tensor, dims[0])
+                break
+    return sizes
+
+
 def _extract(
     nodes: list[fx.Node],
     inputs: list[fx.Node],
+    sizes: dict[fx.Node, tuple[fx.Node, int]],
     outputs: list[fx.Node],
     retarget: Any,
     recorded: Call | None,
 ) -> fx.Graph:
-    """The child's own graph: a placeholder per input, its nodes, its outputs."""
+    """The child's own graph: a placeholder per input, its sizes, its nodes, its outputs."""
     graph = fx.Graph()
     names = _input_names(inputs, recorded)
     values: dict[fx.Node, fx.Node] = {}
@@ -334,6 +364,10 @@ def _extract(
         placeholder = graph.placeholder(name)
         placeholder.meta = {k: v for k, v in value.meta.items() if k in ("val", "tensor_meta", ORIGIN, ALIASES)}
         values[value] = placeholder
+    for value, (tensor, dim) in sizes.items():
+        size = graph.call_function(torch.ops.aten.sym_size.int, (values[tensor], dim))
+        size.meta = {k: v for k, v in value.meta.items() if k in ("val", ORIGIN)}
+        values[value] = size
     for node in nodes:
         copy = graph.node_copy(node, lambda n: values[n])
         if copy.op in ("get_attr", "call_module"):
@@ -361,8 +395,11 @@ def _input_names(inputs: list[fx.Node], recorded: Call | None) -> list[str]:
     names: list[str] = []
     for value in inputs:
         found = [by_origin[o] for o in sorted(origins(value)) if o in by_origin]
-        name = found[0] if found else sanitize(value.name)
+        # without a recorded call, a name of the callee's own, so that equal classes match
+        base = found[0] if found else "n" if isinstance(value.meta.get("val"), (int, torch.SymInt)) else "x"
+        name, count = base, 0
         while name in names:
-            name += "_"
+            count += 1
+            name = f"{base}_{count}"
         names.append(name)
     return names

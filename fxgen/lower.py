@@ -42,7 +42,7 @@ from fxgen.pyexpr import (
     unary,
 )
 from fxgen.aten import raise_call
-from fxgen.hierarchy import Unit, split
+from fxgen.hierarchy import Unit, module_stack, split
 from fxgen.tree import ModuleTree, add_constant, build_tree
 from fxgen.unlift import KEYWORD_ONLY
 
@@ -233,7 +233,7 @@ class _ClassLowering:
         blocked |= self.imports.local_names()
         for index, node in enumerate(placeholders):
             params.append(self.placeholder(node, index, blocked))
-        if self.captured.method == "export" and not self.captured.numbered_modules_are_lists:
+        if self.captured.method == "export":
             self.writer.device = self.device_source(placeholders)
         for node in nodes:
             self.current = node
@@ -313,6 +313,8 @@ class _ClassLowering:
             value = node.meta.get("val")
             if isinstance(value, torch.Tensor):
                 return value.device, Expr(f"{self.values[node].text}.device")
+        for name, tensor in list(self.module.named_parameters()) + list(self.module.named_buffers()):
+            return tensor.device, Expr(f"{self.tree.member(name)}.device")  # no tensor input: its weights'
         return None
 
     def training_source(self, node: fx.Node, target: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -320,8 +322,8 @@ class _ClassLowering:
         name = _TRAINING_ARGUMENTS.get(target)
         if name is None or self.captured.numbered_modules_are_lists:
             return args, kwargs
-        stack = node.meta.get("nn_module_stack") or {}
-        path = str(list(stack.values())[-1][0]) if stack else ""
+        stack = module_stack(node)
+        path = stack[-1][1] if stack else ""
         if self.unit.path and not (path == self.unit.path or path.startswith(self.unit.path + ".")):
             return args, kwargs
         relative = path[len(self.unit.path) + 1 :] if self.unit.path else path
@@ -374,6 +376,9 @@ class _ClassLowering:
         elif isinstance(target, torch._ops.OpOverload):
             args, kwargs = self.training_source(node, target, args, dict(kwargs))
             expr = raise_call(target, args, kwargs, self.writer, node)
+            if target is _aten.sym_size.int:
+                self.values[node] = expr  # `x.size(0)` reads best where it is used
+                return None
         elif isinstance(target, (torch._ops.OpOverloadPacket, torch._ops.HigherOrderOperator)):
             raise ExportError(
                 f"{self.describe()} is a call of {target}, which fxgen cannot write yet; "

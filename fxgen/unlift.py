@@ -26,7 +26,7 @@ from torch.export.graph_signature import InputKind, OutputKind
 from torch.utils import _pytree as pytree
 
 from fxgen.errors import ExportError
-from fxgen.hierarchy import ALIASES, ORIGIN
+from fxgen.hierarchy import ALIASES, ORIGIN, module_stack
 
 __all__ = ["Unlifted", "unlift", "KEYWORD_ONLY"]
 
@@ -265,12 +265,12 @@ def _unalias_no_op_conversions(graph: fx.Graph) -> None:
 
 
 def _innermost_module(node: fx.Node) -> str:
-    stack = node.meta.get("nn_module_stack") or {}
-    return str(list(stack.values())[-1][0]) if stack else ""
+    stack = module_stack(node)
+    return stack[-1][1] if stack else ""
 
 
 def _inside(node: fx.Node, path: str) -> bool:
-    return any(str(p) == path for p, _ in (node.meta.get("nn_module_stack") or {}).values())
+    return any(p == path for _, p, _ in module_stack(node))
 
 
 def _drop_dead_pure_nodes(graph: fx.Graph) -> None:
@@ -311,8 +311,13 @@ def _indexed_whole(children: list[Any]) -> fx.Node | None:
 
 
 def _skeleton(ep: ExportedProgram) -> nn.Module:
-    """Plain modules holding the program's parameters and buffers under their names."""
+    """Plain modules holding the program's parameters and buffers under their names, and
+    an empty module for every other module the program calls (a dropout, an activation)."""
     root = nn.Module()
+    for node in ep.graph.nodes:
+        for _, path, _ in module_stack(node):
+            if all(part.isidentifier() or part.isdigit() for part in path.split(".")):
+                _owner(root, f"{path}.x")
     for spec in ep.graph_signature.input_specs:
         target = str(spec.target) if spec.target is not None else ""
         if spec.kind == InputKind.PARAMETER:
@@ -350,9 +355,8 @@ def _class_name(ep: ExportedProgram, original: nn.Module | None) -> str:
     if original is not None:
         return type(original).__name__
     for node in ep.graph.nodes:
-        stack = node.meta.get("nn_module_stack")
-        if stack:
-            path, cls = next(iter(stack.values()))
-            name = cls if isinstance(cls, str) else cls.__qualname__
-            return name.rsplit(".", 1)[-1]
+        for key, (path, cls) in (node.meta.get("nn_module_stack") or {}).items():
+            if not path:  # the root's own entry
+                name = cls if isinstance(cls, str) else cls.__qualname__
+                return name.rsplit(".", 1)[-1]
     return "ExportedModel"

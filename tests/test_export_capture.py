@@ -168,3 +168,33 @@ def test_aten_calls_are_raised_to_the_public_api():
     assert "torch.ops.aten" not in text
     for spelling in ("torch.softmax(", ".view(", ".transpose(1, 2)", ".masked_fill(", " @ ", "self.qkv(x)"):
         assert spelling in text
+
+
+def test_dynamic_dimensions_give_code_for_other_sizes(tmp_path):
+    from torch.export import Dim
+
+    torch.manual_seed(0)
+    model = TransformerBlock().eval()
+    x, mask = torch.randn(2, 5, 16), torch.ones(2, 5, dtype=torch.long)
+    batch, length = Dim("batch", max=64), Dim("length", max=128)
+    dynamic = {"x": {0: batch, 1: length}, "mask": {0: batch, 1: length}}
+    result, loaded = export_and_load(model, tmp_path, (x, mask), capture="export", dynamic_shapes=dynamic)
+    text = result.code_path.read_text()
+    assert "x.size(0)" in text and "view(2, 5" not in text
+    for shape in [(1, 3), (7, 11)]:
+        other_x, other_mask = torch.randn(*shape, 16), torch.ones(*shape, dtype=torch.long)
+        assert torch.equal(loaded(other_x, other_mask), model(other_x, other_mask))
+
+
+def test_a_user_exported_dynamic_program_has_one_class_per_layer_type(tmp_path):
+    from torch.export import Dim
+
+    torch.manual_seed(0)
+    model, inputs = ZOO["residual"]()
+    ep = torch.export.export(model, inputs, dynamic_shapes=({0: Dim.AUTO},), strict=False)
+    text = fxgen.render(ep)
+    classes = [n.name for n in ast.parse(text).body if isinstance(n, ast.ClassDef)]
+    assert classes.count("BasicBlock") == 1 and "ResidualNet" in classes
+    result, loaded = export_and_load(ep, tmp_path, inputs)
+    bigger = torch.randn(5, 3, 8, 8)
+    assert torch.equal(loaded(bigger), model(bigger))

@@ -41,61 +41,13 @@ class BasicBlock(torch.nn.Module):
             bias=True,
         )
 
-    def forward(self, stem):
-        conv1 = self.conv1(stem)
+    def forward(self, x):
+        conv1 = self.conv1(x)
         bn1 = self.bn1(conv1)
         relu = self.relu(bn1)
         conv2 = self.conv2(relu)
         bn2 = self.bn2(conv2)
-        add = bn2 + stem
-        relu_1 = self.relu(add)
-        return relu_1
-
-
-class BasicBlock_v2(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = torch.nn.Conv2d(
-            in_channels=8,
-            out_channels=8,
-            kernel_size=3,
-            stride=1,
-            padding=1,
-            bias=False,
-        )
-        self.bn1 = torch.nn.BatchNorm2d(
-            num_features=8,
-            eps=1e-05,
-            momentum=0.1,
-            affine=True,
-            track_running_stats=True,
-            bias=True,
-        )
-        self.relu = torch.nn.ReLU(inplace=True)
-        self.conv2 = torch.nn.Conv2d(
-            in_channels=8,
-            out_channels=8,
-            kernel_size=3,
-            stride=1,
-            padding=1,
-            bias=False,
-        )
-        self.bn2 = torch.nn.BatchNorm2d(
-            num_features=8,
-            eps=1e-05,
-            momentum=0.1,
-            affine=True,
-            track_running_stats=True,
-            bias=True,
-        )
-
-    def forward(self, _0):
-        conv1 = self.conv1(_0)
-        bn1 = self.bn1(conv1)
-        relu = self.relu(bn1)
-        conv2 = self.conv2(relu)
-        bn2 = self.bn2(conv2)
-        add = bn2 + _0
+        add = bn2 + x
         relu_1 = self.relu(add)
         return relu_1
 
@@ -104,10 +56,10 @@ class Sequential(torch.nn.Module):
     def __init__(self):
         super().__init__()
         self.add_module("0", BasicBlock())
-        self.add_module("1", BasicBlock_v2())
+        self.add_module("1", BasicBlock())
 
-    def forward(self, stem):
-        _0 = getattr(self, "0")(stem)
+    def forward(self, x):
+        _0 = getattr(self, "0")(x)
         _1 = getattr(self, "1")(_0)
         return _1
 
@@ -133,13 +85,13 @@ class Sequential_v2(torch.nn.Module):
             ),
         )
 
-    def forward(self, layer1):
-        _0 = getattr(self, "0")(layer1)
+    def forward(self, x):
+        _0 = getattr(self, "0")(x)
         _1 = getattr(self, "1")(_0)
         return _1
 
 
-class BasicBlock_v3(torch.nn.Module):
+class BasicBlock_v2(torch.nn.Module):
     def __init__(self):
         super().__init__()
         self.conv1 = torch.nn.Conv2d(
@@ -177,13 +129,13 @@ class BasicBlock_v3(torch.nn.Module):
         )
         self.downsample = Sequential_v2()
 
-    def forward(self, layer1):
-        conv1 = self.conv1(layer1)
+    def forward(self, x):
+        conv1 = self.conv1(x)
         bn1 = self.bn1(conv1)
         relu = self.relu(bn1)
         conv2 = self.conv2(relu)
         bn2 = self.bn2(conv2)
-        downsample = self.downsample(layer1)
+        downsample = self.downsample(x)
         add = bn2 + downsample
         relu_1 = self.relu(add)
         return relu_1
@@ -192,10 +144,10 @@ class BasicBlock_v3(torch.nn.Module):
 class Sequential_v3(torch.nn.Module):
     def __init__(self):
         super().__init__()
-        self.add_module("0", BasicBlock_v3())
+        self.add_module("0", BasicBlock_v2())
 
-    def forward(self, layer1):
-        _0 = getattr(self, "0")(layer1)
+    def forward(self, x):
+        _0 = getattr(self, "0")(x)
         return _0
 
 
