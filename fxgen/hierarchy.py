@@ -29,6 +29,8 @@ __all__ = ["Unit", "split", "ORIGIN"]
 ORIGIN = "fxgen_origin"
 #: `node.meta` key: names of other captured nodes that hold the very same value
 ALIASES = "fxgen_aliases"
+#: `node.meta` key: the `with` regions (no_grad, autocast) a node runs in, outermost first
+CONTEXT = "fxgen_context"
 
 
 def origins(node: fx.Node) -> set[str]:
@@ -230,6 +232,9 @@ class _Splitter:
             keys = list(stack)
             call.meta["nn_module_stack"] = {k: stack[k] for k in keys[: keys.index(key)]}
             call.meta["stack_trace"] = nodes[0].meta.get("stack_trace")
+            shared = _shared_context(nodes)
+            if shared:  # the call runs inside the region; the callee's code does not repeat it
+                call.meta[CONTEXT] = shared
             if len(outputs) == 1:
                 call.meta["val"] = outputs[0].meta.get("val")
                 call.meta[ORIGIN] = outputs[0].meta.get(ORIGIN)
@@ -243,6 +248,16 @@ class _Splitter:
                     out.replace_all_uses_with(item)
         for node in reversed(nodes):
             graph.erase_node(node)
+
+
+def _shared_context(nodes: list[fx.Node]) -> tuple[Any, ...]:
+    """The `with` regions every node of a call is inside (the longest common prefix)."""
+    contexts = [tuple(n.meta.get(CONTEXT, ())) for n in nodes]
+    shared = contexts[0]
+    for context in contexts[1:]:
+        while context[: len(shared)] != shared:
+            shared = shared[:-1]
+    return shared
 
 
 def _drop_unused_attributes(graph: fx.Graph, attributes: list[fx.Node]) -> None:
@@ -368,10 +383,13 @@ def _extract(
         size = graph.call_function(torch.ops.aten.sym_size.int, (values[tensor], dim))
         size.meta = {k: v for k, v in value.meta.items() if k in ("val", ORIGIN)}
         values[value] = size
+    shared = _shared_context([n for n in nodes if n.op != "get_attr"] or nodes)
     for node in nodes:
         copy = graph.node_copy(node, lambda n: values[n])
         if copy.op in ("get_attr", "call_module"):
             copy.target = retarget(str(copy.target))
+        if copy.meta.get(CONTEXT):
+            copy.meta[CONTEXT] = tuple(copy.meta[CONTEXT])[len(shared) :]
         values[node] = copy
     result = values[outputs[0]] if len(outputs) == 1 else tuple(values[o] for o in outputs)
     graph.output(result)

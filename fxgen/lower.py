@@ -42,7 +42,7 @@ from fxgen.pyexpr import (
     unary,
 )
 from fxgen.aten import raise_call
-from fxgen.hierarchy import Unit, module_stack, split
+from fxgen.hierarchy import CONTEXT, Unit, module_stack, split
 from fxgen.tree import ModuleTree, add_constant, build_tree
 from fxgen.unlift import KEYWORD_ONLY
 
@@ -187,10 +187,15 @@ def _code_key(cls: ClassDef) -> tuple[Any, ...]:
     return (
         tuple(s.code for s in cls.init),
         tuple((p.name, p.annotation, p.default, p.star, p.keyword_only) for p in forward.params),
-        tuple((s.targets, s.op, s.expr, s.comment, tuple(s.deletes)) for s in forward.body),
+        tuple(_statement_key(s) for s in forward.body),
         forward.result.expr,
         tuple(cls.notes),
     )
+
+
+def _statement_key(statement: Statement) -> tuple[Any, ...]:
+    nested = tuple(_statement_key(s) for s in statement.body)
+    return (statement.targets, statement.op, statement.expr, statement.comment, tuple(statement.deletes), nested)
 
 
 def _join(path: str, name: str) -> str:
@@ -235,6 +240,7 @@ class _ClassLowering:
             params.append(self.placeholder(node, index, blocked))
         if self.captured.method == "export":
             self.writer.device = self.device_source(placeholders)
+        contexts: list[tuple[Any, ...]] = []
         for node in nodes:
             self.current = node
             if node.op == "placeholder":
@@ -244,8 +250,9 @@ class _ClassLowering:
                 result = lowered
             elif lowered is not None:
                 body.append(lowered)
+                contexts.append(tuple(node.meta.get(CONTEXT, ())))
         assert result is not None, "an FX graph always ends with an output node"
-        forward = Function("forward", params, body, result)
+        forward = Function("forward", params, self.blocks(body, contexts), result)
         notes = [comment_text(note) for note in self.unit.notes]
         cls = ClassDef(self.unit.class_hint, self.writer.qualified(nn.Module), self.tree.init, forward, notes)
         return cls, self.tree
@@ -305,6 +312,37 @@ class _ClassLowering:
             if kind in (int, float, bool, str):
                 return kind.__name__
         return None
+
+    def blocks(self, statements: list[Statement], contexts: list[tuple[Any, ...]]) -> list[Statement]:
+        """Statements with consecutive ones of one no_grad/autocast region in a `with` block."""
+        out: list[Statement] = []
+        i = 0
+        while i < len(statements):
+            if not contexts[i]:
+                out.append(statements[i])
+                i += 1
+                continue
+            outer = contexts[i][0]
+            j = i
+            while j < len(statements) and contexts[j][:1] == (outer,):
+                j += 1
+            inner = self.blocks(statements[i:j], [c[1:] for c in contexts[i:j]])
+            out.append(Statement("with", None, "", "", self.context_manager(outer), body=inner))
+            i = j
+        return out
+
+    def context_manager(self, context: tuple[Any, ...]) -> str:
+        """`torch.no_grad()`, `torch.enable_grad()`, `torch.autocast(...)`."""
+        self.imports.add_module("torch")
+        if context[0] == "set_grad_enabled":
+            return "torch.enable_grad()" if context[1] else "torch.no_grad()"
+        _, device, dtype, enabled, cache = context
+        kwargs = {"device_type": device, "dtype": dtype}
+        if not enabled:
+            kwargs["enabled"] = False
+        if cache is not None:
+            kwargs["cache_enabled"] = cache
+        return self.writer.call("torch.autocast", (), kwargs).text
 
     def device_source(self, placeholders: list[fx.Node]) -> tuple[torch.device, Expr] | None:
         """Capture bakes the inputs' device into calls (`device="cpu"`); the class writes it
@@ -379,11 +417,8 @@ class _ClassLowering:
             if target is _aten.sym_size.int:
                 self.values[node] = expr  # `x.size(0)` reads best where it is used
                 return None
-        elif isinstance(target, (torch._ops.OpOverloadPacket, torch._ops.HigherOrderOperator)):
-            raise ExportError(
-                f"{self.describe()} is a call of {target}, which fxgen cannot write yet; "
-                "capture the model without it, or with symbolic tracing"
-            )
+        elif isinstance(target, torch._ops.OpOverloadPacket):
+            expr = self.writer.call(f"torch.ops.{target._qualified_op_name.replace('::', '.')}", args, kwargs)
         elif _is_syntax(target):
             raise ExportError(f"{self.describe()} has a form fxgen cannot write as Python syntax")
         else:

@@ -46,10 +46,11 @@ class Param:
 
 @dataclass
 class Statement:
-    """One statement of a function body, from one FX node (opcodes other than placeholder)."""
+    """One statement of a function body, from one FX node (opcodes other than placeholder),
+    or a `with` block (opcode "with") around the statements of a no_grad/autocast region."""
 
-    opcode: str  #: "get_attr", "call_function", "call_method", "call_module" or "output"
-    node: torch.fx.Node  #: the FX node, for advanced templates
+    opcode: str  #: "get_attr", "call_function", "call_method", "call_module", "output" or "with"
+    node: torch.fx.Node | None  #: the FX node, for advanced templates (None for "with")
     targets: str  #: what the value is bound to (`x`, `a, b`); "" for none (and for output)
     op: str  #: the assignment operator: "=" or an augmented one such as "+="
     expr: str  #: the value as a Python expression
@@ -57,6 +58,8 @@ class Statement:
     deletes: list[str] = field(default_factory=list)  #: names to `del` after it
     #: values recorded at export time, keyed by kind, e.g. {"shape": "(2, 3)", "dtype": "torch.float32"}
     meta: dict[str, str] = field(default_factory=dict)
+    #: for opcode "with": the statements inside the block (`expr` is the context manager)
+    body: list["Statement"] = field(default_factory=list)
 
 
 @dataclass

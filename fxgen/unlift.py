@@ -26,12 +26,13 @@ from torch.export.graph_signature import InputKind, OutputKind
 from torch.utils import _pytree as pytree
 
 from fxgen.errors import ExportError
-from fxgen.hierarchy import ALIASES, ORIGIN, module_stack
+from fxgen.hierarchy import ALIASES, CONTEXT, ORIGIN, module_stack
 
 __all__ = ["Unlifted", "unlift", "KEYWORD_ONLY"]
 
 #: `node.meta` key set on placeholders of keyword inputs
 KEYWORD_ONLY = "fxgen_keyword_only"
+
 
 
 @dataclass
@@ -50,6 +51,7 @@ def unlift(ep: ExportedProgram, original: nn.Module | None, outputs: str = "orig
     graph = fx.Graph()
     output_args = graph.graph_copy(ep.graph, {})
     graph.output(output_args)
+    _inline_context_regions(graph, ep.graph_module)
     root = original if original is not None else _skeleton(ep)
     constants: dict[str, torch.Tensor] = {}
     placeholders = [n for n in graph.nodes if n.op == "placeholder"]
@@ -212,6 +214,62 @@ def _build(graph: fx.Graph, spec: pytree.TreeSpec, leaves: Any, outputs: str) ->
         f"the output of type {kind.__qualname__} cannot be written as source; pass "
         "outputs='dict' or return tuples, lists, dicts or dataclasses"
     )
+
+
+# -- `with` regions --------------------------------------------------------------------
+
+
+def _inline_context_regions(graph: fx.Graph, owner: nn.Module) -> None:
+    """Inline `torch.no_grad()`/`torch.autocast(...)` regions, which export captures as
+    subgraphs called by a higher-order op; each inlined node records its `with`
+    statements (outermost first) in `meta[CONTEXT]`. Any other higher-order op is an error."""
+    for node in list(graph.nodes):
+        if node.op != "call_function" or not isinstance(node.target, torch._ops.HigherOrderOperator):
+            continue
+        name = node.target.name()
+        if name == "wrap_with_set_grad_enabled":
+            enabled, body, *operands = node.args
+            context: tuple[Any, ...] = ("set_grad_enabled", bool(enabled))
+        elif name == "wrap_with_autocast":
+            device, dtype, enabled, cache, body, *operands = node.args
+            context = ("autocast", str(device), dtype, bool(enabled), cache)
+        else:
+            raise ExportError(
+                f"node {node.name!r} calls the higher-order operator {name} (torch.cond, "
+                "torch.while_loop, torch.map, ...), which fxgen cannot write as source yet. "
+                "Export a model whose control flow is static, or capture it with symbolic "
+                "tracing (capture='fx')."
+            )
+        sub = _subgraph(owner, body)
+        values = dict(zip([n for n in sub.nodes if n.op == "placeholder"], operands))
+        outer = tuple(node.meta.get(CONTEXT, ()))
+        result: Any = None
+        with graph.inserting_before(node):
+            for inner in sub.nodes:
+                if inner.op == "placeholder":
+                    continue
+                if inner.op == "output":
+                    result = fx.node.map_arg(inner.args[0], lambda n: values[n])
+                    continue
+                copy = graph.node_copy(inner, lambda n: values[n])
+                copy.meta[CONTEXT] = outer + (context,) + tuple(inner.meta.get(CONTEXT, ()))
+                copy.meta.setdefault("nn_module_stack", node.meta.get("nn_module_stack"))
+                copy.meta[ORIGIN] = copy.name
+                values[inner] = copy
+        for user in list(node.users):  # results are read as `region[i]`
+            user.replace_all_uses_with(result[user.args[1]])
+            graph.erase_node(user)
+        graph.erase_node(node)
+        if not body.users:
+            graph.erase_node(body)
+
+
+def _subgraph(owner: nn.Module, attribute: fx.Node) -> fx.Graph:
+    module = owner.get_submodule(str(attribute.target))
+    graph = fx.Graph()
+    graph.output(graph.graph_copy(module.graph, {}))
+    _inline_context_regions(graph, module)
+    return graph
 
 
 # -- clean-up ---------------------------------------------------------------------------

@@ -198,3 +198,38 @@ def test_a_user_exported_dynamic_program_has_one_class_per_layer_type(tmp_path):
     result, loaded = export_and_load(ep, tmp_path, inputs)
     bigger = torch.randn(5, 3, 8, 8)
     assert torch.equal(loaded(bigger), model(bigger))
+
+
+class Regions(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        y = self.fc(x)
+        with torch.no_grad():
+            frozen = self.fc(y * 2)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = self.fc(frozen + y)
+        return y + frozen, low
+
+
+def test_no_grad_and_autocast_regions_are_with_blocks(tmp_path):
+    torch.manual_seed(0)
+    model, x = Regions(), torch.randn(2, 4)
+    result, loaded = export_and_load(model, tmp_path, (x,), capture="export")
+    text = result.code_path.read_text()
+    assert "with torch.no_grad():" in text and "with torch.autocast(" in text
+    expected, actual = model(x), loaded(x)
+    assert first_difference(expected, actual) is None
+    assert actual[0].requires_grad and actual[1].dtype == torch.bfloat16
+
+
+class Conditional(nn.Module):
+    def forward(self, x):
+        return torch.cond(x.sum() > 0, lambda v: v.cos(), lambda v: v.sin(), (x,))
+
+
+def test_other_higher_order_ops_are_a_clear_error():
+    with pytest.raises(fxgen.ExportError, match=r"node 'cond' calls the higher-order operator cond .*capture='fx'"):
+        fxgen.render(Conditional(), example_inputs=(torch.randn(3),), capture="export")
