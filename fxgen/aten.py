@@ -157,7 +157,10 @@ def method(name: str, *positional: str, keywords: tuple[str, ...] = (), ignored:
         pos, kws = parts
         if star:
             values = call[star]
-            pos.extend(call.writer.value(v).text for v in (values if isinstance(values, (list, tuple)) else [values]))
+            if isinstance(values, (list, tuple)) and not values:
+                pos.append(call.writer.value(list(values)).text)  # `x.permute([])`: nothing to unpack
+            else:
+                pos.extend(call.writer.value(v).text for v in (values if isinstance(values, (list, tuple)) else [values]))
         self_expr = call.source(receiver).receiver()
         return Expr(f"{self_expr}.{name}({', '.join(pos[1:] + kws)})")
 
@@ -453,5 +456,9 @@ for _name, _positional in [
     ("detach_", ()), ("masked_scatter_", ("mask", "source")), ("index_fill_", ("dim", "index", "value")),
 ]:
     for _overload in getattr(aten, _name).overloads():
-        _keywords = ("alpha", "non_blocking", "min", "max")
-        register(getattr(getattr(aten, _name), _overload), method(_name, *_positional, keywords=_keywords), _name.rstrip("_"))
+        _op = getattr(getattr(aten, _name), _overload)
+        _names = [a.name for a in _op._schema.arguments]
+        if str(_op._schema.arguments[0].type) != "Tensor" or not set(_positional) <= set(_names):
+            continue  # overloads on lists (`add_.t`) or with other arguments are not this method
+        _keywords = ("alpha", "non_blocking", "min", "max", "rounding_mode")
+        register(_op, method(_name, *_positional, keywords=_keywords), _name.rstrip("_"))
