@@ -6,6 +6,7 @@
 """
 
 from fxgen.api import ExportResult, export, render
+from fxgen.dynamo import dynamo_backend
 from fxgen.errors import (
     CaptureError,
     ExportError,
@@ -20,6 +21,7 @@ __all__ = [
     "export",
     "render",
     "load",
+    "dynamo_backend",
     "ExportResult",
     "FxgenError",
     "CaptureError",

@@ -25,7 +25,10 @@ class FamilyResult:
 
 
 def export_family(family: str, folder: Path) -> tuple[FamilyResult, str]:
-    """Export one family's model into `folder` (verified exactly) and describe the result."""
+    """Export one family's model into `folder` (verified exactly) and describe the result.
+
+    Beyond the exact outputs, the loaded file must have the original's state_dict keys and
+    run after `.to("meta")`, which fails on any device captured into the code."""
     model, inputs = build(family)
     result = FamilyResult(family, type(model).__name__)
     start = time.perf_counter()
@@ -35,6 +38,13 @@ def export_family(family: str, folder: Path) -> tuple[FamilyResult, str]:
         result.outcome = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
         return result, ""
     result.seconds = time.perf_counter() - start
+    loaded = fxgen.load(exported.code_path)
+    if list(loaded.state_dict()) != list(model.state_dict()):
+        result.outcome = "state_dict keys differ"
+    try:
+        loaded.to("meta")(**{name: value.to("meta") for name, value in inputs.items()})
+    except Exception as exc:
+        result.outcome = f"does not run on another device: {exc}"
     text = exported.code_path.read_text()
     result.nodes = exported.node_count
     result.lines = exported.line_count
