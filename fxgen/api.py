@@ -49,6 +49,7 @@ def render(
     outputs: str = "original",
     hierarchy: bool = True,
     dynamic_shapes: Any = None,
+    reuse_names: bool = True,
 ) -> str:
     """The generated source for `obj`, without writing files.
 
@@ -56,7 +57,8 @@ def render(
     file's hash. `formatter="auto"` uses black's defaults here (there is no target
     project); `formatter=None` returns the unformatted render.
     """
-    program = _program(obj, style, example_inputs, class_name, drop_hooks, capture, outputs, hierarchy, dynamic_shapes)
+    options = _Options(style, example_inputs, class_name, drop_hooks, capture, outputs, hierarchy, dynamic_shapes, reuse_names)
+    program = _program(obj, options)
     return _text(program, style, template_dirs, formatter, None)
 
 
@@ -75,6 +77,7 @@ def export(
     outputs: str = "original",
     hierarchy: bool = True,
     dynamic_shapes: Any = None,
+    reuse_names: bool = True,
 ) -> ExportResult:
     """Write `obj` as a Python file at `path` with its weights beside it (`<stem>.pt`).
 
@@ -86,13 +89,15 @@ def export(
     returns plain dicts instead of dataclass outputs (a torch-only file); `hierarchy=False`
     writes one flat `forward` instead of a class per module type. `dynamic_shapes` is passed
     to `torch.export.export` (sizes then read `x.size(0)` instead of a captured constant).
+    `reuse_names=False` gives every value a name of its own (no `x = self.conv1(x)` chains).
     """
     code_path = Path(path)
     if code_path.suffix != ".py":
         raise ExportError(f"the output path {str(path)!r} must end in .py")
     if not code_path.parent.is_dir():
         raise ExportError(f"the folder of {str(path)!r} does not exist")
-    program = _program(obj, style, example_inputs, class_name, drop_hooks, capture, outputs, hierarchy, dynamic_shapes)
+    options = _Options(style, example_inputs, class_name, drop_hooks, capture, outputs, hierarchy, dynamic_shapes, reuse_names)
+    program = _program(obj, options)
     weights = serialize_weights(program.weights)
     program.header.append(weights_header_line(code_path, weights))
     text = _text(program, style, template_dirs, formatter, code_path)
@@ -113,27 +118,40 @@ def export(
     )
 
 
-def _program(
-    obj: Any,
-    style: str,
-    example_inputs: Any,
-    class_name: str | None,
-    drop_hooks: bool,
-    method: str,
-    outputs: str,
-    hierarchy: bool,
-    dynamic_shapes: Any,
-) -> Program:
+@dataclass(frozen=True)
+class _Options:
+    """The options of `export`/`render` that shape the program."""
+
+    style: str
+    example_inputs: Any
+    class_name: str | None
+    drop_hooks: bool
+    capture: str
+    outputs: str
+    hierarchy: bool
+    dynamic_shapes: Any
+    reuse_names: bool
+
+
+def _program(obj: Any, options: _Options) -> Program:
     captured = capture_program(
         obj,
-        method=method,
-        example_inputs=example_inputs,
-        drop_hooks=drop_hooks,
-        outputs=outputs,
-        dynamic_shapes=dynamic_shapes,
+        method=options.capture,
+        example_inputs=options.example_inputs,
+        drop_hooks=options.drop_hooks,
+        outputs=options.outputs,
+        dynamic_shapes=options.dynamic_shapes,
     )
-    args, _ = normalize_inputs(example_inputs) if example_inputs is not None else ((), {})
-    return lower(captured, style=style, class_name=class_name, example_inputs=args, hierarchy=hierarchy)
+    inputs = options.example_inputs
+    args, _ = normalize_inputs(inputs) if inputs is not None else ((), {})
+    return lower(
+        captured,
+        style=options.style,
+        class_name=options.class_name,
+        example_inputs=args,
+        hierarchy=options.hierarchy,
+        reuse_names=options.reuse_names,
+    )
 
 
 def _text(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 import logging
 import operator
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,7 +128,7 @@ def capture(
         return _from_exported(*_export(obj, example_inputs, dynamic_shapes), obj, outputs)
     if method == "auto":
         try:
-            return _symbolic(obj, drop_hooks)
+            return _symbolic(obj, drop_hooks, example_inputs)
         except CaptureError as fx_error:
             try:
                 captured = _from_exported(*_export(obj, example_inputs, dynamic_shapes), obj, outputs)
@@ -135,7 +136,7 @@ def capture(
                 raise CaptureError(f"{fx_error}\nThen torch.export failed too: {export_error}") from export_error
             logger.info("torch.fx could not trace %s; captured it with torch.export", type(obj).__name__)
             return captured
-    return _symbolic(obj, drop_hooks)
+    return _symbolic(obj, drop_hooks, example_inputs)
 
 
 def normalize_inputs(example_inputs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -148,7 +149,7 @@ def normalize_inputs(example_inputs: Any) -> tuple[tuple[Any, ...], dict[str, An
     return (example_inputs,), {}
 
 
-def _symbolic(obj: nn.Module, drop_hooks: bool) -> Captured:
+def _symbolic(obj: nn.Module, drop_hooks: bool, example_inputs: Any = None) -> Captured:
     constants: dict[str, torch.Tensor] = {}
     if isinstance(obj, fx.GraphModule):
         graph = fx.Graph()
@@ -170,6 +171,8 @@ def _symbolic(obj: nn.Module, drop_hooks: bool) -> Captured:
     _check_hooks(root, "", drop_hooks, is_root=True)
     _inline_unrebuildable(graph, root, cache, drop_hooks, constants)
     graph_module = isinstance(obj, fx.GraphModule)
+    if example_inputs is not None:
+        _record_values(graph, root, constants, *normalize_inputs(example_inputs))
     return Captured(
         graph=graph,
         root=root,
@@ -181,6 +184,39 @@ def _symbolic(obj: nn.Module, drop_hooks: bool) -> Captured:
         constants=constants,
         calls=calls,
     )
+
+
+def _record_values(
+    graph: fx.Graph, root: nn.Module, constants: dict[str, torch.Tensor], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    """Run the graph once on fake copies of the example inputs, recording each value's
+    type, shape and dtype in `node.meta["val"]` as torch.export does (naming and
+    annotations use them). Best effort: a graph fake tensors cannot run stays unannotated."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    class Recorder(fx.Interpreter):
+        def fetch_attr(self, target: str) -> Any:
+            return constants[target] if target in constants else super().fetch_attr(target)
+
+        def run_node(self, node: fx.Node) -> Any:
+            value = super().run_node(node)
+            node.meta["val"] = value
+            return value
+
+    placeholders = [n for n in graph.nodes if n.op == "placeholder"]
+    inputs = []
+    for i, node in enumerate(placeholders):
+        name = str(node.target).lstrip("*")
+        inputs.append(args[i] if i < len(args) else kwargs.get(name, node.args[0] if node.args else None))
+    mode = FakeTensorMode(allow_non_fake_inputs=True)
+    try:
+        with mode, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fakes = [mode.from_tensor(v) if isinstance(v, torch.Tensor) else v for v in inputs]
+            Recorder(root, graph=graph).run(*fakes)
+    except Exception:
+        for node in graph.nodes:
+            node.meta.pop("val", None)
 
 
 def _export(

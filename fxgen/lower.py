@@ -17,7 +17,7 @@ from torch import fx, nn
 
 from fxgen.capture import Captured
 from fxgen.errors import ExportError
-from fxgen.naming import RESERVED, Namespace, is_attr_name, sanitize
+from fxgen.naming import RESERVED, TOKEN, Draft, Namespace, is_attr_name, plan_names, sanitize, token
 from fxgen.program import (
     CONTEXT_VERSION,
     ClassDef,
@@ -60,6 +60,7 @@ def lower(
     class_name: str | None = None,
     example_inputs: tuple[Any, ...] | None = None,
     hierarchy: bool = True,
+    reuse_names: bool = True,
 ) -> Program:
     """Lower a captured graph to the `Program` of one generated file.
 
@@ -84,7 +85,7 @@ def lower(
         attempt_imports, attempt_names = imports.copy(), module_names.copy()
         try:
             classes, root_tree, buffers = _lower_units(
-                captured, units, attempt_imports, attempt_names, root_name, style, example_inputs
+                captured, units, attempt_imports, attempt_names, root_name, style, example_inputs, reuse_names
             )
             break
         except _DifferentCalls as exc:  # one module, two calls, two codes: write its calls inline
@@ -123,6 +124,7 @@ def _lower_units(
     root_name: str,
     style: str,
     example_inputs: tuple[Any, ...] | None,
+    reuse_names: bool,
 ) -> tuple[list[ClassDef], ModuleTree, dict[str, torch.Tensor]]:
     """The classes of `units` (children first), written once per distinct code."""
     class_of: dict[str, str] = {}
@@ -133,7 +135,8 @@ def _lower_units(
     buffers: dict[str, torch.Tensor] = {}
     for unit in units:
         inputs = example_inputs if not unit.path else None
-        cls, tree = _ClassLowering(captured, unit, imports, style, inputs, _descendants(unit.path, class_of)).lower()
+        lowering = _ClassLowering(captured, unit, imports, style, inputs, _descendants(unit.path, class_of))
+        cls, tree = lowering.lower(reuse_names)
         buffers.update({_join(unit.path, k): v for k, v in tree.buffers.items()})
         if not unit.path:
             cls.name = root_name
@@ -222,13 +225,16 @@ class _ClassLowering:
         self.imports = imports
         self.names = Namespace(imports.local_names())
         self.values: dict[fx.Node, Expr] = {}
+        self.tokens: dict[fx.Node, str] = {}
+        self.unpacked: set[fx.Node] = set()  # `x[i]` nodes bound by their source's statement
+        self.unpacked_hints: dict[int, list[str]] = {}
         self.current: fx.Node | None = None
         self.writer = ExprWriter(self.imports, self.value_of, self.names.is_taken, self.describe)
         self.tree = build_tree(
             unit.module, self.writer, captured.constructors, captured.numbered_modules_are_lists, classes
         )
 
-    def lower(self) -> tuple[ClassDef, ModuleTree]:
+    def lower(self, reuse_names: bool = True) -> tuple[ClassDef, ModuleTree]:
         nodes = list(self.unit.graph.nodes)
         params: list[Param] = []
         body: list[Statement] = []
@@ -252,6 +258,15 @@ class _ClassLowering:
                 body.append(lowered)
                 contexts.append(tuple(node.meta.get(CONTEXT, ())))
         assert result is not None, "an FX graph always ends with an output node"
+        if body and not contexts[-1] and _returned_directly(body[-1]):
+            last = body.pop()  # `return self.fc(x)`: a value made only to be returned
+            contexts.pop()
+            result.expr = result.expr.replace(last.targets, last.expr) if "," not in last.targets else result.expr
+            if result.expr.count(last.expr) != 1:
+                body.append(last)
+                contexts.append(())
+        body, contexts = self.name_values(params, body + [result], contexts + [()], reuse_names)
+        body, contexts = body[:-1], contexts[:-1]  # the result comes back named
         forward = Function("forward", params, self.blocks(body, contexts), result)
         notes = [comment_text(note) for note in self.unit.notes]
         cls = ClassDef(self.unit.class_hint, self.writer.qualified(nn.Module), self.tree.init, forward, notes)
@@ -272,12 +287,68 @@ class _ClassLowering:
         return f"node {node.name!r} ({node.op} {_target_text(node.target)})"
 
     def bind(self, node: fx.Node, expr: Expr, opcode: str) -> Statement:
-        """A statement that computes `expr`; later uses of `node` read its variable."""
+        """A statement that computes `expr`; later uses of `node` read its variable, whose
+        name `name_values` chooses once the whole body is known. A result that is only
+        indexed by constants is unpacked: `q, k, v = x.chunk(3, dim=-1)`."""
         if not node.users:
             return Statement(opcode, node, "", "=", expr.text)
-        name = self.names.fresh(_name_hint(node))
-        self.values[node] = Expr(name)
-        return Statement(opcode, node, name, "=", expr.text)
+        items = _unpacked_items(node)
+        if items is None:
+            self.tokens[node] = token(len(self.tokens))
+            self.values[node] = Expr(self.tokens[node])
+            return Statement(opcode, node, self.tokens[node], "=", expr.text)
+        targets = []
+        for item in items:
+            if item is None or not item.users:
+                if item is not None:
+                    self.unpacked.add(item)
+                targets.append("_")
+                continue
+            self.tokens[item] = token(len(self.tokens))
+            self.values[item] = Expr(self.tokens[item])
+            self.unpacked.add(item)
+            targets.append(self.tokens[item])
+        statement = Statement(opcode, node, ", ".join(targets), "=", expr.text)
+        hint = _name_hint(node)
+        self.unpacked_hints[id(statement)] = [f"{hint}_{i}" for i, t in enumerate(targets) if t != "_"]
+        return statement
+
+    def name_values(
+        self, params: list[Param], body: list[Statement], contexts: list[tuple[Any, ...]], reuse: bool
+    ) -> tuple[list[Statement], list[tuple[Any, ...]]]:
+        """Choose every variable's name (`naming.plan_names`) and write it into the code."""
+        drafts = [
+            Draft(
+                [t.strip() for t in s.targets.split(",")] if s.targets else [],
+                s.expr,
+                self.unpacked_hints.get(id(s), [_name_hint(s.node)]),
+                _chain_kind(s.node),
+                _commutative(s.node),
+                _is_tensor(s.node),
+            )
+            for s in body
+        ]
+        param_tokens = {self.tokens[p.node]: p.name for p in params}
+        tensor_params = {self.tokens[p.node] for p in params if _is_tensor(p.node)}
+        plan = plan_names(drafts, param_tokens, tensor_params, self.names, reuse)
+        self.names_of = plan.names
+        by_draft = {id(d): (s, c) for d, s, c in zip(drafts, body, contexts)}
+        statements, statement_contexts = [], []
+        for i, draft in enumerate(plan.drafts):
+            if id(draft) in by_draft:
+                statement, context = by_draft[id(draft)]
+            else:  # a residual kept before its chain: `identity = x`
+                statement = Statement("alias", None, draft.binds[0], "=", draft.expr)
+                context = by_draft[id(plan.drafts[i + 1])][1]
+            statement.targets = self.substitute(statement.targets)
+            statement.expr = self.substitute(draft.expr)
+            statement.deletes = [plan.names[t] for t in draft.deletes]
+            statements.append(statement)
+            statement_contexts.append(context)
+        return statements, statement_contexts
+
+    def substitute(self, text: str) -> str:
+        return TOKEN.sub(lambda m: self.names_of[m.group(0)], text)
 
     # -- one function per opcode -------------------------------------------------------
 
@@ -293,7 +364,8 @@ class _ClassLowering:
             name = wanted
         else:
             name = self.names.fresh(wanted)
-        self.values[node] = Expr(name)
+        self.tokens[node] = token(len(self.tokens))
+        self.values[node] = Expr(self.tokens[node])
         default = self.writer.value(node.args[0]).text if node.args else None
         keyword_only = bool(node.meta.get(KEYWORD_ONLY))
         return Param("placeholder", node, name, self.annotation(node, index, star), default, star, keyword_only)
@@ -398,6 +470,8 @@ class _ClassLowering:
         return self.bind(node, expr, "get_attr")
 
     def call_function(self, node: fx.Node) -> Statement | None:
+        if node in self.unpacked:
+            return None
         target = node.target
         args, kwargs = node.args, node.kwargs
         if target in BINARY_OPERATORS and len(args) == 2 and not kwargs:
@@ -468,6 +542,62 @@ _TRAINING_ARGUMENTS = {
     _aten.native_dropout.default: "train",
     _aten.batch_norm.default: "training",
 }
+
+
+_MERGES = {
+    operator.add: True, operator.mul: True, operator.sub: False, operator.truediv: False,
+    _aten.add.Tensor: True, _aten.mul.Tensor: True, _aten.sub.Tensor: False, _aten.div.Tensor: False,
+}
+
+
+def _returned_directly(statement: Statement) -> bool:
+    """Whether the statement's single value is used by the return statement alone, as
+    the whole returned value or one element of it."""
+    node = statement.node
+    if node is None or not statement.targets or "," in statement.targets or list(node.users) != [_output_of(node)]:
+        return False
+    value = _output_of(node).args[0]
+    return value is node or (type(value) is tuple and value.count(node) == 1 and all(isinstance(v, fx.Node) for v in value))
+
+
+def _output_of(node: fx.Node) -> fx.Node:
+    return next(n for n in reversed(node.graph.nodes) if n.op == "output")
+
+
+def _unpacked_items(node: fx.Node) -> list[fx.Node | None] | None:
+    """The `x[0], x[1], ...` nodes that use a tuple-valued node, one per item (None for an
+    unused item), when constant indexing is all that is done with it; else None."""
+    value = node.meta.get("val")
+    if not isinstance(value, (tuple, list, torch.Size)) or not 1 < len(value) <= 8:
+        return None
+    items: list[fx.Node | None] = [None] * len(value)
+    for user in node.users:
+        index = user.args[1] if user.target is operator.getitem and len(user.args) == 2 else None
+        if user.op != "call_function" or type(index) is not int or not 0 <= index < len(value):
+            return None
+        if items[index] is not None:
+            return None  # the same item read twice: index it instead
+        items[index] = user
+    return items
+
+
+def _chain_kind(node: fx.Node | None) -> str:
+    """How a statement may take over its input's name (naming.plan_names, rule 2)."""
+    if node is None:
+        return ""
+    if node.op == "call_module":
+        return "module"
+    if node.op == "call_function" and node.target in _MERGES:
+        return "merge"
+    return "unary" if node.op in ("call_function", "call_method") else ""
+
+
+def _commutative(node: fx.Node | None) -> bool:
+    return node is not None and node.op == "call_function" and _MERGES.get(node.target, False)
+
+
+def _is_tensor(node: fx.Node | None) -> bool:
+    return node is not None and isinstance(node.meta.get("val"), torch.Tensor)
 
 
 def _builds_output(node: fx.Node) -> bool:

@@ -13,10 +13,11 @@ import builtins
 import keyword
 import re
 import unicodedata
+from dataclasses import dataclass, field
 
 from fxgen.pyexpr import string_literal
 
-__all__ = ["is_attr_name", "attribute", "Namespace", "RESERVED", "sanitize"]
+__all__ = ["is_attr_name", "attribute", "Namespace", "RESERVED", "sanitize", "Draft", "Plan", "plan_names", "token", "TOKEN"]
 
 #: Names a generated variable may never take: they are used by generated code itself.
 RESERVED = frozenset(
@@ -87,3 +88,152 @@ class Namespace:
         name = f"{base}_{n}"
         self._taken.add(name)
         return name
+
+
+# -- variables of one function: chains reuse a name ----------------------------------
+
+TOKEN = re.compile("\x00(\\d+)\x00")
+#: a value read for the last time this close to the end of the function needs no `del`
+DEL_DISTANCE = 8
+
+
+def token(index: int) -> str:
+    """A stand-in for a value's variable name until `plan_names` has chosen the names."""
+    return f"\x00{index}\x00"
+
+
+@dataclass
+class Draft:
+    """A statement as `plan_names` sees it: what it binds and reads (as tokens)."""
+
+    binds: list[str]  #: the tokens it binds (several for `a, b = ...`; `_` for an unused one)
+    expr: str  #: its code, with tokens for the values it reads
+    hints: list[str]  #: what each bound value is about (`conv1`, `softmax`)
+    chain: str  #: "module", "unary" or "merge" where it may take over its input's name, else ""
+    commutative: bool = False  #: a `+`/`*` merge: either operand may carry the name on
+    tensor: bool = False  #: whether the (single) value is known to be a tensor
+    deletes: list[str] = field(default_factory=list)  #: tokens to `del` after it
+
+    @property
+    def single(self) -> str | None:
+        """The one token it binds, if it binds exactly one."""
+        return self.binds[0] if len(self.binds) == 1 else None
+
+
+@dataclass
+class Plan:
+    """The names chosen for one function."""
+
+    names: dict[str, str]  #: token -> variable name
+    drafts: list[Draft]  #: the drafts, with residual aliases (`identity = x`) inserted
+
+
+def plan_names(
+    drafts: list[Draft],
+    params: dict[str, str],
+    tensor_params: set[str],
+    namespace: Namespace,
+    reuse: bool = True,
+) -> Plan:
+    """Choose variable names for a function body (see docs/naming.md for the rule).
+
+    1. A value is named after where it comes from (`conv1`, `softmax`), unique in the function.
+    2. Reuse: a statement whose first input (its primary) is a tensor read here for the
+       last time, and which is a module call, a one-input step, or an elementwise `+ - * /`
+       with another value, binds its tensor result to that input's name:
+       `x = self.conv1(x)`, `x = x.view(2, -1)`, `x = x + identity`.
+    3. Residual: a tensor read twice, first as the primary input of a statement that starts
+       a chain and then by a `+`/`-` or a module call, is kept as `identity = x` before the
+       chain, so that the chain carries on as `x`.
+    4. A tensor whose last reader is not near the end of the function and whose name is not
+       taken over is released with `del` right after that reader.
+    """
+    names = dict(params)
+    names["_"] = "_"
+    tensors = set(tensor_params) | {d.single for d in drafts if d.single and d.tensor}
+    aliases: set[str] = set()
+    if reuse:
+        drafts, aliases = _residual_aliases(drafts, tensors, namespace, names)
+    reads = [_reads(d.expr) for d in drafts]
+    last = {t: i for i, tokens in enumerate(reads) for t in tokens}
+    for i, draft in enumerate(drafts):
+        if draft.single is not None and draft.single not in names:
+            primary = _primary(draft, reads[i], aliases) if reuse else None
+            takes_over = (
+                primary is not None
+                and draft.chain
+                and last.get(primary) == i
+                and primary in tensors
+                and draft.single in tensors
+            )
+            names[draft.single] = names[primary] if takes_over else namespace.fresh(draft.hints[0])
+            continue
+        for bound, hint in zip(draft.binds, draft.hints):
+            if bound not in names:
+                names[bound] = namespace.fresh(hint)
+    for i, draft in enumerate(drafts):
+        if len(drafts) - i <= DEL_DISTANCE:
+            break
+        rebound = names.get(draft.single or "")
+        draft.deletes = [
+            t
+            for t in reads[i]
+            if last.get(t) == i and t not in params and names[t] != rebound and t in tensors
+        ]
+    return Plan(names, drafts)
+
+
+def _reads(expr: str) -> list[str]:
+    seen: list[str] = []
+    for match in TOKEN.finditer(expr):
+        if match.group(0) not in seen:
+            seen.append(match.group(0))
+    return seen
+
+
+def _primary(draft: Draft, reads: list[str], aliases: set[str]) -> str | None:
+    if not reads:
+        return None
+    if draft.chain == "unary" and len(reads) != 1:
+        return None
+    if draft.commutative:  # `identity + x`: the chain, not the kept residual, carries on
+        for t in reads:
+            if t not in aliases:
+                return t
+    return reads[0]
+
+
+def _residual_aliases(
+    drafts: list[Draft], tensors: set[str], namespace: Namespace, names: dict[str, str]
+) -> tuple[list[Draft], set[str]]:
+    readers: dict[str, list[int]] = {}
+    for i, draft in enumerate(drafts):
+        for t in _reads(draft.expr):
+            readers.setdefault(t, []).append(i)
+    aliases: dict[int, Draft] = {}  # insert before this position
+    for value, where in readers.items():
+        if value not in tensors or len(where) != 2:
+            continue
+        first, second = (drafts[i] for i in where)
+        bound = first.single
+        starts_chain = (
+            first.chain
+            and bound is not None
+            and _reads(first.expr)[:1] == [value]
+            and len(readers.get(bound, [])) == 1
+            and _reads(drafts[readers[bound][0]].expr)[:1] == [bound]
+        )
+        merges_back = second.chain == "module" or (second.chain == "merge" and second.hints[0] in ("add", "sub"))
+        if not (starts_chain and merges_back) or where[0] in aliases:
+            continue
+        alias = token(10**9 + len(aliases))
+        names[alias] = namespace.fresh("identity")
+        tensors.add(alias)
+        aliases[where[0]] = Draft([alias], value, ["identity"], "")
+        second.expr = second.expr.replace(value, alias)
+    out: list[Draft] = []
+    for i, draft in enumerate(drafts):
+        if i in aliases:
+            out.append(aliases[i])
+        out.append(draft)
+    return out, {a.binds[0] for a in aliases.values()}

@@ -47,10 +47,11 @@ class Param:
 @dataclass
 class Statement:
     """One statement of a function body, from one FX node (opcodes other than placeholder),
-    or a `with` block (opcode "with") around the statements of a no_grad/autocast region."""
+    a `with` block (opcode "with") around the statements of a no_grad/autocast region, or
+    the residual kept before a chain (opcode "alias": `identity = x`)."""
 
-    opcode: str  #: "get_attr", "call_function", "call_method", "call_module", "output" or "with"
-    node: torch.fx.Node | None  #: the FX node, for advanced templates (None for "with")
+    opcode: str  #: "get_attr", "call_function", "call_method", "call_module", "output", "with" or "alias"
+    node: torch.fx.Node | None  #: the FX node, for advanced templates (None for "with" and "alias")
     targets: str  #: what the value is bound to (`x`, `a, b`); "" for none (and for output)
     op: str  #: the assignment operator: "=" or an augmented one such as "+="
     expr: str  #: the value as a Python expression

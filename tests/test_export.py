@@ -36,7 +36,7 @@ def test_seed_example(tmp_path):
     assert "self.linear = torch.nn.Linear(in_features=4, out_features=5, bias=True)" in text
     assert "self.param = torch.nn.Parameter(torch.empty(3, 4))" in text
     assert "def forward(self, x: torch.Tensor):" in text
-    assert "x + self.linear.weight" in text and "torch.sum(relu, dim=-1)" in text
+    assert "x = x + self.linear.weight" in text and "torch.sum(x, dim=-1)" in text
     assert "def load(path=None, map_location=\"cpu\"):" in text
     assert first_difference(model(x), loaded(x)) is None
     assert list(loaded.state_dict()) == list(model.state_dict())

@@ -26,14 +26,13 @@ class AwkwardNames(torch.nn.Module):
         )
 
     def forward(self, x: torch.Tensor):
-        blocks_class = self.blocks["class"](x)
-        add = blocks_class + getattr(self, "lambda")
-        with_dash = getattr(self, "with-dash")(add)
-        mul = with_dash * getattr(self, "def")
-        blocks_two_words = self.blocks["two words"](mul)
-        inner_0weird = getattr(self.inner, "0weird")(blocks_two_words)
-        sub = inner_0weird - getattr(self.inner, "import")
-        return sub
+        x = self.blocks["class"](x)
+        x = x + getattr(self, "lambda")
+        x = getattr(self, "with-dash")(x)
+        x = x * getattr(self, "def")
+        x = self.blocks["two words"](x)
+        x = getattr(self.inner, "0weird")(x)
+        return x - getattr(self.inner, "import")
 
 
 def load(path=None, map_location="cpu"):

@@ -23,12 +23,11 @@ class Buffers(torch.nn.Module):
         self.register_buffer("offset", torch.empty(4), persistent=False)
 
     def forward(self, x: torch.Tensor):
-        mul = x * self.scale
-        add = mul + self.running
-        norm = self.norm(add)
-        add_1 = norm + self.offset
-        add_2 = add_1 + self.steps
-        return add_2
+        x = x * self.scale
+        x = x + self.running
+        x = self.norm(x)
+        x = x + self.offset
+        return x + self.steps
 
 
 def load(path=None, map_location="cpu"):

@@ -25,11 +25,9 @@ class BuiltinTransformer(torch.nn.Module):
         )
 
     def forward(self, x: torch.Tensor):
-        encoder = self.encoder(x)
-        attn = self.attn(encoder, encoder, encoder, need_weights=True)
-        getitem = attn[0]
-        getitem_1 = attn[1]
-        return getitem, getitem_1
+        x = self.encoder(x)
+        attn_0, attn_1 = self.attn(x, x, x, need_weights=True)
+        return attn_0, attn_1
 
 
 def load(path=None, map_location="cpu"):

@@ -38,17 +38,16 @@ class SmallCNN(torch.nn.Module):
         self.fc = torch.nn.Linear(in_features=16, out_features=10, bias=True)
 
     def forward(self, x: torch.Tensor):
-        conv1 = self.conv1(x)
-        bn1 = self.bn1(conv1)
-        relu = F.relu(bn1)
-        pool = self.pool(relu)
-        conv2 = self.conv2(pool)
-        bn2 = self.bn2(conv2)
-        relu_1 = F.relu(bn2)
-        avgpool = self.avgpool(relu_1)
-        flatten = torch.flatten(avgpool, 1)
-        fc = self.fc(flatten)
-        return fc
+        x = self.conv1(x)
+        x = self.bn1(x)
+        x = F.relu(x)
+        x = self.pool(x)
+        x = self.conv2(x)
+        x = self.bn2(x)
+        x = F.relu(x)
+        x = self.avgpool(x)
+        x = torch.flatten(x, 1)
+        return self.fc(x)
 
 
 def load(path=None, map_location="cpu"):

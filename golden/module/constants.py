@@ -18,14 +18,14 @@ class Constants(torch.nn.Module):
     def forward(self, x: torch.Tensor):
         clamp = torch.clamp(x, min=-float("inf"), max=1e30)
         truediv = x / 0.0
-        isfinite = torch.isfinite(truediv)
+        truediv = torch.isfinite(truediv)
         to = x.to(torch.int32)
         shape = x.shape
         ones = torch.ones(shape, dtype=torch.int64, device=torch.device("cpu"))
-        add = to + ones
-        where = torch.where(isfinite, clamp, self._tensor_constant0)
-        to_1 = x.to(memory_format=torch.contiguous_format)
-        return where, add, self._tensor_constant1, to_1, 65504.0
+        to = to + ones
+        where = torch.where(truediv, clamp, self._tensor_constant0)
+        x = x.to(memory_format=torch.contiguous_format)
+        return where, to, self._tensor_constant1, x, 65504.0
 
 
 def load(path=None, map_location="cpu"):

@@ -32,16 +32,15 @@ class Containers(torch.nn.Module):
 
     def forward(self, x: torch.Tensor):
         scales_0 = self.scales[0]
-        seq = self.seq(x)
-        blocks_0 = self.blocks[0](seq)
-        mul = blocks_0 * scales_0
-        blocks_1 = self.blocks[1](mul)
-        mul_1 = blocks_1 * self.scales[1]
-        blocks_2 = self.blocks[2](mul_1)
-        mul_2 = blocks_2 * scales_0
-        heads_a = self.heads["a"](mul_2)
-        heads_b = self.heads["b"](mul_2)
-        return heads_a, heads_b
+        x = self.seq(x)
+        x = self.blocks[0](x)
+        x = x * scales_0
+        x = self.blocks[1](x)
+        x = x * self.scales[1]
+        x = self.blocks[2](x)
+        x = x * scales_0
+        heads_a = self.heads["a"](x)
+        return heads_a, self.heads["b"](x)
 
 
 def load(path=None, map_location="cpu"):

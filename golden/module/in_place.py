@@ -13,14 +13,15 @@ class InPlace(torch.nn.Module):
         self.relu = torch.nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor):
-        fc = self.fc(x)
-        mul = fc.mul_(2)
-        mul.add_(1)
-        relu = self.relu(fc)
-        sub = relu - 1
-        relu_1 = F.relu(sub, inplace=True)
-        torch.sigmoid_(relu_1)
-        return relu, relu_1
+        x = self.fc(x)
+        identity = x
+        x = x.mul_(2)
+        x.add_(1)
+        identity = self.relu(identity)
+        sub = identity - 1
+        sub = F.relu(sub, inplace=True)
+        torch.sigmoid_(sub)
+        return identity, sub
 
 
 def load(path=None, map_location="cpu"):

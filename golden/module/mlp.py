@@ -15,12 +15,11 @@ class MLP(torch.nn.Module):
         self.fc2 = torch.nn.Linear(in_features=32, out_features=4, bias=True)
 
     def forward(self, x: torch.Tensor):
-        fc1 = self.fc1(x)
-        act = self.act(fc1)
-        dropout = self.dropout(act)
-        fc2 = self.fc2(dropout)
-        log_softmax = F.log_softmax(fc2, dim=-1)
-        return log_softmax
+        x = self.fc1(x)
+        x = self.act(x)
+        x = self.dropout(x)
+        x = self.fc2(x)
+        return F.log_softmax(x, dim=-1)
 
 
 def load(path=None, map_location="cpu"):

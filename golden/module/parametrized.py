@@ -27,15 +27,16 @@ class Parametrized(torch.nn.Module):
 
     def forward(self, x: torch.Tensor):
         c_parametrizations_weight_original = self.c.parametrizations["weight"].original
-        a = self.a(x)
-        b = self.b(a)
+        x = self.a(x)
+        x = self.b(x)
         triu = c_parametrizations_weight_original.triu()
-        triu_1 = c_parametrizations_weight_original.triu(1)
-        transpose = triu_1.transpose(-1, -2)
-        add = triu + transpose
-        linear = F.linear(b, add, self.c.bias)
-        lazy = self.lazy(linear)
-        return lazy
+        c_parametrizations_weight_original = c_parametrizations_weight_original.triu(1)
+        c_parametrizations_weight_original = (
+            c_parametrizations_weight_original.transpose(-1, -2)
+        )
+        triu = triu + c_parametrizations_weight_original
+        linear = F.linear(x, triu, self.c.bias)
+        return self.lazy(linear)
 
 
 def load(path=None, map_location="cpu"):

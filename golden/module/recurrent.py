@@ -19,21 +19,14 @@ class Recurrent(torch.nn.Module):
         self.rnn = torch.nn.RNN(input_size=8, hidden_size=4, nonlinearity="relu")
 
     def forward(self, x: torch.Tensor):
-        lstm = self.lstm(x)
-        getitem = lstm[0]
-        getitem_1 = lstm[1]
-        getitem_2 = getitem_1[0]
-        getitem_3 = getitem_1[1]
-        gru = self.gru(getitem)
-        getitem_4 = gru[0]
-        getitem_5 = gru[1]
-        transpose = getitem_4.transpose(0, 1)
-        rnn = self.rnn(transpose)
-        getitem_6 = rnn[0]
-        rnn[1]
-        sum_1 = getitem_3.sum()
-        add = getitem_2 + sum_1
-        return getitem_6, add, getitem_5
+        lstm_0, lstm_1 = self.lstm(x)
+        getitem = lstm_1[0]
+        getitem_1 = lstm_1[1]
+        gru_0, gru_1 = self.gru(lstm_0)
+        transpose = gru_0.transpose(0, 1)
+        rnn_0, _ = self.rnn(transpose)
+        getitem_1 = getitem_1.sum()
+        return rnn_0, getitem + getitem_1, gru_1
 
 
 def load(path=None, map_location="cpu"):

@@ -42,15 +42,15 @@ class BasicBlock(torch.nn.Module):
             bias=True,
         )
 
-    def forward(self, x):
-        conv1 = self.conv1(x)
-        bn1 = self.bn1(conv1)
-        relu = self.relu(bn1)
-        conv2 = self.conv2(relu)
-        bn2 = self.bn2(conv2)
-        add = bn2 + x
-        relu_1 = self.relu(add)
-        return relu_1
+    def forward(self, x: torch.Tensor):
+        identity = x
+        x = self.conv1(x)
+        x = self.bn1(x)
+        x = self.relu(x)
+        x = self.conv2(x)
+        x = self.bn2(x)
+        x = x + identity
+        return self.relu(x)
 
 
 class BasicBlock_v2(torch.nn.Module):
@@ -103,16 +103,16 @@ class BasicBlock_v2(torch.nn.Module):
             ),
         )
 
-    def forward(self, x):
-        conv1 = self.conv1(x)
-        bn1 = self.bn1(conv1)
-        relu = self.relu(bn1)
-        conv2 = self.conv2(relu)
-        bn2 = self.bn2(conv2)
-        downsample = self.downsample(x)
-        add = bn2 + downsample
-        relu_1 = self.relu(add)
-        return relu_1
+    def forward(self, x: torch.Tensor):
+        identity = x
+        x = self.conv1(x)
+        x = self.bn1(x)
+        x = self.relu(x)
+        x = self.conv2(x)
+        x = self.bn2(x)
+        identity = self.downsample(identity)
+        x = x + identity
+        return self.relu(x)
 
 
 class ResidualNet(torch.nn.Module):
@@ -125,11 +125,10 @@ class ResidualNet(torch.nn.Module):
         self.layer2 = torch.nn.Sequential(BasicBlock_v2())
 
     def forward(self, x: torch.Tensor):
-        stem = self.stem(x)
-        layer1 = self.layer1(stem)
-        layer2 = self.layer2(layer1)
-        mean = layer2.mean(dim=(2, 3))
-        return mean
+        x = self.stem(x)
+        x = self.layer1(x)
+        x = self.layer2(x)
+        return x.mean(dim=(2, 3))
 
 
 def load(path=None, map_location="cpu"):

@@ -12,12 +12,11 @@ class SeedModel(torch.nn.Module):
         self.linear = torch.nn.Linear(in_features=4, out_features=5, bias=True)
 
     def forward(self, x: torch.Tensor):
-        add = x + self.linear.weight
-        linear = self.linear(add)
-        relu = linear.relu()
-        sum_1 = torch.sum(relu, dim=-1)
-        topk = torch.topk(sum_1, 3)
-        return topk
+        x = x + self.linear.weight
+        x = self.linear(x)
+        x = x.relu()
+        x = torch.sum(x, dim=-1)
+        return torch.topk(x, 3)
 
 
 def load(path=None, map_location="cpu"):

@@ -10,31 +10,27 @@ class ShapeArithmetic(torch.nn.Module):
         super().__init__()
 
     def forward(self, x: torch.Tensor):
-        shape = x.shape
-        getitem = shape[0]
-        getitem_1 = shape[1]
-        getitem_2 = shape[2]
-        getitem_3 = shape[3]
-        mul = getitem_1 * getitem_2
-        mul_1 = mul * getitem_3
-        reshape = x.reshape(getitem, mul_1)
+        shape_0, shape_1, shape_2, shape_3 = x.shape
+        mul = shape_1 * shape_2
+        mul_1 = mul * shape_3
+        reshape = x.reshape(shape_0, mul_1)
         size = reshape.size(1)
         floordiv = size // 2
-        getitem_4 = reshape[:, :floordiv]
-        getitem_5 = x[0, 1:3, ..., ::2]
-        getitem_6 = x[:, None, :, -1]
-        neg = -getitem_4
-        cat = torch.cat([getitem_4, neg], dim=1)
-        pow_1 = cat**2
-        add = reshape + 1
-        mod = add % 3
-        sub = pow_1 - mod
-        view = sub.view(getitem, -1, getitem_2)
-        permute = getitem_6.permute(0, 2, 1, 3)
-        contiguous = permute.contiguous()
+        getitem = reshape[:, :floordiv]
+        getitem_1 = x[0, 1:3, ..., ::2]
+        getitem_2 = x[:, None, :, -1]
+        neg = -getitem
+        cat = torch.cat([getitem, neg], dim=1)
+        del getitem, neg
+        cat = cat**2
+        reshape = reshape + 1
+        reshape = reshape % 3
+        cat = cat - reshape
+        view = cat.view(shape_0, -1, shape_2)
+        getitem_2 = getitem_2.permute(0, 2, 1, 3)
+        getitem_2 = getitem_2.contiguous()
         size_1 = x.size(-1)
-        mul_2 = size_1 * 2
-        return view, getitem_5, contiguous, mul_2
+        return view, getitem_1, getitem_2, size_1 * 2
 
 
 def load(path=None, map_location="cpu"):

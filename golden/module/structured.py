@@ -12,11 +12,11 @@ class Structured(torch.nn.Module):
         self.fc = torch.nn.Linear(in_features=4, out_features=4, bias=True)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor):
-        fc = self.fc(x)
-        mul = fc * y
-        add = fc + mul
-        sub = fc - mul
-        return {"sum": add, "parts": (fc, [mul, sub]), "pair": Pair(fc, mul)}
+        x = self.fc(x)
+        mul = x * y
+        add = x + mul
+        sub = x - mul
+        return {"sum": add, "parts": (x, [mul, sub]), "pair": Pair(x, mul)}
 
 
 def load(path=None, map_location="cpu"):

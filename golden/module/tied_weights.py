@@ -19,11 +19,10 @@ class TiedWeights(torch.nn.Module):
         self.head.weight = self.embed.weight
 
     def forward(self, tokens: torch.Tensor):
-        embed = self.embed(tokens)
-        norm = self.norm(embed)
-        mul = norm * self.frozen
-        head = self.head(mul)
-        return head
+        tokens = self.embed(tokens)
+        tokens = self.norm(tokens)
+        tokens = tokens * self.frozen
+        return self.head(tokens)
 
 
 def load(path=None, map_location="cpu"):

@@ -30,9 +30,8 @@ class TrainingModes(torch.nn.Module):
         self.backbone[1].bias.requires_grad_(False)
 
     def forward(self, x: torch.Tensor):
-        backbone = self.backbone(x)
-        head = self.head(backbone)
-        return head
+        x = self.backbone(x)
+        return self.head(x)
 
 
 def load(path=None, map_location="cpu"):

@@ -13,39 +13,34 @@ class SelfAttention(torch.nn.Module):
         self.qkv = torch.nn.Linear(in_features=16, out_features=48, bias=True)
         self.proj = torch.nn.Linear(in_features=16, out_features=16, bias=True)
 
-    def forward(self, x, mask):
-        shape = x.shape
-        getitem = shape[0]
-        getitem_1 = shape[1]
-        getitem_2 = shape[2]
-        qkv = self.qkv(x)
-        chunk = qkv.chunk(3, dim=-1)
-        getitem_3 = chunk[0]
-        getitem_4 = chunk[1]
-        getitem_5 = chunk[2]
-        floordiv = getitem_2 // 2
-        view = getitem_3.view(getitem, getitem_1, 2, floordiv)
-        transpose = view.transpose(1, 2)
-        floordiv_1 = getitem_2 // 2
-        view_1 = getitem_4.view(getitem, getitem_1, 2, floordiv_1)
-        transpose_1 = view_1.transpose(1, 2)
-        floordiv_2 = getitem_2 // 2
-        view_2 = getitem_5.view(getitem, getitem_1, 2, floordiv_2)
-        transpose_2 = view_2.transpose(1, 2)
-        transpose_3 = transpose_1.transpose(-2, -1)
-        matmul = transpose @ transpose_3
-        floordiv_3 = getitem_2 // 2
+    def forward(self, x: torch.Tensor, mask: torch.Tensor):
+        shape_0, shape_1, shape_2 = x.shape
+        x = self.qkv(x)
+        chunk_0, chunk_1, chunk_2 = x.chunk(3, dim=-1)
+        del x
+        floordiv = shape_2 // 2
+        view = chunk_0.view(shape_0, shape_1, 2, floordiv)
+        view = view.transpose(1, 2)
+        floordiv_1 = shape_2 // 2
+        view_1 = chunk_1.view(shape_0, shape_1, 2, floordiv_1)
+        view_1 = view_1.transpose(1, 2)
+        floordiv_2 = shape_2 // 2
+        view_2 = chunk_2.view(shape_0, shape_1, 2, floordiv_2)
+        view_2 = view_2.transpose(1, 2)
+        view_1 = view_1.transpose(-2, -1)
+        matmul = view @ view_1
+        del view, view_1
+        floordiv_3 = shape_2 // 2
         sqrt = math.sqrt(floordiv_3)
-        truediv = matmul / sqrt
-        getitem_6 = mask[:, None, None, :]
-        eq = getitem_6 == 0
-        masked_fill = truediv.masked_fill(eq, -float("inf"))
-        softmax = F.softmax(masked_fill, dim=-1)
-        matmul_1 = softmax @ transpose_2
-        transpose_4 = matmul_1.transpose(1, 2)
-        reshape = transpose_4.reshape(getitem, getitem_1, getitem_2)
-        proj = self.proj(reshape)
-        return proj
+        matmul = matmul / sqrt
+        mask = mask[:, None, None, :]
+        mask = mask == 0
+        masked_fill = matmul.masked_fill(mask, -float("inf"))
+        masked_fill = F.softmax(masked_fill, dim=-1)
+        matmul_1 = masked_fill @ view_2
+        matmul_1 = matmul_1.transpose(1, 2)
+        reshape = matmul_1.reshape(shape_0, shape_1, shape_2)
+        return self.proj(reshape)
 
 
 class TransformerBlock(torch.nn.Module):
@@ -65,13 +60,13 @@ class TransformerBlock(torch.nn.Module):
         )
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor):
-        ln1 = self.ln1(x)
-        attn = self.attn(ln1, mask)
-        add = x + attn
-        ln2 = self.ln2(add)
-        mlp = self.mlp(ln2)
-        add_1 = add + mlp
-        return add_1
+        identity = x
+        x = self.ln1(x)
+        x = self.attn(x, mask)
+        x = identity + x
+        ln2 = self.ln2(x)
+        ln2 = self.mlp(ln2)
+        return x + ln2
 
 
 def load(path=None, map_location="cpu"):

@@ -12,9 +12,8 @@ class WrappedFunction(torch.nn.Module):
         self.fc = torch.nn.Linear(in_features=4, out_features=4, bias=True)
 
     def forward(self, x: torch.Tensor):
-        fc = self.fc(x)
-        clipped_norm_1 = clipped_norm(fc, 0.5)
-        return clipped_norm_1
+        x = self.fc(x)
+        return clipped_norm(x, 0.5)
 
 
 def load(path=None, map_location="cpu"):
