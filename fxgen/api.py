@@ -50,6 +50,7 @@ def render(
     hierarchy: bool = True,
     dynamic_shapes: Any = None,
     reuse_names: bool = True,
+    source_comments: str | bool = "auto",
 ) -> str:
     """The generated source for `obj`, without writing files.
 
@@ -57,7 +58,10 @@ def render(
     file's hash. `formatter="auto"` uses black's defaults here (there is no target
     project); `formatter=None` returns the unformatted render.
     """
-    options = _Options(style, example_inputs, class_name, drop_hooks, capture, outputs, hierarchy, dynamic_shapes, reuse_names)
+    options = _Options(
+        style, example_inputs, class_name, drop_hooks, capture, outputs, hierarchy, dynamic_shapes, reuse_names,
+        source_comments,
+    )
     program = _program(obj, options)
     return _text(program, style, template_dirs, formatter, None)
 
@@ -78,6 +82,7 @@ def export(
     hierarchy: bool = True,
     dynamic_shapes: Any = None,
     reuse_names: bool = True,
+    source_comments: str | bool = "auto",
 ) -> ExportResult:
     """Write `obj` as a Python file at `path` with its weights beside it (`<stem>.pt`).
 
@@ -90,13 +95,18 @@ def export(
     writes one flat `forward` instead of a class per module type. `dynamic_shapes` is passed
     to `torch.export.export` (sizes then read `x.size(0)` instead of a captured constant).
     `reuse_names=False` gives every value a name of its own (no `x = self.conv1(x)` chains).
+    `source_comments`: "auto" labels each source line that became several statements with
+    `# module:line  code`; True labels every line; False none.
     """
     code_path = Path(path)
     if code_path.suffix != ".py":
         raise ExportError(f"the output path {str(path)!r} must end in .py")
     if not code_path.parent.is_dir():
         raise ExportError(f"the folder of {str(path)!r} does not exist")
-    options = _Options(style, example_inputs, class_name, drop_hooks, capture, outputs, hierarchy, dynamic_shapes, reuse_names)
+    options = _Options(
+        style, example_inputs, class_name, drop_hooks, capture, outputs, hierarchy, dynamic_shapes, reuse_names,
+        source_comments,
+    )
     program = _program(obj, options)
     weights = serialize_weights(program.weights)
     program.header.append(weights_header_line(code_path, weights))
@@ -131,6 +141,7 @@ class _Options:
     hierarchy: bool
     dynamic_shapes: Any
     reuse_names: bool
+    source_comments: str | bool
 
 
 def _program(obj: Any, options: _Options) -> Program:
@@ -151,6 +162,7 @@ def _program(obj: Any, options: _Options) -> Program:
         example_inputs=args,
         hierarchy=options.hierarchy,
         reuse_names=options.reuse_names,
+        source_comments=options.source_comments,
     )
 
 

@@ -6,6 +6,7 @@ templates only arrange ready-made, safe strings.
 
 from __future__ import annotations
 
+import ast
 import builtins
 import functools
 import inspect
@@ -15,6 +16,7 @@ from typing import Any, Callable
 import torch
 from torch import fx, nn
 
+from fxgen import source
 from fxgen.capture import Captured
 from fxgen.errors import ExportError
 from fxgen.naming import RESERVED, TOKEN, Draft, Namespace, is_attr_name, plan_names, sanitize, token
@@ -61,6 +63,7 @@ def lower(
     example_inputs: tuple[Any, ...] | None = None,
     hierarchy: bool = True,
     reuse_names: bool = True,
+    source_comments: str | bool = "auto",
 ) -> Program:
     """Lower a captured graph to the `Program` of one generated file.
 
@@ -85,7 +88,8 @@ def lower(
         attempt_imports, attempt_names = imports.copy(), module_names.copy()
         try:
             classes, root_tree, buffers = _lower_units(
-                captured, units, attempt_imports, attempt_names, root_name, style, example_inputs, reuse_names
+                captured, units, attempt_imports, attempt_names, root_name, style, example_inputs,
+                (reuse_names, source_comments),
             )
             break
         except _DifferentCalls as exc:  # one module, two calls, two codes: write its calls inline
@@ -124,7 +128,7 @@ def _lower_units(
     root_name: str,
     style: str,
     example_inputs: tuple[Any, ...] | None,
-    reuse_names: bool,
+    naming: tuple[bool, str | bool],
 ) -> tuple[list[ClassDef], ModuleTree, dict[str, torch.Tensor]]:
     """The classes of `units` (children first), written once per distinct code."""
     class_of: dict[str, str] = {}
@@ -136,7 +140,7 @@ def _lower_units(
     for unit in units:
         inputs = example_inputs if not unit.path else None
         lowering = _ClassLowering(captured, unit, imports, style, inputs, _descendants(unit.path, class_of))
-        cls, tree = lowering.lower(reuse_names)
+        cls, tree = lowering.lower(*naming)
         buffers.update({_join(unit.path, k): v for k, v in tree.buffers.items()})
         if not unit.path:
             cls.name = root_name
@@ -234,7 +238,7 @@ class _ClassLowering:
             unit.module, self.writer, captured.constructors, captured.numbered_modules_are_lists, classes
         )
 
-    def lower(self, reuse_names: bool = True) -> tuple[ClassDef, ModuleTree]:
+    def lower(self, reuse_names: bool = True, source_comments: str | bool = "auto") -> tuple[ClassDef, ModuleTree]:
         nodes = list(self.unit.graph.nodes)
         params: list[Param] = []
         body: list[Statement] = []
@@ -267,6 +271,7 @@ class _ClassLowering:
                 contexts.append(())
         body, contexts = self.name_values(params, body + [result], contexts + [()], reuse_names)
         body, contexts = body[:-1], contexts[:-1]  # the result comes back named
+        _comment_sources(body, source_comments)
         forward = Function("forward", params, self.blocks(body, contexts), result)
         notes = [comment_text(note) for note in self.unit.notes]
         cls = ClassDef(self.unit.class_hint, self.writer.qualified(nn.Module), self.tree.init, forward, notes)
@@ -310,13 +315,14 @@ class _ClassLowering:
             targets.append(self.tokens[item])
         statement = Statement(opcode, node, ", ".join(targets), "=", expr.text)
         hint = _name_hint(node)
-        self.unpacked_hints[id(statement)] = [f"{hint}_{i}" for i, t in enumerate(targets) if t != "_"]
+        self.unpacked_hints[id(statement)] = [f"{hint}_{i}" if t != "_" else "_" for i, t in enumerate(targets)]
         return statement
 
     def name_values(
         self, params: list[Param], body: list[Statement], contexts: list[tuple[Any, ...]], reuse: bool
     ) -> tuple[list[Statement], list[tuple[Any, ...]]]:
         """Choose every variable's name (`naming.plan_names`) and write it into the code."""
+        user_names = _user_names(body)
         drafts = [
             Draft(
                 [t.strip() for t in s.targets.split(",")] if s.targets else [],
@@ -324,13 +330,13 @@ class _ClassLowering:
                 self.unpacked_hints.get(id(s), [_name_hint(s.node)]),
                 _chain_kind(s.node),
                 _commutative(s.node),
-                _is_tensor(s.node),
+                user_names.get(id(s), []),
             )
             for s in body
         ]
         param_tokens = {self.tokens[p.node]: p.name for p in params}
-        tensor_params = {self.tokens[p.node] for p in params if _is_tensor(p.node)}
-        plan = plan_names(drafts, param_tokens, tensor_params, self.names, reuse)
+        tensor_tokens = {t for node, t in self.tokens.items() if _is_tensor(node)}
+        plan = plan_names(drafts, param_tokens, tensor_tokens, self.names, reuse)
         self.names_of = plan.names
         by_draft = {id(d): (s, c) for d, s, c in zip(drafts, body, contexts)}
         statements, statement_contexts = [], []
@@ -548,6 +554,82 @@ _MERGES = {
     operator.add: True, operator.mul: True, operator.sub: False, operator.truediv: False,
     _aten.add.Tensor: True, _aten.mul.Tensor: True, _aten.sub.Tensor: False, _aten.div.Tensor: False,
 }
+
+
+def _user_names(statements: list[Statement]) -> dict[int, list[str | None]]:
+    """The names the user's source gave values: the last statement made from a source
+    line `a = ...` (or `a, b = ...`) computes what the line assigns to `a`."""
+    names: dict[int, list[str | None]] = {}
+    previous, last = None, None
+    for statement in statements + [Statement("output", None, "", "", "")]:
+        node = statement.node
+        where = source.from_stack_trace(node.meta.get("stack_trace")) if node is not None else None
+        if last is not None and where != previous and previous is not None:
+            targets = _assigned_names(previous.code)
+            bound = [t.strip() for t in last.targets.split(",")] if last.targets else []
+            if targets and len(targets) == len(bound):
+                names[id(last)] = [sanitize(t) if t else None for t in targets]
+        previous, last = where, statement
+    return names
+
+
+def _assigned_names(code: str) -> list[str | None] | None:
+    """`q` for `q = ...`, `[a, b]` for `a, b = ...`, `x` for `x += ...`; None otherwise."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return None
+    if len(tree.body) != 1:
+        return None
+    statement = tree.body[0]
+    if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+        target = statement.targets[0]
+    elif isinstance(statement, (ast.AugAssign, ast.AnnAssign)):
+        target = statement.target
+    else:
+        return None
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, ast.Tuple):
+        return [t.id if isinstance(t, ast.Name) else None for t in target.elts]
+    return None
+
+
+#: comments stay within black's line length (88) at a method body's indentation
+_COMMENT_WIDTH = 88 - 8 - 2
+
+
+def _comment_sources(statements: list[Statement], mode: str | bool) -> None:
+    """Label statements with the user's source line they come from (`# pkg.mod:42  code`).
+
+    Consecutive statements from one line share one comment, on the first. `mode` "auto"
+    labels only lines that became several statements, where mapping back is not obvious;
+    True labels every line; False none."""
+    if mode is False:
+        return
+    runs: list[list[Statement]] = []
+    previous = None
+    for statement in statements:
+        node = statement.node
+        where = source.from_stack_trace(node.meta.get("stack_trace")) if node is not None else None
+        if where is None:
+            previous = None
+            continue
+        if where == previous:
+            runs[-1].append(statement)
+        else:
+            runs.append([statement])
+        previous = where
+        statement.comment = None
+        statement.meta["source"] = str(where)
+        statement.meta["source_code"] = where.code
+    for run in runs:
+        if mode == "auto" and len(run) < 2:
+            continue
+        where, code = run[0].meta["source"], comment_text(run[0].meta["source_code"])
+        room = max(_COMMENT_WIDTH - len(where) - 2, 24)
+        quoted = code if len(code) <= room else code[: room - 3] + "..."
+        run[0].comment = f"{comment_text(where)}  {quoted}".rstrip()
 
 
 def _returned_directly(statement: Statement) -> bool:

@@ -111,7 +111,8 @@ class Draft:
     hints: list[str]  #: what each bound value is about (`conv1`, `softmax`)
     chain: str  #: "module", "unary" or "merge" where it may take over its input's name, else ""
     commutative: bool = False  #: a `+`/`*` merge: either operand may carry the name on
-    tensor: bool = False  #: whether the (single) value is known to be a tensor
+    #: the user's own names for the bound values (`q` from `q = q.view(...)`), where known
+    source_hints: list[str | None] = field(default_factory=list)
     deletes: list[str] = field(default_factory=list)  #: tokens to `del` after it
 
     @property
@@ -131,17 +132,20 @@ class Plan:
 def plan_names(
     drafts: list[Draft],
     params: dict[str, str],
-    tensor_params: set[str],
+    tensor_tokens: set[str],
     namespace: Namespace,
     reuse: bool = True,
 ) -> Plan:
     """Choose variable names for a function body (see docs/naming.md for the rule).
 
-    1. A value is named after where it comes from (`conv1`, `softmax`), unique in the function.
+    1. A value is named after where it comes from: the variable the user's source line
+       assigned it to (`q`), else its module or operation (`conv1`, `softmax`); unique in
+       the function.
     2. Reuse: a statement whose first input (its primary) is a tensor read here for the
-       last time, and which is a module call, a one-input step, or an elementwise `+ - * /`
-       with another value, binds its tensor result to that input's name:
-       `x = self.conv1(x)`, `x = x.view(2, -1)`, `x = x + identity`.
+       last time, and which is a module call, a step with one tensor input, or an
+       elementwise `+ - * /` with another value, binds its tensor result to that input's name:
+       `x = self.conv1(x)`, `x = x.view(2, -1)`, `x = x + identity`. A chain is named after
+       the last user's name along it.
     3. Residual: a tensor read twice, first as the primary input of a statement that starts
        a chain and then by a `+`/`-` or a module call, is kept as `identity = x` before the
        chain, so that the chain carries on as `x`.
@@ -150,27 +154,53 @@ def plan_names(
     """
     names = dict(params)
     names["_"] = "_"
-    tensors = set(tensor_params) | {d.single for d in drafts if d.single and d.tensor}
+    tensors = set(tensor_tokens)
     aliases: set[str] = set()
     if reuse:
         drafts, aliases = _residual_aliases(drafts, tensors, namespace, names)
     reads = [_reads(d.expr) for d in drafts]
     last = {t: i for i, tokens in enumerate(reads) for t in tokens}
+    root: dict[str, str] = {}  # token -> the first token of its chain
     for i, draft in enumerate(drafts):
-        if draft.single is not None and draft.single not in names:
-            primary = _primary(draft, reads[i], aliases) if reuse else None
-            takes_over = (
-                primary is not None
-                and draft.chain
-                and last.get(primary) == i
-                and primary in tensors
-                and draft.single in tensors
-            )
-            names[draft.single] = names[primary] if takes_over else namespace.fresh(draft.hints[0])
-            continue
-        for bound, hint in zip(draft.binds, draft.hints):
-            if bound not in names:
-                names[bound] = namespace.fresh(hint)
+        primary = _primary(draft, reads[i], aliases, tensors) if reuse and draft.single else None
+        if (
+            primary is not None
+            and draft.chain
+            and last.get(primary) == i
+            and primary in tensors
+            and draft.single in tensors
+        ):
+            root[draft.single] = root.get(primary, primary)
+    user: dict[str, str] = {}  # token -> the user's name for it
+    own: dict[str, str] = {}  # token -> its module's or operation's name
+    members: dict[str, list[str]] = {}  # chain root -> tokens taking over its name, in order
+    for draft in drafts:
+        sources = draft.source_hints or [None] * len(draft.binds)
+        for bound, hint_, source_hint in zip(draft.binds, draft.hints, sources):
+            own[bound] = hint_
+            if source_hint:
+                user[bound] = source_hint
+            if bound in root:
+                members.setdefault(root[bound], []).append(bound)
+    for start, chain in members.items():
+        named = [user[t] for t in chain if t in user]
+        if start in params and named and named[-1] != params[start]:
+            for bound in chain:  # the user named this value: a chain of its own
+                root[bound] = chain[0]
+    hint: dict[str, str] = {}  # chain root -> its name: the last user's name along it
+    for draft in drafts:
+        for bound in draft.binds:
+            start = root.get(bound, bound)
+            if bound in user:
+                hint[start] = user[bound]
+            else:
+                hint.setdefault(start, own[bound])
+    for draft in drafts:
+        for bound in draft.binds:
+            start = root.get(bound, bound)
+            if start not in names:
+                names[start] = namespace.fresh(hint[start])
+            names[bound] = names[start]
     for i, draft in enumerate(drafts):
         if len(drafts) - i <= DEL_DISTANCE:
             break
@@ -191,11 +221,11 @@ def _reads(expr: str) -> list[str]:
     return seen
 
 
-def _primary(draft: Draft, reads: list[str], aliases: set[str]) -> str | None:
+def _primary(draft: Draft, reads: list[str], aliases: set[str], tensors: set[str]) -> str | None:
     if not reads:
         return None
-    if draft.chain == "unary" and len(reads) != 1:
-        return None
+    if draft.chain == "unary" and len([t for t in reads if t in tensors]) != 1:
+        return None  # a step with one tensor input (sizes and flags do not count)
     if draft.commutative:  # `identity + x`: the chain, not the kept residual, carries on
         for t in reads:
             if t not in aliases:

@@ -26,8 +26,10 @@ class AwkwardNames(torch.nn.Module):
         )
 
     def forward(self, x: torch.Tensor):
+        # tests.zoo:286  x = self.blocks["class"](x) + getattr(self, "lambda")
         x = self.blocks["class"](x)
         x = x + getattr(self, "lambda")
+        # tests.zoo:287  x = getattr(self, "with-dash")(x) * getattr(self, "def")
         x = getattr(self, "with-dash")(x)
         x = x * getattr(self, "def")
         x = self.blocks["two words"](x)

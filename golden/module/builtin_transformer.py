@@ -26,8 +26,8 @@ class BuiltinTransformer(torch.nn.Module):
 
     def forward(self, x: torch.Tensor):
         x = self.encoder(x)
-        attn_0, attn_1 = self.attn(x, x, x, need_weights=True)
-        return attn_0, attn_1
+        out, weights = self.attn(x, x, x, need_weights=True)
+        return out, weights
 
 
 def load(path=None, map_location="cpu"):

@@ -38,13 +38,16 @@ class SmallCNN(torch.nn.Module):
         self.fc = torch.nn.Linear(in_features=16, out_features=10, bias=True)
 
     def forward(self, x: torch.Tensor):
+        # tests.zoo:53  x = self.pool(F.relu(self.bn1(self.conv1(x))))
         x = self.conv1(x)
         x = self.bn1(x)
         x = F.relu(x)
         x = self.pool(x)
+        # tests.zoo:54  x = F.relu(self.bn2(self.conv2(x)))
         x = self.conv2(x)
         x = self.bn2(x)
         x = F.relu(x)
+        # tests.zoo:55  x = torch.flatten(self.avgpool(x), 1)
         x = self.avgpool(x)
         x = torch.flatten(x, 1)
         return self.fc(x)

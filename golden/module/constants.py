@@ -16,16 +16,18 @@ class Constants(torch.nn.Module):
         )
 
     def forward(self, x: torch.Tensor):
-        clamp = torch.clamp(x, min=-float("inf"), max=1e30)
-        truediv = x / 0.0
-        truediv = torch.isfinite(truediv)
-        to = x.to(torch.int32)
+        clipped = torch.clamp(x, min=-float("inf"), max=1e30)
+        # tests.zoo:190  mask = torch.isfinite(x / 0.0)
+        mask = x / 0.0
+        mask = torch.isfinite(mask)
+        # tests.zoo:191  ints = x.to(torch.int32) + torch.ones(x.shape, dtype=torch.i...
+        ints = x.to(torch.int32)
         shape = x.shape
         ones = torch.ones(shape, dtype=torch.int64, device=torch.device("cpu"))
-        to = to + ones
-        where = torch.where(truediv, clamp, self._tensor_constant0)
+        ints = ints + ones
+        scaled = torch.where(mask, clipped, self._tensor_constant0)
         x = x.to(memory_format=torch.contiguous_format)
-        return where, to, self._tensor_constant1, x, 65504.0
+        return scaled, ints, self._tensor_constant1, x, 65504.0
 
 
 def load(path=None, map_location="cpu"):

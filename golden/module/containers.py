@@ -31,14 +31,15 @@ class Containers(torch.nn.Module):
         )
 
     def forward(self, x: torch.Tensor):
-        scales_0 = self.scales[0]
+        x_1 = self.scales[0]
         x = self.seq(x)
+        # tests.zoo:235  x = block(x) * self.scales[i % 2]
         x = self.blocks[0](x)
-        x = x * scales_0
+        x = x * x_1
         x = self.blocks[1](x)
         x = x * self.scales[1]
         x = self.blocks[2](x)
-        x = x * scales_0
+        x = x * x_1
         heads_a = self.heads["a"](x)
         return heads_a, self.heads["b"](x)
 

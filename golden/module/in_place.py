@@ -13,15 +13,17 @@ class InPlace(torch.nn.Module):
         self.relu = torch.nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor):
-        x = self.fc(x)
-        identity = x
-        x = x.mul_(2)
-        x.add_(1)
+        y = self.fc(x)
+        identity = y
+        # tests.zoo:265  y.mul_(2).add_(1)
+        y = y.mul_(2)
+        y.add_(1)
         identity = self.relu(identity)
-        sub = identity - 1
-        sub = F.relu(sub, inplace=True)
-        torch.sigmoid_(sub)
-        return identity, sub
+        # tests.zoo:267  z = F.relu(y - 1, inplace=True)
+        z = identity - 1
+        z = F.relu(z, inplace=True)
+        torch.sigmoid_(z)
+        return identity, z
 
 
 def load(path=None, map_location="cpu"):

@@ -26,6 +26,7 @@ class Parametrized(torch.nn.Module):
         self.lazy = torch.nn.Linear(in_features=4, out_features=3, bias=True)
 
     def forward(self, x: torch.Tensor):
+        # tests.zoo:324  return self.lazy(self.c(self.b(self.a(x))))
         c_parametrizations_weight_original = self.c.parametrizations["weight"].original
         x = self.a(x)
         x = self.b(x)

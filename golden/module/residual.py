@@ -44,13 +44,15 @@ class BasicBlock(torch.nn.Module):
 
     def forward(self, x: torch.Tensor):
         identity = x
-        x = self.conv1(x)
-        x = self.bn1(x)
-        x = self.relu(x)
-        x = self.conv2(x)
-        x = self.bn2(x)
-        x = x + identity
-        return self.relu(x)
+        # tests.zoo:76  out = self.relu(self.bn1(self.conv1(x)))
+        out = self.conv1(x)
+        out = self.bn1(out)
+        out = self.relu(out)
+        # tests.zoo:77  out = self.bn2(self.conv2(out))
+        out = self.conv2(out)
+        out = self.bn2(out)
+        out = out + identity
+        return self.relu(out)
 
 
 class BasicBlock_v2(torch.nn.Module):
@@ -105,14 +107,16 @@ class BasicBlock_v2(torch.nn.Module):
 
     def forward(self, x: torch.Tensor):
         identity = x
-        x = self.conv1(x)
-        x = self.bn1(x)
-        x = self.relu(x)
-        x = self.conv2(x)
-        x = self.bn2(x)
+        # tests.zoo:76  out = self.relu(self.bn1(self.conv1(x)))
+        out = self.conv1(x)
+        out = self.bn1(out)
+        out = self.relu(out)
+        # tests.zoo:77  out = self.bn2(self.conv2(out))
+        out = self.conv2(out)
+        out = self.bn2(out)
         identity = self.downsample(identity)
-        x = x + identity
-        return self.relu(x)
+        out = out + identity
+        return self.relu(out)
 
 
 class ResidualNet(torch.nn.Module):
@@ -125,10 +129,11 @@ class ResidualNet(torch.nn.Module):
         self.layer2 = torch.nn.Sequential(BasicBlock_v2())
 
     def forward(self, x: torch.Tensor):
-        x = self.stem(x)
-        x = self.layer1(x)
-        x = self.layer2(x)
-        return x.mean(dim=(2, 3))
+        out = self.stem(x)
+        # tests.zoo:76  out = self.relu(self.bn1(self.conv1(x)))
+        out = self.layer1(out)
+        out = self.layer2(out)
+        return out.mean(dim=(2, 3))
 
 
 def load(path=None, map_location="cpu"):

@@ -12,6 +12,7 @@ class SeedModel(torch.nn.Module):
         self.linear = torch.nn.Linear(in_features=4, out_features=5, bias=True)
 
     def forward(self, x: torch.Tensor):
+        # tests.zoo:26  return torch.topk(torch.sum(self.linear(x + self.linear.weigh...
         x = x + self.linear.weight
         x = self.linear(x)
         x = x.relu()

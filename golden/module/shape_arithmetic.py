@@ -10,27 +10,31 @@ class ShapeArithmetic(torch.nn.Module):
         super().__init__()
 
     def forward(self, x: torch.Tensor):
-        shape_0, shape_1, shape_2, shape_3 = x.shape
-        mul = shape_1 * shape_2
-        mul_1 = mul * shape_3
-        reshape = x.reshape(shape_0, mul_1)
-        size = reshape.size(1)
+        n, c, h, w = x.shape
+        # tests.zoo:177  flat = x.reshape(n, c * h * w)
+        mul = c * h
+        mul_1 = mul * w
+        flat = x.reshape(n, mul_1)
+        # tests.zoo:178  half = flat[:, : flat.size(1) // 2]
+        size = flat.size(1)
         floordiv = size // 2
-        getitem = reshape[:, :floordiv]
-        getitem_1 = x[0, 1:3, ..., ::2]
-        getitem_2 = x[:, None, :, -1]
-        neg = -getitem
-        cat = torch.cat([getitem, neg], dim=1)
-        del getitem, neg
-        cat = cat**2
-        reshape = reshape + 1
-        reshape = reshape % 3
-        cat = cat - reshape
-        view = cat.view(shape_0, -1, shape_2)
-        getitem_2 = getitem_2.permute(0, 2, 1, 3)
-        getitem_2 = getitem_2.contiguous()
+        half = flat[:, :floordiv]
+        picked = x[0, 1:3, ..., ::2]
+        expanded = x[:, None, :, -1]
+        # tests.zoo:181  rolled = torch.cat([half, -half], dim=1) ** 2 - (flat + 1) % 3
+        neg = -half
+        rolled = torch.cat([half, neg], dim=1)
+        del half, neg
+        rolled = rolled**2
+        flat = flat + 1
+        flat = flat % 3
+        rolled = rolled - flat
+        # tests.zoo:182  return rolled.view(n, -1, h), picked, expanded.permute(0, 2,...
+        rolled = rolled.view(n, -1, h)
+        expanded = expanded.permute(0, 2, 1, 3)
+        expanded = expanded.contiguous()
         size_1 = x.size(-1)
-        return view, getitem_1, getitem_2, size_1 * 2
+        return rolled, picked, expanded, size_1 * 2
 
 
 def load(path=None, map_location="cpu"):

@@ -12,11 +12,12 @@ class Structured(torch.nn.Module):
         self.fc = torch.nn.Linear(in_features=4, out_features=4, bias=True)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor):
-        x = self.fc(x)
-        mul = x * y
-        add = x + mul
-        sub = x - mul
-        return {"sum": add, "parts": (x, [mul, sub]), "pair": Pair(x, mul)}
+        a = self.fc(x)
+        b = a * y
+        # tests.zoo:171  return {"sum": a + b, "parts": (a, [b, a - b]), "pair": Pair...
+        add = a + b
+        sub = a - b
+        return {"sum": add, "parts": (a, [b, sub]), "pair": Pair(a, b)}
 
 
 def load(path=None, map_location="cpu"):

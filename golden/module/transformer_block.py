@@ -14,33 +14,40 @@ class SelfAttention(torch.nn.Module):
         self.proj = torch.nn.Linear(in_features=16, out_features=16, bias=True)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor):
-        shape_0, shape_1, shape_2 = x.shape
+        batch, seq, dim = x.shape
+        # tests.zoo:103  q, k, v = self.qkv(x).chunk(3, dim=-1)
         x = self.qkv(x)
-        chunk_0, chunk_1, chunk_2 = x.chunk(3, dim=-1)
+        q, k, v = x.chunk(3, dim=-1)
         del x
-        floordiv = shape_2 // 2
-        view = chunk_0.view(shape_0, shape_1, 2, floordiv)
-        view = view.transpose(1, 2)
-        floordiv_1 = shape_2 // 2
-        view_1 = chunk_1.view(shape_0, shape_1, 2, floordiv_1)
-        view_1 = view_1.transpose(1, 2)
-        floordiv_2 = shape_2 // 2
-        view_2 = chunk_2.view(shape_0, shape_1, 2, floordiv_2)
-        view_2 = view_2.transpose(1, 2)
-        view_1 = view_1.transpose(-2, -1)
-        matmul = view @ view_1
-        del view, view_1
-        floordiv_3 = shape_2 // 2
+        # tests.zoo:104  q = q.view(batch, seq, self.heads, dim // self.heads).transp...
+        floordiv = dim // 2
+        q = q.view(batch, seq, 2, floordiv)
+        q = q.transpose(1, 2)
+        # tests.zoo:105  k = k.view(batch, seq, self.heads, dim // self.heads).transp...
+        floordiv_1 = dim // 2
+        k = k.view(batch, seq, 2, floordiv_1)
+        k = k.transpose(1, 2)
+        # tests.zoo:106  v = v.view(batch, seq, self.heads, dim // self.heads).transp...
+        floordiv_2 = dim // 2
+        v = v.view(batch, seq, 2, floordiv_2)
+        v = v.transpose(1, 2)
+        # tests.zoo:107  scores = q @ k.transpose(-2, -1) / math.sqrt(dim // self.heads)
+        k = k.transpose(-2, -1)
+        scores = q @ k
+        del q, k
+        floordiv_3 = dim // 2
         sqrt = math.sqrt(floordiv_3)
-        matmul = matmul / sqrt
+        scores = scores / sqrt
+        # tests.zoo:108  scores = scores.masked_fill(mask[:, None, None, :] == 0, flo...
         mask = mask[:, None, None, :]
         mask = mask == 0
-        masked_fill = matmul.masked_fill(mask, -float("inf"))
-        masked_fill = F.softmax(masked_fill, dim=-1)
-        matmul_1 = masked_fill @ view_2
-        matmul_1 = matmul_1.transpose(1, 2)
-        reshape = matmul_1.reshape(shape_0, shape_1, shape_2)
-        return self.proj(reshape)
+        attn = scores.masked_fill(mask, -float("inf"))
+        attn = F.softmax(attn, dim=-1)
+        # tests.zoo:110  out = (attn @ v).transpose(1, 2).reshape(batch, seq, dim)
+        out = attn @ v
+        out = out.transpose(1, 2)
+        out = out.reshape(batch, seq, dim)
+        return self.proj(out)
 
 
 class TransformerBlock(torch.nn.Module):
@@ -64,6 +71,7 @@ class TransformerBlock(torch.nn.Module):
         x = self.ln1(x)
         x = self.attn(x, mask)
         x = identity + x
+        # tests.zoo:124  return x + self.mlp(self.ln2(x))
         ln2 = self.ln2(x)
         ln2 = self.mlp(ln2)
         return x + ln2
