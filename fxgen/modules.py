@@ -66,8 +66,9 @@ CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict, nn.ParameterList, nn.
 _MODULE_BOOKKEEPING = frozenset(vars(nn.Module())) | {"_compiled_call_impl"}
 
 #: attributes libraries set on modules for their own bookkeeping, never read by forward
-#: (transformers marks initialised modules with `_is_hf_initialized`)
-_LIBRARY_BOOKKEEPING = frozenset({"_is_hf_initialized"})
+#: (transformers marks initialised modules with `_is_hf_initialized`; torch.jit.script
+#: adds `__overloads__` to every module it scripts)
+_LIBRARY_BOOKKEEPING = frozenset({"_is_hf_initialized", "__overloads__"})
 
 
 @dataclass
