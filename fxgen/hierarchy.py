@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import fx, nn
 
+from fxgen import source
 from fxgen.modules import SINGLE_TENSOR_MODULES
 from fxgen.naming import sanitize
 from fxgen.tree import ConstructorCache
@@ -231,7 +232,7 @@ class _Splitter:
             stack = nodes[0].meta.get("nn_module_stack") or {}
             keys = list(stack)
             call.meta["nn_module_stack"] = {k: stack[k] for k in keys[: keys.index(key)]}
-            call.meta["stack_trace"] = nodes[0].meta.get("stack_trace")
+            call.meta["stack_trace"] = source.call_site([n.meta.get("stack_trace") for n in nodes])
             shared = _shared_context(nodes)
             if shared:  # the call runs inside the region; the callee's code does not repeat it
                 call.meta[CONTEXT] = shared

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import builtins
 import functools
+import re
 import inspect
 import operator
 from typing import Any, Callable
@@ -130,12 +131,17 @@ def _lower_units(
     example_inputs: tuple[Any, ...] | None,
     naming: tuple[bool, str | bool],
 ) -> tuple[list[ClassDef], ModuleTree, dict[str, torch.Tensor]]:
-    """The classes of `units` (children first), written once per distinct code."""
-    class_of: dict[str, str] = {}
+    """The classes of `units` (children first), written once per distinct code.
+
+    Class names are chosen last, so that they are stable under small edits: of several
+    variants of one class, the one used most keeps the plain name (`Block`), the others
+    are `Block_v2`, ... in order of first use. Until then `__init__` code refers to a
+    class by a token."""
+    class_of: dict[str, str] = {}  # module path -> class token
     code_of: dict[str, tuple[Any, ...]] = {}
-    by_code: dict[tuple[Any, ...], str] = {}
-    variants: dict[str, int] = {}
+    by_code: dict[tuple[Any, ...], str] = {}  # code -> class token
     classes: list[ClassDef] = []
+    uses: dict[str, int] = {}  # class token -> number of modules using it
     buffers: dict[str, torch.Tensor] = {}
     for unit in units:
         inputs = example_inputs if not unit.path else None
@@ -145,6 +151,7 @@ def _lower_units(
         if not unit.path:
             cls.name = root_name
             classes.append(cls)
+            _name_classes(classes, uses, module_names)
             return classes, tree, buffers
         if unit.sequential:
             continue  # stays a torch.nn.Sequential
@@ -152,13 +159,48 @@ def _lower_units(
         if code_of.setdefault(unit.path, key) != key:
             raise _DifferentCalls(unit.path)
         if key not in by_code:
-            count = variants.get(unit.class_hint, 0) + 1
-            variants[unit.class_hint] = count
-            hint = sanitize(unit.class_hint) if count == 1 else f"{sanitize(unit.class_hint)}_v{count}"
-            by_code[key] = cls.name = module_names.fresh(hint)
+            by_code[key] = cls.name = _class_token(len(by_code))
             classes.append(cls)
+        if unit.path not in class_of:
+            uses[by_code[key]] = uses.get(by_code[key], 0) + 1
         class_of[unit.path] = by_code[key]
     raise AssertionError("the root unit comes last")
+
+
+def _class_token(index: int) -> str:
+    return f"\x01{index}\x01"
+
+
+_CLASS_TOKEN = re.compile("\x01(\\d+)\x01")
+
+
+def _name_classes(classes: list[ClassDef], uses: dict[str, int], names: Namespace) -> None:
+    """Give each generated class its name, and write the names into `__init__` code.
+
+    A variant whose `__init__` is its base's writes only `forward`, as a subclass
+    (`class Block_v2(Block)`), placed right after the base."""
+    by_hint: dict[str, list[ClassDef]] = {}
+    for cls in classes[:-1]:
+        by_hint.setdefault(sanitize(cls.original), []).append(cls)
+    chosen: dict[str, str] = {}
+    bases: dict[str, ClassDef] = {}
+    for hint, variants in by_hint.items():
+        ranked = sorted(variants, key=lambda c: -uses.get(c.name, 0))  # stable: first use breaks ties
+        for number, cls in enumerate(ranked, start=1):
+            chosen[cls.name] = names.fresh(hint if number == 1 else f"{hint}_v{number}")
+            if number > 1 and [s.code for s in cls.init] == [s.code for s in ranked[0].init]:
+                bases[cls.name] = ranked[0]
+    for cls in classes:
+        for statement in cls.init:
+            statement.code = _CLASS_TOKEN.sub(lambda m: chosen[m.group(0)], statement.code)
+    for cls in classes:
+        base = bases.get(cls.name)
+        cls.name = chosen.get(cls.name, cls.name)
+        if base is not None:
+            cls.base, cls.inherits_init = chosen.get(base.name, base.name), True
+    for cls in [c for c in classes if c.inherits_init]:  # after its base
+        classes.remove(cls)
+        classes.insert(next(i for i, c in enumerate(classes) if c.name == cls.base) + 1, cls)
 
 
 def _import_callees(graph: fx.Graph, imports: Imports, names: Namespace) -> None:
@@ -274,7 +316,9 @@ class _ClassLowering:
         _comment_sources(body, source_comments)
         forward = Function("forward", params, self.blocks(body, contexts), result)
         notes = [comment_text(note) for note in self.unit.notes]
-        cls = ClassDef(self.unit.class_hint, self.writer.qualified(nn.Module), self.tree.init, forward, notes)
+        cls = ClassDef(
+            self.unit.class_hint, self.writer.qualified(nn.Module), self.tree.init, forward, notes, self.unit.class_hint
+        )
         return cls, self.tree
 
     # -- helpers --------------------------------------------------------------------
@@ -336,7 +380,8 @@ class _ClassLowering:
         ]
         param_tokens = {self.tokens[p.node]: p.name for p in params}
         tensor_tokens = {t for node, t in self.tokens.items() if _is_tensor(node)}
-        plan = plan_names(drafts, param_tokens, tensor_tokens, self.names, reuse)
+        attributes = frozenset(t for node, t in self.tokens.items() if node.op == "get_attr")
+        plan = plan_names(drafts, param_tokens, tensor_tokens, self.names, reuse, attributes)
         self.names_of = plan.names
         by_draft = {id(d): (s, c) for d, s, c in zip(drafts, body, contexts)}
         statements, statement_contexts = [], []
@@ -564,7 +609,8 @@ def _user_names(statements: list[Statement]) -> dict[int, list[str | None]]:
     for statement in statements + [Statement("output", None, "", "", "")]:
         node = statement.node
         where = source.from_stack_trace(node.meta.get("stack_trace")) if node is not None else None
-        if last is not None and where != previous and previous is not None:
+        computes = last is not None and last.opcode in ("call_function", "call_method", "call_module")
+        if computes and where != previous and previous is not None:
             targets = _assigned_names(previous.code)
             bound = [t.strip() for t in last.targets.split(",")] if last.targets else []
             if targets and len(targets) == len(bound):

@@ -93,8 +93,6 @@ class Namespace:
 # -- variables of one function: chains reuse a name ----------------------------------
 
 TOKEN = re.compile("\x00(\\d+)\x00")
-#: a value read for the last time this close to the end of the function needs no `del`
-DEL_DISTANCE = 8
 
 
 def token(index: int) -> str:
@@ -135,6 +133,7 @@ def plan_names(
     tensor_tokens: set[str],
     namespace: Namespace,
     reuse: bool = True,
+    attributes: frozenset[str] = frozenset(),
 ) -> Plan:
     """Choose variable names for a function body (see docs/naming.md for the rule).
 
@@ -149,8 +148,10 @@ def plan_names(
     3. Residual: a tensor read twice, first as the primary input of a statement that starts
        a chain and then by a `+`/`-` or a module call, is kept as `identity = x` before the
        chain, so that the chain carries on as `x`.
-    4. A tensor whose last reader is not near the end of the function and whose name is not
-       taken over is released with `del` right after that reader.
+    4. A name whose value is no longer needed is given again to a new value with the same
+       hint (`identity = x` in each residual block); rebinding frees the old value.
+    5. Any other tensor the function computed is released with `del` right after its last
+       reader, unless the next statement rebinds its name or is the return.
     """
     names = dict(params)
     names["_"] = "_"
@@ -195,22 +196,48 @@ def plan_names(
                 hint[start] = user[bound]
             else:
                 hint.setdefault(start, own[bound])
-    for draft in drafts:
+    holder = {name: token_ for token_, name in params.items()}  # name -> token it holds now
+    handed: dict[str, list[str]] = {}  # hint -> names given for it so far
+    for i, draft in enumerate(drafts):
         for bound in draft.binds:
             start = root.get(bound, bound)
             if start not in names:
-                names[start] = namespace.fresh(hint[start])
+                names[start] = _free_name(hint[start], handed, holder, last, i, bound in tensors, tensors, reuse)
+                if names[start] is None:
+                    names[start] = namespace.fresh(hint[start])
+                    handed.setdefault(hint[start], []).append(names[start])
             names[bound] = names[start]
-    for i, draft in enumerate(drafts):
-        if len(drafts) - i <= DEL_DISTANCE:
-            break
-        rebound = names.get(draft.single or "")
+            holder[names[bound]] = bound
+    for i, draft in enumerate(drafts[:-2]):  # the return releases what its function holds
+        after = drafts[i + 1]
+        keeps = {names[t] for t in draft.binds} | {names[t] for t in after.binds}  # rebinding frees it
         draft.deletes = [
             t
             for t in reads[i]
-            if last.get(t) == i and t not in params and names[t] != rebound and t in tensors
+            if last.get(t) == i and t in tensors and t not in params and t not in attributes and names[t] not in keeps
         ]
     return Plan(names, drafts)
+
+
+def _free_name(
+    hint: str,
+    handed: dict[str, list[str]],
+    holder: dict[str, str],
+    last: dict[str, int],
+    at: int,
+    tensor: bool,
+    tensors: set[str],
+    reuse: bool,
+) -> str | None:
+    """A name given earlier for the same hint whose value is no longer needed: rebinding it
+    frees that value (`identity = x` in every residual block). Tensors only (TorchScript)."""
+    if not (reuse and tensor):
+        return None
+    for name in handed.get(hint, []):
+        held = holder.get(name)
+        if held is not None and held in tensors and last.get(held, at) <= at:
+            return name
+    return None
 
 
 def _reads(expr: str) -> list[str]:
@@ -257,7 +284,6 @@ def _residual_aliases(
         if not (starts_chain and merges_back) or where[0] in aliases:
             continue
         alias = token(10**9 + len(aliases))
-        names[alias] = namespace.fresh("identity")
         tensors.add(alias)
         aliases[where[0]] = Draft([alias], value, ["identity"], "")
         second.expr = second.expr.replace(value, alias)

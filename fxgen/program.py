@@ -91,6 +91,10 @@ class ClassDef:
     init: list[InitStatement]  #: body of `__init__` after `super().__init__()`
     forward: Function  #: the `forward` method
     notes: list[str] = field(default_factory=list)  #: one-line comments: why code was inlined
+    original: str = ""  #: the original module's class name (variants share it)
+    #: True for a variant that only overrides `forward` of its base class (`base` is then
+    #: that generated class): its `__init__` is inherited and not written
+    inherits_init: bool = False
 
 
 @dataclass

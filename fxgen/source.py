@@ -15,7 +15,7 @@ from types import TracebackType
 
 import torch
 
-__all__ = ["Location", "from_stack_trace", "from_traceback"]
+__all__ = ["Location", "from_stack_trace", "from_traceback", "call_site"]
 
 _INTERNAL_DIRS = tuple(
     os.path.dirname(os.path.abspath(m.__file__)) + os.sep  # type: ignore[type-var]
@@ -52,18 +52,11 @@ def _module_name(filename: str) -> str:
 
 def from_stack_trace(stack_trace: str | None) -> Location | None:
     """The innermost user frame of an FX `stack_trace` string (outermost frame first)."""
-    if not stack_trace:
+    frames = _user_frames(stack_trace) if stack_trace else []
+    if not frames:
         return None
-    lines = stack_trace.splitlines()
-    found = None
-    for i, line in enumerate(lines):
-        match = _FRAME.match(line)
-        if match and not _is_internal(match["file"]):
-            code = lines[i + 1].strip() if i + 1 < len(lines) and not _FRAME.match(lines[i + 1]) else ""
-            found = (match["file"], int(match["line"]), code)
-    if found is None:
-        return None
-    return Location(_module_name(found[0]), found[1], found[2])
+    file, line, _, code = frames[-1]
+    return Location(_module_name(file), line, code)
 
 
 def from_traceback(tb: TracebackType | None) -> Location | None:
@@ -73,3 +66,31 @@ def from_traceback(tb: TracebackType | None) -> Location | None:
         return None
     frame = frames[-1]
     return Location(_module_name(frame.filename), frame.lineno or 0, (frame.line or "").strip())
+
+
+def call_site(stack_traces: list[str | None]) -> str | None:
+    """The stack trace of a call whose operations have these stack traces: the user frames
+    they all share (without the callee's own line when they share that too)."""
+    frame_lists = [_user_frames(t) for t in stack_traces if t]
+    if not frame_lists:
+        return None
+    common = frame_lists[0]
+    for frames in frame_lists[1:]:
+        n = 0
+        while n < min(len(common), len(frames)) and common[n] == frames[n]:
+            n += 1
+        common = common[:n]
+    if all(frames == common for frames in frame_lists):
+        common = common[:-1]  # every operation is on one line of the callee: its caller
+    return "\n".join(f'  File "{file}", line {line}, in {func}\n    {code}' for file, line, func, code in common) or None
+
+
+def _user_frames(stack_trace: str) -> list[tuple[str, int, str, str]]:
+    lines = stack_trace.splitlines()
+    frames = []
+    for i, line in enumerate(lines):
+        match = _FRAME.match(line)
+        if match and not _is_internal(match["file"]):
+            code = lines[i + 1].strip() if i + 1 < len(lines) and not _FRAME.match(lines[i + 1]) else ""
+            frames.append((match["file"], int(match["line"]), match["func"], code))
+    return frames

@@ -90,6 +90,26 @@ def _child_access(owner: str, owner_kind: str, name: str) -> str:
     return attribute(owner, name)
 
 
+#: this many equal constructor calls in a row are written as a comprehension
+_RUN = 3
+
+
+def _runs(items: list[str]) -> list[str]:
+    """`Block(), Block(), Block()` -> `*[Block() for _ in range(3)]` (distinct instances)."""
+    out: list[str] = []
+    i = 0
+    while i < len(items):
+        j = i
+        while j < len(items) and items[j] == items[i]:
+            j += 1
+        if j - i >= _RUN:
+            out.append(f"*[{items[i]} for _ in range({j - i})]")
+        else:
+            out.extend(items[i:j])
+        i = j
+    return out
+
+
 def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
@@ -170,8 +190,13 @@ class _Builder:
             for name, child in module._modules.items():
                 source = self.expression(child, _join(path, name))
                 items.append(f"{string_literal(name)}: {source}" if kind == "dict" else source)
+            if kind in ("sequential", "list"):
+                items = _runs(items)
             inner = ", ".join(items)
-            wrapped = {"sequential": inner, "list": f"[{inner}]", "dict": f"{{{inner}}}"}[kind]
+            if kind == "list" and len(items) == 1 and items[0].startswith("*"):
+                wrapped = items[0][1:]  # `[Block() for _ in range(12)]`
+            else:
+                wrapped = {"sequential": inner, "list": f"[{inner}]", "dict": f"{{{inner}}}"}[kind]
             return f"{self.writer.qualified(cls)}({wrapped})"
         if kind in ("params", "param_dict"):
             items = []

@@ -18,3 +18,9 @@ def _quiet_known_warnings():
         warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
         warnings.filterwarnings("ignore", message="enable_nested_tensor is True")
         yield
+
+
+def pytest_collection_modifyitems(items):
+    """Docs include golden files: check them last, so that one `--fxgen-update` run
+    refreshes the goldens first and then the copies in the docs."""
+    items.sort(key=lambda item: item.path.name == "test_docs.py")

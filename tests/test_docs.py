@@ -30,3 +30,15 @@ def test_included_examples_are_current(doc, request):
         return
     stale = [m["path"] for m in BLOCK.finditer(text) if (ROOT / m["path"]).read_text() != m["body"]]
     pytest.fail(f"{doc.name} shows outdated copies of {stale}; run: pytest --fxgen-update", pytrace=False)
+
+
+def test_reviewing_doc_is_current(request):
+    from benchmarks.diff_churn import DOCS, reviewing_doc
+
+    fresh = reviewing_doc()
+    if DOCS.read_text() == fresh:
+        return
+    if request.config.getoption("--fxgen-update"):
+        DOCS.write_text(fresh)
+        return
+    pytest.fail("docs/reviewing.md is outdated; run: pytest --fxgen-update", pytrace=False)

@@ -25,7 +25,9 @@ class Constants(torch.nn.Module):
         shape = x.shape
         ones = torch.ones(shape, dtype=torch.int64, device=torch.device("cpu"))
         ints = ints + ones
+        del ones
         scaled = torch.where(mask, clipped, self._tensor_constant0)
+        del mask, clipped
         x = x.to(memory_format=torch.contiguous_format)
         return scaled, ints, self._tensor_constant1, x, 65504.0
 

@@ -15,9 +15,8 @@ class Containers(torch.nn.Module):
         )
         self.blocks = torch.nn.ModuleList(
             [
-                torch.nn.Linear(in_features=4, out_features=4, bias=True),
-                torch.nn.Linear(in_features=4, out_features=4, bias=True),
-                torch.nn.Linear(in_features=4, out_features=4, bias=True),
+                torch.nn.Linear(in_features=4, out_features=4, bias=True)
+                for _ in range(3)
             ]
         )
         self.heads = torch.nn.ModuleDict(
@@ -31,15 +30,15 @@ class Containers(torch.nn.Module):
         )
 
     def forward(self, x: torch.Tensor):
-        x_1 = self.scales[0]
+        scales_0 = self.scales[0]
         x = self.seq(x)
         # tests.zoo:235  x = block(x) * self.scales[i % 2]
         x = self.blocks[0](x)
-        x = x * x_1
+        x = x * scales_0
         x = self.blocks[1](x)
         x = x * self.scales[1]
         x = self.blocks[2](x)
-        x = x * x_1
+        x = x * scales_0
         heads_a = self.heads["a"](x)
         return heads_a, self.heads["b"](x)
 

@@ -14,16 +14,17 @@ class InPlace(torch.nn.Module):
 
     def forward(self, x: torch.Tensor):
         y = self.fc(x)
-        identity = y
+        y_1 = y
         # tests.zoo:265  y.mul_(2).add_(1)
         y = y.mul_(2)
         y.add_(1)
-        identity = self.relu(identity)
+        del y
+        y_1 = self.relu(y_1)
         # tests.zoo:267  z = F.relu(y - 1, inplace=True)
-        z = identity - 1
+        z = y_1 - 1
         z = F.relu(z, inplace=True)
         torch.sigmoid_(z)
-        return identity, z
+        return y_1, z
 
 
 def load(path=None, map_location="cpu"):

@@ -36,6 +36,7 @@ class Parametrized(torch.nn.Module):
             c_parametrizations_weight_original.transpose(-1, -2)
         )
         triu = triu + c_parametrizations_weight_original
+        del c_parametrizations_weight_original
         linear = F.linear(x, triu, self.c.bias)
         return self.lazy(linear)
 

@@ -24,9 +24,11 @@ class Recurrent(torch.nn.Module):
         getitem = lstm_1[0]
         getitem_1 = lstm_1[1]
         out, h2 = self.gru(lstm_0)
+        del lstm_0
         # tests.zoo:152  out3, _ = self.rnn(out.transpose(0, 1))
         out = out.transpose(0, 1)
         out3, _ = self.rnn(out)
+        del out
         getitem_1 = getitem_1.sum()
         return out3, getitem + getitem_1, h2
 

@@ -29,6 +29,7 @@ class ShapeArithmetic(torch.nn.Module):
         flat = flat + 1
         flat = flat % 3
         rolled = rolled - flat
+        del flat
         # tests.zoo:182  return rolled.view(n, -1, h), picked, expanded.permute(0, 2,...
         rolled = rolled.view(n, -1, h)
         expanded = expanded.permute(0, 2, 1, 3)

@@ -42,9 +42,11 @@ class SelfAttention(torch.nn.Module):
         mask = mask[:, None, None, :]
         mask = mask == 0
         attn = scores.masked_fill(mask, -float("inf"))
+        del scores, mask
         attn = F.softmax(attn, dim=-1)
         # tests.zoo:110  out = (attn @ v).transpose(1, 2).reshape(batch, seq, dim)
         out = attn @ v
+        del attn, v
         out = out.transpose(1, 2)
         out = out.reshape(batch, seq, dim)
         return self.proj(out)
@@ -68,10 +70,11 @@ class TransformerBlock(torch.nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor):
         identity = x
+        # tests.zoo:123  x = x + self.attn(self.ln1(x), mask)
         x = self.ln1(x)
         x = self.attn(x, mask)
         x = identity + x
-        # tests.zoo:124  return x + self.mlp(self.ln2(x))
+        del identity
         ln2 = self.ln2(x)
         ln2 = self.mlp(ln2)
         return x + ln2

@@ -1,0 +1,1 @@
+"""fxgen's benchmarks: `python -m benchmarks` runs them all and prints ratios."""
