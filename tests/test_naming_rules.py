@@ -1,0 +1,62 @@
+"""The naming rule of docs/naming.md, source comments, and their options."""
+
+from __future__ import annotations
+
+import ast
+
+import torch
+from torch import fx, nn
+
+import fxgen
+from tests.zoo import ZOO
+
+
+def forward_of(text: str, cls: str) -> str:
+    start = text.index(f"class {cls}(")
+    body = text[text.index("def forward", start) :]
+    return body[: body.index("\n\n\n")] if "\n\n\n" in body else body
+
+
+def test_chains_reuse_names_and_residuals_keep_identity():
+    model, inputs = ZOO["residual"]()
+    block = forward_of(fxgen.render(model, example_inputs=inputs), "BasicBlock")
+    assert "identity = x" in block and "out = self.bn1(out)" in block and "out = out + identity" in block
+
+
+def test_reuse_names_false_gives_every_value_its_own_name():
+    model, inputs = ZOO["mlp"]()
+    text = forward_of(fxgen.render(model, example_inputs=inputs, reuse_names=False), "MLP")
+    targets = [n.targets[0].id for n in ast.walk(ast.parse(text.replace("def forward", "def f", 1).strip().replace("\n        ", "\n    "))) if isinstance(n, ast.Assign)]
+    assert len(targets) == len(set(targets)) and "x = self" not in text
+
+
+def test_a_name_is_never_rebound_while_its_value_is_needed(tmp_path):
+    for name, factory in ZOO.items():
+        model, inputs = factory()
+        assert fxgen.export(model, tmp_path / f"{name}.py", example_inputs=inputs).verified
+
+
+def test_source_comments_name_module_and_line_not_paths():
+    model, inputs = ZOO["transformer_block"]()
+    text = fxgen.render(model, example_inputs=inputs)
+    comments = [line.strip() for line in text.splitlines() if line.strip().startswith("# tests.zoo:")]
+    assert comments and all("/" not in c.split()[1] and ".py" not in c.split()[1] for c in comments)
+    assert "# tests.zoo:" in text and all(len(line) <= 88 for line in text.splitlines() if "# tests.zoo" in line)
+    assert "# tests.zoo" not in fxgen.render(model, example_inputs=inputs, source_comments=False)
+    everything = fxgen.render(model, example_inputs=inputs, source_comments=True)
+    assert everything.count("# tests.zoo:") > text.count("# tests.zoo:")
+
+
+def test_a_hostile_stack_trace_cannot_leave_its_comment():
+    graph = fx.Graph()
+    x = graph.placeholder("x")
+    evil = 'File "/tmp/m.py", line 3, in forward\n    y = x\nimport os; os.system("boom")\r\u2028"""\x00'
+    for op in (torch.relu, torch.neg):
+        x = graph.call_function(op, (x,))
+        x.meta["stack_trace"] = f'  File "/tmp/evil.py", line 7, in forward\n    y = f(x)  # {evil}'
+    graph.output(x)
+    text = fxgen.render(fx.GraphModule(nn.Module(), graph), source_comments=True)
+    tree = ast.parse(text)
+    calls = [ast.unparse(n) for n in ast.walk(tree) if isinstance(n, ast.Call)]
+    assert not any("system" in c for c in calls)
+    assert "\r" not in text and "\u2028" not in text and "\x00" not in text
