@@ -5,7 +5,7 @@
     model = fxgen.load("model_gen.py")
 """
 
-from fxgen.api import ExportResult, export, render
+from fxgen.api import ExportResult, export, render, styles
 from fxgen.dynamo import dynamo_backend
 from fxgen.errors import (
     CaptureError,
@@ -21,6 +21,7 @@ __all__ = [
     "export",
     "render",
     "load",
+    "styles",
     "dynamo_backend",
     "ExportResult",
     "FxgenError",

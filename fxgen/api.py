@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -16,11 +16,11 @@ from fxgen.errors import ExportError
 from fxgen.format import Formatter, check_syntax, format_text
 from fxgen.lower import lower
 from fxgen.program import Program
-from fxgen.render import render_program
+from fxgen.render import Style, available_styles, find_style, render_program
 from fxgen.verify import verify_file
 from fxgen.write import StagedPair, serialize_weights, staged_pair, weights_header_line
 
-__all__ = ["ExportResult", "export", "render"]
+__all__ = ["ExportResult", "export", "render", "styles"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,12 @@ class ExportResult:
     line_count: int  #: lines in the code file
     verified: bool  #: whether outputs were compared with the original (needs example_inputs)
     capture: str = "fx"  #: how the program was captured: "fx" (symbolic tracing) or "export"
+
+
+def styles(template_dirs: Sequence[str | os.PathLike[str]] = ()) -> dict[str, str]:
+    """The styles fxgen can write, with a one-line description each (built-in styles and
+    the user styles found in `template_dirs`)."""
+    return available_styles(template_dirs)
 
 
 def render(
@@ -51,6 +57,7 @@ def render(
     dynamic_shapes: Any = None,
     reuse_names: bool = True,
     source_comments: str | bool = "auto",
+    mermaid_depth: int = 2,
 ) -> str:
     """The generated source for `obj`, without writing files.
 
@@ -58,12 +65,10 @@ def render(
     file's hash. `formatter="auto"` uses black's defaults here (there is no target
     project); `formatter=None` returns the unformatted render.
     """
-    options = _Options(
-        style, example_inputs, class_name, drop_hooks, capture, outputs, hierarchy, dynamic_shapes, reuse_names,
-        source_comments,
-    )
-    program = _program(obj, options)
-    return _text(program, style, template_dirs, formatter, None)
+    options = _Options.of(locals())
+    chosen = find_style(style, template_dirs)
+    program = _program(obj, options, chosen)
+    return _text(program, chosen, template_dirs, formatter, None)
 
 
 def export(
@@ -83,6 +88,7 @@ def export(
     dynamic_shapes: Any = None,
     reuse_names: bool = True,
     source_comments: str | bool = "auto",
+    mermaid_depth: int = 2,
 ) -> ExportResult:
     """Write `obj` as a Python file at `path` with its weights beside it (`<stem>.pt`).
 
@@ -96,25 +102,26 @@ def export(
     to `torch.export.export` (sizes then read `x.size(0)` instead of a captured constant).
     `reuse_names=False` gives every value a name of its own (no `x = self.conv1(x)` chains).
     `source_comments`: "auto" labels each source line that became several statements with
-    `# module:line  code`; True labels every line; False none.
+    `# module:line  code`; True labels every line; False none. `mermaid_depth`: how many
+    levels of submodules the mermaid style draws as boxes before collapsing them.
     """
     code_path = Path(path)
-    if code_path.suffix != ".py":
-        raise ExportError(f"the output path {str(path)!r} must end in .py")
+    options = _Options.of(locals())
+    chosen = find_style(style, template_dirs)
+    if code_path.suffix != chosen.suffix:
+        raise ExportError(f"the output path {str(path)!r} must end in {chosen.suffix} for the {style!r} style")
     if not code_path.parent.is_dir():
         raise ExportError(f"the folder of {str(path)!r} does not exist")
-    options = _Options(
-        style, example_inputs, class_name, drop_hooks, capture, outputs, hierarchy, dynamic_shapes, reuse_names,
-        source_comments,
-    )
-    program = _program(obj, options)
-    weights = serialize_weights(program.weights)
-    program.header.append(weights_header_line(code_path, weights))
-    text = _text(program, style, template_dirs, formatter, code_path)
+    program = _program(obj, options, chosen)
+    weights = serialize_weights(program.weights) if chosen.python else None
+    if weights is not None:
+        program.header.append(weights_header_line(code_path, weights))
+    text = _text(program, chosen, template_dirs, formatter, code_path)
+    verified = example_inputs is not None and chosen.python
 
     def check(pair: StagedPair) -> None:
-        if example_inputs is not None:
-            verify_file(pair.staged_code, program.original, example_inputs)
+        if verified:
+            verify_file(pair.staged_code, program.original, example_inputs, chosen.lowering)
 
     staged_pair(code_path, text, weights, overwrite, check)
     return ExportResult(
@@ -123,7 +130,7 @@ def export(
         style=style,
         node_count=program.node_count,
         line_count=text.count("\n"),
-        verified=example_inputs is not None,
+        verified=verified,
         capture=program.capture,
     )
 
@@ -142,9 +149,15 @@ class _Options:
     dynamic_shapes: Any
     reuse_names: bool
     source_comments: str | bool
+    mermaid_depth: int
+
+    @classmethod
+    def of(cls, arguments: dict[str, Any]) -> "_Options":
+        """The options among a call's arguments."""
+        return cls(**{f.name: arguments[f.name] for f in fields(cls)})
 
 
-def _program(obj: Any, options: _Options) -> Program:
+def _program(obj: Any, options: _Options, style: Style) -> Program:
     captured = capture_program(
         obj,
         method=options.capture,
@@ -154,25 +167,30 @@ def _program(obj: Any, options: _Options) -> Program:
         dynamic_shapes=options.dynamic_shapes,
     )
     inputs = options.example_inputs
-    args, _ = normalize_inputs(inputs) if inputs is not None else ((), {})
+    args, kwargs = normalize_inputs(inputs) if inputs is not None else (None, None)
     return lower(
         captured,
         style=options.style,
+        lowering=style.lowering,
         class_name=options.class_name,
         example_inputs=args,
+        example_kwargs=kwargs,
         hierarchy=options.hierarchy,
         reuse_names=options.reuse_names,
         source_comments=options.source_comments,
+        mermaid_depth=options.mermaid_depth,
     )
 
 
 def _text(
     program: Program,
-    style: str,
+    style: Style,
     template_dirs: Sequence[str | os.PathLike[str]],
     formatter: Formatter,
     path: Path | None,
 ) -> str:
     text = render_program(program, style, template_dirs)
-    check_syntax(text, f"the {style!r} render")
+    if not style.python:
+        return text  # a listing or a picture: written as rendered
+    check_syntax(text, f"the {style.name!r} render")
     return format_text(text, formatter, path)

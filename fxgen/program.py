@@ -24,7 +24,12 @@ __all__ = [
     "Statement",
     "InitStatement",
     "LoadSpec",
+    "ExampleInput",
     "Weights",
+    "GraphNode",
+    "Diagram",
+    "DiagramGroup",
+    "DiagramBox",
 ]
 
 #: Bumped when a field is added; existing fields never change meaning.
@@ -57,7 +62,7 @@ class Statement:
     expr: str  #: the value as a Python expression
     comment: str | None = None  #: a one-line comment for the statement, without `# `
     deletes: list[str] = field(default_factory=list)  #: names to `del` after it
-    #: values recorded at export time, keyed by kind, e.g. {"shape": "(2, 3)", "dtype": "torch.float32"}
+    #: what capture recorded about the value, e.g. {"shape": "(2, 3)", "dtype": "float32"}
     meta: dict[str, str] = field(default_factory=dict)
     #: for opcode "with": the statements inside the block (`expr` is the context manager)
     body: list["Statement"] = field(default_factory=list)
@@ -98,6 +103,17 @@ class ClassDef:
 
 
 @dataclass
+class ExampleInput:
+    """One example input as recorded at export time (the `script` style recreates it)."""
+
+    name: str  #: its parameter name (a keyword input is passed by this name)
+    key: str  #: the name as a string literal (`"input_ids"`)
+    keyword: bool  #: passed by keyword
+    source: str  #: an expression that makes a value like it: `torch.randn(5, 4)`
+    description: str  #: what was recorded, safe in a comment: `int64 (2, 8) in [3, 99]`
+
+
+@dataclass
 class LoadSpec:
     """What the module-level `load()` does after `load_state_dict`."""
 
@@ -107,6 +123,49 @@ class LoadSpec:
     fixups: list[str] = field(default_factory=list)
     #: comments explaining the fixups, one line each
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class GraphNode:
+    """One node of the captured graph, as the `ir` style lists it."""
+
+    node: torch.fx.Node  #: the FX node, for advanced templates
+    name: str  #: its name in the graph (`sum_1`)
+    opcode: str  #: one of the six FX opcodes
+    target: str  #: its target as text: `torch.sum`, `linear.weight`, `relu`, `x`
+    args: str  #: positional arguments in FX's notation: `(%relu, 3)`
+    kwargs: str  #: keyword arguments in FX's notation: `{dim: -1}`
+    users: int  #: how many nodes use its value
+    type: str | None  #: its annotation (`torch.Tensor`), if the graph records one
+    module: str  #: qualified name of the innermost module it ran in ("" for the model)
+
+
+@dataclass
+class DiagramGroup:
+    """A module drawn as a box around its operations (a Mermaid subgraph)."""
+
+    id: str  #: a Mermaid identifier
+    label: str  #: escaped text: `layer1.0 · BasicBlock`
+    parent: str | None  #: id of the enclosing group, None at the top
+    boxes: list["DiagramBox"] = field(default_factory=list)  #: what it contains directly
+    groups: list["DiagramGroup"] = field(default_factory=list)  #: modules inside it
+
+
+@dataclass
+class DiagramBox:
+    """One drawn step: an operation, an input, the output, or a collapsed module."""
+
+    id: str  #: a Mermaid identifier
+    label: str  #: escaped text: `conv1 · Conv2d`, `softmax`, `x`
+    shape: str  #: "input", "output", "module" (collapsed) or "op"
+
+
+@dataclass
+class Diagram:
+    """The program as a picture: nested module boxes, steps and data-flow edges."""
+
+    top: DiagramGroup  #: the model itself (its `label` is the class name)
+    edges: list[tuple[str, str]]  #: (from id, to id), each once, in graph order
 
 
 @dataclass
@@ -132,6 +191,10 @@ class Program:
     node_count: int  #: number of nodes in the graph
     capture: str  #: how the graph was captured: "fx" or "export"
     original: Any  #: the program the file reproduces (for verification; not for templates)
+    graph: list[GraphNode] = field(default_factory=list)  #: the flat graph (`ir` style)
+    #: the example inputs given at export time, in call order (empty without them)
+    example_inputs: list[ExampleInput] = field(default_factory=list)
+    diagram: Diagram | None = None  #: the picture of the program (`mermaid` style)
     #: free-form extras for user styles; fxgen itself never reads it
     extra: dict[str, Any] = field(default_factory=dict)
 

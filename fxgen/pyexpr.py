@@ -271,7 +271,7 @@ _PUBLIC_NAMES: dict[int, str] | None = None
 _PUBLIC_OBJECTS: list[Any] = []  # keeps the indexed objects alive so ids stay unique
 
 
-def _public_names() -> dict[int, str]:
+def public_names() -> dict[int, str]:
     """id(object) -> how a person writes it: `F.relu`, `torch.sum`, `math.sqrt`, `len`."""
     global _PUBLIC_NAMES
     if _PUBLIC_NAMES is not None:
@@ -362,7 +362,7 @@ class ExprWriter:
 
     def qualified(self, obj: Any) -> str:
         """How generated code refers to a function, class or other global object."""
-        public = _public_names().get(id(obj))
+        public = public_names().get(id(obj))
         if public is not None:
             root = public.split(".")[0]
             if root == "F":

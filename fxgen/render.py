@@ -1,41 +1,105 @@
 """Render: a `Program` becomes source text through the Jinja templates of a style.
 
-One environment is built in one place. Loader order: the user's template folders, then
-the built-in style, then `_common`, then the built-in root (so a template can extend
-`module/file.py.jinja` by its full name). A template error names the template file and
-line.
+A style is a folder of templates with a `style.json` that says what it makes
+(`description`, file `suffix`, whether the text is `python` to format and check, the
+`lowering` its context needs, the `file` template, and the style it `extends`). Built-in
+styles live in `fxgen/templates/<style>/`; a user folder passed in `template_dirs` either
+overrides templates of the chosen style by name, or holds styles of its own
+(`<dir>/<style>/style.json`).
+
+One environment is built per (style, folders). Loader order: the user's style folder
+and folders, then the style's built-in chain (the style, the style it extends, ...),
+then `_common`, then the built-in root (so a template can extend `module/file.py.jinja`
+by its full name). A template error names the template file and line.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import jinja2
+import jinja2.meta
 
 from fxgen.errors import FxgenError, TemplateError
 from fxgen.program import Program
 
-__all__ = ["render_program", "TEMPLATES", "OPCODES", "style_names"]
+__all__ = ["render_program", "TEMPLATES", "OPCODES", "Style", "find_style", "available_styles"]
 
 TEMPLATES = Path(__file__).parent / "templates"
 OPCODES = ("placeholder", "get_attr", "call_function", "call_method", "call_module", "output")
-FILE_TEMPLATE = "file.py.jinja"
+LOWERINGS = ("module", "functional", "graph")
 
 
-def style_names() -> list[str]:
-    """The built-in styles (folders of `fxgen/templates` that are not `_common`)."""
-    return sorted(p.name for p in TEMPLATES.iterdir() if p.is_dir() and not p.name.startswith("_"))
+@dataclass(frozen=True)
+class Style:
+    """What a style makes (its `style.json`)."""
+
+    name: str
+    description: str
+    suffix: str  #: the generated file's suffix: ".py", ".txt", ".md"
+    python: bool  #: formatted by black, checked by `ast.parse`, written with its weights
+    lowering: str  #: the Program it renders: "module", "functional" or "graph"
+    file: str  #: the template that makes the whole file
+    folders: tuple[Path, ...]  #: its template folders, most specific first
 
 
-def render_program(program: Program, style: str, template_dirs: Sequence[str | os.PathLike[str]] = ()) -> str:
+def available_styles(template_dirs: Sequence[str | os.PathLike[str]] = ()) -> dict[str, str]:
+    """Style name -> description: the built-in styles and those in `template_dirs`."""
+    found = {}
+    for folder in [TEMPLATES, *(Path(d) for d in template_dirs)]:
+        for child in sorted(folder.iterdir()) if folder.is_dir() else []:
+            if (child / "style.json").is_file():
+                found[child.name] = _read_json(child / "style.json").get("description", "")
+    return found
+
+
+def find_style(name: str, template_dirs: Sequence[str | os.PathLike[str]] = ()) -> Style:
+    """The style called `name`: a user style from `template_dirs`, else a built-in one."""
+    folders: list[Path] = []
+    spec: dict = {}
+    current: str | None = name
+    seen = set()
+    while current is not None:
+        if current in seen:
+            raise FxgenError(f"style {name!r} extends itself through {current!r}")
+        seen.add(current)
+        folder = _style_folder(current, template_dirs)
+        if folder is None:
+            known = ", ".join(available_styles(template_dirs))
+            raise FxgenError(f"unknown style {current!r}; the styles are {known}")
+        folders.append(folder)
+        own = _read_json(folder / "style.json")
+        spec = {**own, **spec}  # the more specific style wins
+        current = own.get("extends")
+    lowering = spec.get("lowering", "module")
+    if lowering not in LOWERINGS:
+        raise FxgenError(f"style {name!r}: unknown lowering {lowering!r} (use one of {', '.join(LOWERINGS)})")
+    return Style(
+        name=name,
+        description=spec.get("description", ""),
+        suffix=spec.get("suffix", ".py"),
+        python=bool(spec.get("python", True)),
+        lowering=lowering,
+        file=spec.get("file", "file.py.jinja"),
+        folders=tuple(folders),
+    )
+
+
+def render_program(program: Program, style: Style, template_dirs: Sequence[str | os.PathLike[str]] = ()) -> str:
     """The text of the generated file (unformatted)."""
-    env = _environment(style, tuple(str(Path(d)) for d in template_dirs))
+    # a folder that holds the chosen style (or one it extends) is a library of styles;
+    # any other folder overrides the style's templates by name
+    holders = {folder.parent for folder in style.folders}
+    overrides = tuple(str(Path(d)) for d in template_dirs if Path(d) not in holders)
+    env = _environment(style, overrides)
     try:
-        template = env.get_template(FILE_TEMPLATE)
+        template = env.get_template(style.file)
         return template.render(program=program)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"template {exc.filename or exc.name}, line {exc.lineno}: {exc.message}") from exc
@@ -45,31 +109,64 @@ def render_program(program: Program, style: str, template_dirs: Sequence[str | o
         raise TemplateError(f"{_template_location(exc)}: {type(exc).__name__}: {exc}") from exc
 
 
+def _style_folder(name: str, template_dirs: Sequence[str | os.PathLike[str]]) -> Path | None:
+    for folder in [*(Path(d) / name for d in template_dirs), TEMPLATES / name]:
+        if (folder / "style.json").is_file() and not name.startswith("_"):
+            return folder
+    return None
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise FxgenError(f"cannot read {path}: {exc}") from exc
+
+
 @functools.lru_cache(maxsize=32)
-def _environment(style: str, template_dirs: tuple[str, ...]) -> jinja2.Environment:
-    if style not in style_names():
-        raise FxgenError(f"unknown style {style!r}; the built-in styles are {', '.join(style_names())}")
-    for folder in template_dirs:
+def _environment(style: Style, overrides: tuple[str, ...]) -> jinja2.Environment:
+    for folder in overrides:
         if not Path(folder).is_dir():
             raise FxgenError(f"template folder {folder!r} does not exist")
-    loader = jinja2.ChoiceLoader(
-        [jinja2.FileSystemLoader(list(template_dirs))] if template_dirs else []
-    )
-    loader.loaders.extend(
-        [
-            jinja2.FileSystemLoader(str(TEMPLATES / style)),
-            jinja2.FileSystemLoader(str(TEMPLATES / "_common")),
-            jinja2.FileSystemLoader(str(TEMPLATES)),
-        ]
-    )
-    return jinja2.Environment(
-        loader=loader,
+    paths = [*overrides, *(str(f) for f in style.folders), str(TEMPLATES / "_common"), str(TEMPLATES)]
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(paths),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
         autoescape=False,
     )
+    used = _used_templates(env, style.file)
+    for folder in overrides:
+        own = {p.name for p in Path(folder).glob("*.jinja")}
+        if not own & used:
+            raise FxgenError(
+                f"template folder {folder} overrides nothing the style {style.name!r} uses "
+                f"(its templates: {', '.join(sorted(own)) or 'none'}; the style uses "
+                f"{', '.join(sorted(used))}). Name a file after one of those, or pass a style "
+                "folder of your own."
+            )
+    return env
+
+
+def _used_templates(env: jinja2.Environment, name: str) -> set[str]:
+    """Every template `name` imports, includes or extends, transitively."""
+    used, pending = set(), [name]
+    while pending:
+        current = pending.pop()
+        if current in used:
+            continue
+        used.add(current)
+        try:
+            source, _, _ = env.loader.get_source(env, current)  # type: ignore[union-attr]
+            parsed = env.parse(source)
+        except jinja2.TemplateNotFound:
+            continue
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(f"template {exc.filename or current}, line {exc.lineno}: {exc.message}") from exc
+        pending.extend(t for t in jinja2.meta.find_referenced_templates(parsed) if t)
+    return {u.rsplit("/", 1)[-1] for u in used}
 
 
 def _template_location(exc: BaseException) -> str:

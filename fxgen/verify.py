@@ -30,7 +30,7 @@ def run_seeded(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, 
     return fn(*args, **kwargs)
 
 
-def verify_file(path: str | os.PathLike[str], original: Any, example_inputs: Any) -> None:
+def verify_file(path: str | os.PathLike[str], original: Any, example_inputs: Any, lowering: str = "module") -> None:
     """Load the file at `path` in isolation and compare it with `original` on the inputs."""
     args, kwargs = normalize_inputs(example_inputs)
     generated = import_isolated(path).load()

@@ -42,3 +42,42 @@ def test_reviewing_doc_is_current(request):
         DOCS.write_text(fresh)
         return
     pytest.fail("docs/reviewing.md is outdated; run: pytest --fxgen-update", pytrace=False)
+
+
+CONTEXT = re.compile(r"(<!-- fxgen:context -->\n)(.*?)(<!-- fxgen:end -->)", re.S)
+
+
+def context_reference() -> str:
+    """Markdown tables of every dataclass in fxgen/program.py: field, type and its `#:` doc."""
+    import ast
+
+    source = (ROOT / "fxgen" / "program.py").read_text()
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    out = []
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef) or not any(
+            isinstance(d, ast.Name) and d.id == "dataclass" for d in node.decorator_list
+        ):
+            continue
+        out += [f"### `{node.name}`", "", " ".join(ast.get_docstring(node).split("\n\n")[0].split()), "", "| field | type | meaning |", "| --- | --- | --- |"]
+        for item in node.body:
+            if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                line = lines[item.lineno - 1]
+                doc = line.split("#:", 1)[1].strip() if "#:" in line else lines[item.lineno - 2].strip().lstrip("#: ")
+                kind = ast.unparse(item.annotation).replace("|", "or")
+                out.append(f"| `{item.target.id}` | `{kind}` | {doc.replace('|', '/')} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def test_template_context_reference_is_current(request):
+    doc = ROOT / "docs" / "templates.md"
+    text = doc.read_text()
+    fresh = CONTEXT.sub(lambda m: m[1] + context_reference() + "\n" + m[3], text)
+    if fresh == text:
+        return
+    if request.config.getoption("--fxgen-update"):
+        doc.write_text(fresh)
+        return
+    pytest.fail("docs/templates.md does not match fxgen/program.py; run: pytest --fxgen-update", pytrace=False)

@@ -1,21 +1,25 @@
-"""Golden files: the generated code of every zoo model, byte for byte.
+"""Golden files: every zoo model in every built-in style, byte for byte.
 
 Regenerate with `pytest --fxgen-update` (then read the diff before committing).
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import black
 import pytest
 
 import fxgen
-from fxgen.write import HEADER_PREFIX
+from fxgen.render import find_style
+from fxgen.write import HEADER_PREFIXES
 from tests.conftest import GOLDEN_MODE
 from tests.zoo import ZOO
 
 GOLDEN = Path(__file__).parent.parent / "golden"
+STYLES = ["module", "script", "ir", "mermaid"]
 
 
 def test_goldens_are_made_with_the_pinned_black():
@@ -27,24 +31,24 @@ def test_goldens_are_made_with_the_pinned_black():
     )
 
 
+@pytest.mark.parametrize("style", STYLES)
 @pytest.mark.parametrize("name", sorted(ZOO))
-def test_module_style_golden(name, fxgen_golden, tmp_path):
+def test_golden(name, style, fxgen_golden, tmp_path):
     model, inputs = ZOO[name]()
-    golden = fxgen_golden(model, f"golden/module/{name}.py", formatter=GOLDEN_MODE, example_inputs=inputs)
-    assert black.format_str(golden, mode=GOLDEN_MODE) == golden
+    suffix = find_style(style).suffix
+    golden = fxgen_golden(model, f"golden/{style}/{name}{suffix}", style=style, formatter=GOLDEN_MODE, example_inputs=inputs)
+    if suffix == ".py":
+        assert black.format_str(golden, mode=GOLDEN_MODE) == golden
 
-    result = fxgen.export(model, tmp_path / f"{name}.py", example_inputs=inputs, formatter=GOLDEN_MODE)
-    assert result.verified
+    result = fxgen.export(model, tmp_path / f"{name}{suffix}", style=style, example_inputs=inputs, formatter=GOLDEN_MODE)
+    assert result.verified == (suffix == ".py")  # code styles are imported and run against the model
     written = result.code_path.read_text()
-    assert written.startswith(HEADER_PREFIX)
+    assert written.startswith(HEADER_PREFIXES)
     without_hash = "".join(line for line in written.splitlines(True) if not line.startswith("# weights: "))
     assert without_hash == golden
 
 
 def test_goldens_pass_black_check():
-    import subprocess
-    import sys
-
     result = subprocess.run(
         [sys.executable, "-m", "black", "--check", "--quiet", "--config", "/dev/null", str(GOLDEN)],
         capture_output=True,
