@@ -14,6 +14,7 @@ from fxgen.capture import capture as capture_program
 from fxgen.capture import normalize_inputs
 from fxgen.errors import ExportError
 from fxgen.format import Formatter, check_syntax, format_text
+from fxgen.functional import TOLERANCE
 from fxgen.lower import lower
 from fxgen.program import Program
 from fxgen.render import Style, available_styles, find_style, render_program
@@ -121,7 +122,9 @@ def export(
 
     def check(pair: StagedPair) -> None:
         if verified:
-            verify_file(pair.staged_code, program.original, example_inputs, chosen.lowering)
+            approximate = program.functional is not None and program.functional.approximate
+            tolerance = TOLERANCE if approximate else None
+            verify_file(pair.staged_code, program.original, example_inputs, chosen.lowering, tolerance)
 
     staged_pair(code_path, text, weights, overwrite, check)
     return ExportResult(

@@ -28,6 +28,7 @@ from fxgen import source
 from fxgen.errors import CaptureError, ExportError
 from fxgen.hierarchy import ORIGIN, Call, Origin
 from fxgen.modules import REBUILT_HOOKS
+from fxgen.splice import inline_call
 from fxgen.tree import ConstructorCache
 from fxgen.unlift import unlift
 
@@ -372,38 +373,8 @@ def _inline_unrebuildable(
 def _splice(graph: fx.Graph, call: fx.Node, sub: fx.Graph) -> list[fx.Node]:
     """Inline `sub` (the traced body of module `call.target`) in place of `call`."""
     module_path = str(call.target)
-    forward_params = [n for n in sub.nodes if n.op == "placeholder"]
-    bound = _bind_inputs(call, forward_params)
-    values: dict[fx.Node, Any] = {}
-    added = []
-    result: Any = None
-    with graph.inserting_before(call):
-        for node in sub.nodes:
-            if node.op == "placeholder":
-                values[node] = bound[node]
-                continue
-            if node.op == "output":
-                result = fx.node.map_arg(node.args[0], lambda n: values[n])
-                continue
-            copy = graph.node_copy(node, lambda n: values[n])
-            if copy.op in ("get_attr", "call_module"):
-                copy.target = f"{module_path}.{copy.target}"
-            copy.meta["stack_trace"] = call.meta.get("stack_trace")
-            values[node] = copy
-            added.append(copy)
-    if isinstance(result, fx.Node):
-        call.replace_all_uses_with(result)
-    else:
-        for user in list(call.users):
-            if user.target is not operator.getitem or not isinstance(user.args[1], int):
-                raise ExportError(
-                    f"node {call.name!r} calls {module_path!r}, whose inlined body returns "
-                    f"{type(result).__name__}; only a tensor or a tuple indexed by constants "
-                    "can replace a module call."
-                )
-            user.replace_all_uses_with(result[user.args[1]])
-            graph.erase_node(user)
-    graph.erase_node(call)
+    bound = _bind_inputs(call, [n for n in sub.nodes if n.op == "placeholder"])
+    added = inline_call(graph, call, sub, bound, lambda target: f"{module_path}.{target}")
     return [n for n in added if n.op == "call_module"]
 
 

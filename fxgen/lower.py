@@ -25,6 +25,7 @@ from fxgen.program import (
     CONTEXT_VERSION,
     ClassDef,
     ExampleInput,
+    FunctionalSpec,
     Function,
     LoadSpec,
     Param,
@@ -47,6 +48,7 @@ from fxgen.pyexpr import (
     unary,
 )
 from fxgen.aten import raise_call
+from fxgen.functional import DETACHED, approximate_modules, functionalize
 from fxgen.graphview import diagram, graph_nodes
 from fxgen.hierarchy import CONTEXT, Unit, module_stack, split
 from fxgen.tree import ModuleTree, add_constant, build_tree
@@ -80,6 +82,8 @@ def lower(
     """
     if lowering == "graph":
         return _graph_program(captured, style, mermaid_depth)
+    if lowering == "functional":
+        return _functional_program(captured, style, example_inputs, example_kwargs, (reuse_names, source_comments))
     imports = Imports()
     imports.add_module("torch")
     module_names = Namespace()
@@ -186,6 +190,49 @@ def _graph_program(captured: Captured, style: str, depth: int) -> Program:
         graph=nodes,
         diagram=diagram(captured.graph, captured.root, captured.class_name, depth),
     )
+
+
+def _functional_program(
+    captured: Captured,
+    style: str,
+    example_inputs: tuple[Any, ...] | None,
+    example_kwargs: dict[str, Any] | None,
+    naming: tuple[bool, str | bool],
+) -> Program:
+    """The program of the functional style: one `forward(state, *inputs)`, no modules."""
+    flat = functionalize(captured)
+    imports = Imports()
+    imports.add_module("torch")
+    _import_callees(flat.graph, imports, Namespace({"state", "constants", "forward", "load_state", "load_constants"}))
+    lowering = _ClassLowering(flat, Unit("", flat.root, flat.graph, "forward"), imports, style, example_inputs, {})
+    lowering.functional = True
+    cls, tree = lowering.lower(*naming)
+    constants = {**tree.buffers, **lowering.constants_read}
+    device = lowering.substitute(lowering.writer.device[1].text) if lowering.writer.device else None
+    if lowering.constants_read and device is None:
+        device = _first_tensor_input(cls.forward.params)
+    return Program(
+        context_version=CONTEXT_VERSION,
+        style=style,
+        header=_header(captured, style),
+        example_inputs=_example_inputs(example_kwargs, example_inputs, cls.forward.params, imports),
+        imports=imports.lines(),
+        classes=[cls],
+        load=LoadSpec(captured.class_name, bool(constants), []),
+        weights=Weights(dict(captured.root.state_dict()), constants),
+        node_count=sum(1 for _ in captured.graph.nodes),
+        capture=captured.method,
+        original=captured.original,
+        functional=FunctionalSpec(device if lowering.constants_read else None, approximate_modules(captured)),
+    )
+
+
+def _first_tensor_input(params: list[Param]) -> str:
+    """`x.device` for the first tensor input, else "cpu"."""
+    for param in params:
+        if param.annotation == "torch.Tensor" and not param.star:
+            return f"{param.name}.device"
+    return string_literal("cpu")
 
 
 class _DifferentCalls(Exception):
@@ -351,6 +398,8 @@ class _ClassLowering:
         self.tree = build_tree(
             unit.module, self.writer, captured.constructors, captured.numbered_modules_are_lists, classes
         )
+        self.functional = False  # the functional style: attributes are `state[...]`
+        self.constants_read: dict[str, torch.Tensor] = {}
 
     def lower(self, reuse_names: bool = True, source_comments: str | bool = "auto") -> tuple[ClassDef, ModuleTree]:
         nodes = list(self.unit.graph.nodes)
@@ -359,10 +408,14 @@ class _ClassLowering:
         result: Statement | None = None
         placeholders = [n for n in nodes if n.op == "placeholder"]
         blocked = set(_EMITTED_BUILTINS) | _builtins_called(nodes) | {"self", "torch", "F", "math"}
+        if self.functional:
+            blocked |= {"state", "constants"}
+            self.names.reserve("state")
+            self.names.reserve("constants")
         blocked |= self.imports.local_names()
         for index, node in enumerate(placeholders):
             params.append(self.placeholder(node, index, blocked))
-        if self.captured.method == "export":
+        if self.captured.method == "export" or self.functional:  # devices capture baked in
             self.writer.device = self.device_source(placeholders)
         contexts: list[tuple[Any, ...]] = []
         for node in nodes:
@@ -540,6 +593,17 @@ class _ClassLowering:
             kwargs["cache_enabled"] = cache
         return self.writer.call("torch.autocast", (), kwargs).text
 
+    def state_entry(self, target: str, value: torch.Tensor, detached: bool) -> Expr:
+        """`state["fc.weight"]` for the state dict's tensors, `constants["..."]` for the rest."""
+        if target in self.state_keys:
+            return Expr(f"state[{string_literal(target)}]{'.detach()' if detached else ''}")
+        self.constants_read[target] = value
+        return Expr(f"constants[{string_literal(target)}]")
+
+    @functools.cached_property
+    def state_keys(self) -> set[str]:
+        return set(self.module.state_dict())
+
     def device_source(self, placeholders: list[fx.Node]) -> tuple[torch.device, Expr] | None:
         """Capture bakes the inputs' device into calls (`device="cpu"`); the class writes it
         as its first tensor input's device instead, so the file runs on any device."""
@@ -554,7 +618,7 @@ class _ClassLowering:
     def training_source(self, node: fx.Node, target: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """A dropout's or batch norm's baked training flag, as the mode of the module it is in."""
         name = _TRAINING_ARGUMENTS.get(target)
-        if name is None or self.captured.numbered_modules_are_lists:
+        if name is None or self.captured.numbered_modules_are_lists or self.functional:
             return args, kwargs
         stack = module_stack(node)
         path = stack[-1][1] if stack else ""
@@ -581,10 +645,12 @@ class _ClassLowering:
             value = self.captured.constants[full]
         else:
             value = _resolve_attr(self.module, target)
-        if isinstance(value, torch.Tensor) and not _is_registered(self.module, target):
-            if target not in self.tree.buffers:
+        if isinstance(value, torch.Tensor) and self.functional:
+            expr = self.state_entry(target, value, bool(node.meta.get(DETACHED)))
+        elif isinstance(value, (torch.Tensor, nn.Module)):
+            unregistered = isinstance(value, torch.Tensor) and not _is_registered(self.module, target)
+            if unregistered and target not in self.tree.buffers:
                 add_constant(self.tree, target, value, self.writer)
-        if isinstance(value, (torch.Tensor, nn.Module)):
             expr = Expr(self.tree.member(target))
         else:
             expr = self.writer.value(value)

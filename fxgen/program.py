@@ -26,6 +26,7 @@ __all__ = [
     "LoadSpec",
     "ExampleInput",
     "Weights",
+    "FunctionalSpec",
     "GraphNode",
     "Diagram",
     "DiagramGroup",
@@ -169,6 +170,17 @@ class Diagram:
 
 
 @dataclass
+class FunctionalSpec:
+    """What the `functional` style's forward needs besides `state` and its inputs."""
+
+    #: source of the device to load constants on (`x.device`), or None when it reads none
+    constants_device: str | None
+    #: modules whose functional form is not bit-exact (see fxgen.functional.APPROXIMATE):
+    #: qualified name -> class name; empty when the whole file is exact
+    approximate: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class Weights:
     """Tensors saved beside the code file (not used by templates)."""
 
@@ -195,6 +207,7 @@ class Program:
     #: the example inputs given at export time, in call order (empty without them)
     example_inputs: list[ExampleInput] = field(default_factory=list)
     diagram: Diagram | None = None  #: the picture of the program (`mermaid` style)
+    functional: FunctionalSpec | None = None  #: for the `functional` style
     #: free-form extras for user styles; fxgen itself never reads it
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -7,6 +7,7 @@ the caller's grad mode, reseeded just before running, on their own copies of the
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from typing import Any, Callable
@@ -30,17 +31,29 @@ def run_seeded(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, 
     return fn(*args, **kwargs)
 
 
-def verify_file(path: str | os.PathLike[str], original: Any, example_inputs: Any, lowering: str = "module") -> None:
-    """Load the file at `path` in isolation and compare it with `original` on the inputs."""
+def verify_file(
+    path: str | os.PathLike[str],
+    original: Any,
+    example_inputs: Any,
+    lowering: str = "module",
+    tolerance: dict[str, float] | None = None,
+) -> None:
+    """Load the file at `path` in isolation and compare it with `original` on the inputs
+    (exactly, or within `tolerance` where the file says it is approximate)."""
     args, kwargs = normalize_inputs(example_inputs)
-    generated = import_isolated(path).load()
+    module = import_isolated(path)
+    if lowering == "functional":
+        state = module.load_state()
+        generated = functools.partial(module.forward, state)
+    else:
+        generated = module.load()
     buffers = _snapshot_buffers(original)
     try:
         expected = run_seeded(original, args, kwargs)
     finally:
         _restore_buffers(buffers)
     actual = run_seeded(generated, args, kwargs)
-    diff = first_difference(expected, actual)
+    diff = first_difference(expected, actual, tolerance=tolerance)
     if diff is not None:
         raise VerificationError(
             f"the generated file {os.path.basename(path)} does not reproduce the original: {diff}. "
@@ -48,17 +61,20 @@ def verify_file(path: str | os.PathLike[str], original: Any, example_inputs: Any
         )
 
 
-def first_difference(expected: Any, actual: Any, where: str = "output") -> str | None:
-    """Where and how `actual` first differs from `expected`, or None when they are exact."""
+def first_difference(
+    expected: Any, actual: Any, where: str = "output", tolerance: dict[str, float] | None = None
+) -> str | None:
+    """Where and how `actual` first differs from `expected`, or None when they are exact
+    (or, with `tolerance`, tensors agree within `torch.isclose(rtol, atol)`)."""
     if type(expected) is not type(actual):
         return f"{where} is {type(actual).__qualname__}, expected {type(expected).__qualname__}"
     if isinstance(expected, torch.Tensor):
-        return _tensor_difference(expected, actual, where)
+        return _tensor_difference(expected, actual, where, tolerance)
     if isinstance(expected, (list, tuple)):
         if len(expected) != len(actual):
             return f"{where} has {len(actual)} items, expected {len(expected)}"
         for i, (e, a) in enumerate(zip(expected, actual)):
-            diff = first_difference(e, a, f"{where}[{i}]")
+            diff = first_difference(e, a, f"{where}[{i}]", tolerance)
             if diff:
                 return diff
         return None
@@ -66,18 +82,20 @@ def first_difference(expected: Any, actual: Any, where: str = "output") -> str |
         if list(expected) != list(actual):
             return f"{where} has keys {list(actual)}, expected {list(expected)}"
         for key in expected:
-            diff = first_difference(expected[key], actual[key], f"{where}[{key!r}]")
+            diff = first_difference(expected[key], actual[key], f"{where}[{key!r}]", tolerance)
             if diff:
                 return diff
         return None
     if isinstance(expected, float) and math.isnan(expected) and math.isnan(actual):
         return None
     if hasattr(expected, "__dict__") and not isinstance(expected, type):
-        return first_difference(vars(expected), vars(actual), where)
+        return first_difference(vars(expected), vars(actual), where, tolerance)
     return None if expected == actual else f"{where} is {actual!r}, expected {expected!r}"
 
 
-def _tensor_difference(expected: torch.Tensor, actual: torch.Tensor, where: str) -> str | None:
+def _tensor_difference(
+    expected: torch.Tensor, actual: torch.Tensor, where: str, tolerance: dict[str, float] | None
+) -> str | None:
     for attr in ("dtype", "shape", "device", "layout"):
         if getattr(expected, attr) != getattr(actual, attr):
             return f"{where} has {attr} {getattr(actual, attr)}, expected {getattr(expected, attr)}"
@@ -86,7 +104,10 @@ def _tensor_difference(expected: torch.Tensor, actual: torch.Tensor, where: str)
         e, a = e.to_dense(), a.to_dense()
     if torch.equal(e, a):
         return None
-    same = e == a
+    if tolerance is not None and (e.is_floating_point() or e.is_complex()):
+        same = torch.isclose(e, a, equal_nan=True, **tolerance)
+    else:
+        same = e == a
     if e.is_floating_point() or e.is_complex():
         same |= torch.isnan(e) & torch.isnan(a)
     if bool(same.all()):

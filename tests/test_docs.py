@@ -1,5 +1,6 @@
 """Examples in the docs are produced by the code: each `<!-- fxgen:include PATH -->` block
-holds the current text of PATH. `pytest --fxgen-update` rewrites the blocks."""
+holds the current text of PATH (`PATH#lang`: the first ```lang fence inside PATH).
+`pytest --fxgen-update` rewrites the blocks."""
 
 from __future__ import annotations
 
@@ -15,20 +16,27 @@ BLOCK = re.compile(
 )
 
 
+def _included(path: str) -> str:
+    file, _, fence = path.partition("#")
+    text = (ROOT / file).read_text()
+    if not fence:
+        return text
+    found = re.search(rf"^```{fence}\n(.*?)^```$", text, re.S | re.M)
+    assert found, f"{file} has no ```{fence} block"
+    return found[1]
+
+
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
 def test_included_examples_are_current(doc, request):
     text = doc.read_text()
 
-    def current(match: re.Match) -> str:
-        return match[1] + (ROOT / match["path"]).read_text() + match[5]
-
-    fresh = BLOCK.sub(current, text)
+    fresh = BLOCK.sub(lambda m: m[1] + _included(m["path"]) + m[5], text)
     if fresh == text:
         return
     if request.config.getoption("--fxgen-update"):
         doc.write_text(fresh)
         return
-    stale = [m["path"] for m in BLOCK.finditer(text) if (ROOT / m["path"]).read_text() != m["body"]]
+    stale = [m["path"] for m in BLOCK.finditer(text) if _included(m["path"]) != m["body"]]
     pytest.fail(f"{doc.name} shows outdated copies of {stale}; run: pytest --fxgen-update", pytrace=False)
 
 
@@ -81,3 +89,10 @@ def test_template_context_reference_is_current(request):
         doc.write_text(fresh)
         return
     pytest.fail("docs/templates.md does not match fxgen/program.py; run: pytest --fxgen-update", pytrace=False)
+
+
+def test_readme_lists_every_built_in_style():
+    import fxgen
+
+    rows = {f"| `{name}` | {description} |" for name, description in fxgen.styles().items()}
+    assert rows <= set((ROOT / "README.md").read_text().splitlines())

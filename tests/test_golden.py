@@ -19,7 +19,7 @@ from tests.conftest import GOLDEN_MODE
 from tests.zoo import ZOO
 
 GOLDEN = Path(__file__).parent.parent / "golden"
-STYLES = ["module", "script", "ir", "mermaid"]
+STYLES = ["module", "functional", "script", "ir", "mermaid"]
 
 
 def test_goldens_are_made_with_the_pinned_black():
