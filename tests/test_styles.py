@@ -51,6 +51,35 @@ def test_script_style_runs_as_a_program(tmp_path):
     assert helped.returncode == 0 and "--weights" in helped.stdout
 
 
+def test_every_zoo_script_runs_as_a_program(tmp_path):
+    """Each zoo model's script runs as `__main__` (all in one interpreter, for speed), and
+    its summary equals the original model's on the script's own example inputs."""
+    for name in sorted(ZOO):
+        model, inputs = ZOO[name]()
+        fxgen.export(model, tmp_path / f"{name}.py", style="script", example_inputs=inputs)
+    runner = """
+import contextlib, io, runpy, sys, torch
+from tests.zoo import ZOO
+folder = sys.argv[1]
+for name in sorted(ZOO):
+    path = folder + "/" + name + ".py"
+    sys.argv = [path]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        script = runpy.run_path(path, run_name="__main__")
+    model = ZOO[name]()[0]
+    args, kwargs = script["example_inputs"]()
+    with torch.no_grad():
+        expected = script["summarize"](model(*args, **kwargs))
+    assert printed.getvalue().splitlines() == expected, (name, printed.getvalue(), expected)
+    print(name, "ok")
+"""
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    run = subprocess.run([sys.executable, "-c", runner, str(tmp_path)], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.split() == [word for name in sorted(ZOO) for word in (name, "ok")]
+
+
 def test_script_inputs_keep_integers_in_their_recorded_range():
     model, inputs = ZOO["tied_weights"]()
     text = fxgen.render(model, style="script", example_inputs=inputs)
