@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -17,6 +18,9 @@ from fxgen.format import Formatter, check_syntax, format_text
 from fxgen.functional import TOLERANCE
 from fxgen.lower import lower
 from fxgen.program import Program
+from fxgen.progress import stage
+from fxgen.recipe import DEFAULTS as RECORDED_DEFAULTS
+from fxgen.recipe import Recipe, describe_inputs, template_dirs_relative
 from fxgen.render import Style, available_styles, find_style, render_program
 from fxgen.verify import verify_file
 from fxgen.write import StagedPair, serialize_weights, staged_pair, weights_header_line
@@ -35,6 +39,9 @@ class ExportResult:
     line_count: int  #: lines in the code file
     verified: bool  #: whether outputs were compared with the original (needs example_inputs)
     capture: str = "fx"  #: how the program was captured: "fx" (symbolic tracing) or "export"
+    #: how the outputs compared: "exact", "within tolerance" (the functional style's
+    #: attention fast path), or None when not verified
+    comparison: str | None = None
 
 
 def styles(template_dirs: Sequence[str | os.PathLike[str]] = ()) -> dict[str, str]:
@@ -59,17 +66,23 @@ def render(
     reuse_names: bool = True,
     source_comments: str | bool = "auto",
     mermaid_depth: int = 2,
+    source: str | None = None,
+    inputs_source: str | None = None,
+    path: str | os.PathLike[str] | None = None,
 ) -> str:
     """The generated source for `obj`, without writing files.
 
     The text is what `export` writes, less the header line that records the weight
-    file's hash. `formatter="auto"` uses black's defaults here (there is no target
-    project); `formatter=None` returns the unformatted render.
+    file's hash. Without `path`, `formatter="auto"` uses black's defaults (there is no
+    target project); `formatter=None` returns the unformatted render. `path`: the file the text is
+    meant for (nothing is written there): its project's formatter settings are used, and
+    template folders are recorded relative to it.
     """
     options = _Options.of(locals())
     chosen = find_style(style, template_dirs)
-    program = _program(obj, options, chosen)
-    return _text(program, chosen, template_dirs, formatter, None)
+    target = Path(path) if path is not None else None
+    program = _program(obj, options, chosen, target)
+    return _text(program, chosen, template_dirs, formatter, target)
 
 
 def export(
@@ -90,6 +103,9 @@ def export(
     reuse_names: bool = True,
     source_comments: str | bool = "auto",
     mermaid_depth: int = 2,
+    verify: bool = True,
+    source: str | None = None,
+    inputs_source: str | None = None,
 ) -> ExportResult:
     """Write `obj` as a Python file at `path` with its weights beside it (`<stem>.pt`).
 
@@ -105,36 +121,78 @@ def export(
     `source_comments`: "auto" labels each source line that became several statements with
     `# module:line  code`; True labels every line; False none. `mermaid_depth`: how many
     levels of submodules the mermaid style draws as boxes before collapsing them.
+    `verify=False` skips running the written file (the inputs still type and name values).
+
+    The header records how the file was made, so `fxgen check` can make it again:
+    `source` is the `module:attr` that makes `obj` (default: its class, where importable),
+    `inputs_source` the `module:attr` of a function returning `example_inputs` (default:
+    their shapes and dtypes are recorded).
     """
-    code_path = Path(path)
     options = _Options.of(locals())
-    chosen = find_style(style, template_dirs)
+    return write_prepared(_prepare(obj, Path(path), options), overwrite=overwrite, verify=verify)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A file `export` would write, not yet written: its text and weights."""
+
+    code_path: Path
+    style: Style
+    program: Program
+    text: str
+    weights: bytes | None  #: the weight file's bytes (None for listings and pictures)
+    example_inputs: Any
+
+
+def prepare_export(obj: Any, path: str | os.PathLike[str], **options: Any) -> Prepared:
+    """What `export(obj, path, **options)` would write, without writing anything."""
+    arguments = inspect.signature(export).bind(obj, path, **options)
+    arguments.apply_defaults()
+    return _prepare(obj, Path(path), _Options.of(arguments.arguments))
+
+
+def _prepare(obj: Any, code_path: Path, options: _Options) -> Prepared:
+    chosen = find_style(options.style, options.template_dirs)
     if code_path.suffix != chosen.suffix:
-        raise ExportError(f"the output path {str(path)!r} must end in {chosen.suffix} for the {style!r} style")
+        raise ExportError(f"the output path {str(code_path)!r} must end in {chosen.suffix} for the {options.style!r} style")
     if not code_path.parent.is_dir():
-        raise ExportError(f"the folder of {str(path)!r} does not exist")
-    program = _program(obj, options, chosen)
+        raise ExportError(f"the folder of {str(code_path)!r} does not exist")
+    program = _program(obj, options, chosen, code_path)
     weights = serialize_weights(program.weights) if chosen.python else None
     if weights is not None:
         program.header.append(weights_header_line(code_path, weights))
-    text = _text(program, chosen, template_dirs, formatter, code_path)
-    verified = example_inputs is not None and chosen.python
+    text = _text(program, chosen, options.template_dirs, options.formatter, code_path)
+    return Prepared(code_path, chosen, program, text, weights, options.example_inputs)
+
+
+def write_prepared(prepared: Prepared, *, overwrite: bool = False, verify: bool = True) -> ExportResult:
+    """Write a prepared file and its weights together, verified first where it has
+    example inputs; on any failure nothing is replaced."""
+    program, code_path, style = prepared.program, prepared.code_path, prepared.style
+    verified = verify and prepared.example_inputs is not None and style.python
+    comparison: list[str] = []
 
     def check(pair: StagedPair) -> None:
         if verified:
+            stage(f"verifying {code_path.name}")
             approximate = program.functional is not None and program.functional.approximate
             tolerance = TOLERANCE if approximate else None
-            verify_file(pair.staged_code, program.original, example_inputs, chosen.lowering, tolerance)
+            comparison.append(
+                verify_file(
+                    pair.staged_code, program.original, prepared.example_inputs, style.lowering, tolerance, code_path.name
+                )
+            )
 
-    staged_pair(code_path, text, weights, overwrite, check)
+    staged_pair(code_path, prepared.text, prepared.weights, overwrite, check)
     return ExportResult(
         code_path=code_path,
         weights_path=code_path.with_suffix(".pt"),
-        style=style,
+        style=style.name,
         node_count=program.node_count,
-        line_count=text.count("\n"),
+        line_count=prepared.text.count("\n"),
         verified=verified,
         capture=program.capture,
+        comparison=comparison[0] if comparison else None,
     )
 
 
@@ -153,6 +211,10 @@ class _Options:
     reuse_names: bool
     source_comments: str | bool
     mermaid_depth: int
+    template_dirs: Sequence[str | os.PathLike[str]]
+    formatter: Formatter
+    source: str | None
+    inputs_source: str | None
 
     @classmethod
     def of(cls, arguments: dict[str, Any]) -> "_Options":
@@ -160,7 +222,8 @@ class _Options:
         return cls(**{f.name: arguments[f.name] for f in fields(cls)})
 
 
-def _program(obj: Any, options: _Options, style: Style) -> Program:
+def _program(obj: Any, options: _Options, style: Style, code_path: Path | None) -> Program:
+    stage(f"capturing ({options.capture})")
     captured = capture_program(
         obj,
         method=options.capture,
@@ -171,7 +234,8 @@ def _program(obj: Any, options: _Options, style: Style) -> Program:
     )
     inputs = options.example_inputs
     args, kwargs = normalize_inputs(inputs) if inputs is not None else (None, None)
-    return lower(
+    stage(f"lowering {sum(1 for _ in captured.graph.nodes):,} nodes")
+    program = lower(
         captured,
         style=options.style,
         lowering=style.lowering,
@@ -183,6 +247,30 @@ def _program(obj: Any, options: _Options, style: Style) -> Program:
         source_comments=options.source_comments,
         mermaid_depth=options.mermaid_depth,
     )
+    program.header.extend(_recipe(options, captured.source, captured.method, code_path).lines())
+    return program
+
+
+def _recipe(options: _Options, source: str | None, capture: str, code_path: Path | None) -> Recipe:
+    """What the header records: enough for `fxgen check` to make the file again."""
+    recorded = {name: getattr(options, name) for name in RECORDED_DEFAULTS}
+    if not isinstance(options.formatter, (str, type(None))):
+        recorded["formatter"] = "auto"  # a black.Mode object: the project's settings are used again
+    recipe = Recipe(
+        style=options.style,
+        source=options.source or source,
+        capture=capture,
+        inputs_source=options.inputs_source,
+        options={k: v for k, v in recorded.items() if not (type(v) is type(RECORDED_DEFAULTS[k]) and v == RECORDED_DEFAULTS[k])},
+        templates=template_dirs_relative(list(options.template_dirs), code_path),
+    )
+    if options.example_inputs is not None and options.inputs_source is None:
+        recipe.inputs = describe_inputs(options.example_inputs)
+        if recipe.inputs is None:
+            recipe.unrecorded.append("example_inputs")
+    if options.dynamic_shapes is not None:
+        recipe.unrecorded.append("dynamic_shapes")
+    return recipe
 
 
 def _text(
@@ -192,8 +280,10 @@ def _text(
     formatter: Formatter,
     path: Path | None,
 ) -> str:
+    stage(f"rendering {program.node_count:,} nodes")
     text = render_program(program, style, template_dirs)
     if not style.python:
         return text  # a listing or a picture: written as rendered
     check_syntax(text, f"the {style.name!r} render")
+    stage(f"formatting {text.count(chr(10)):,} lines")
     return format_text(text, formatter, path)

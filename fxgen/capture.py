@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 from torch import fx, nn
+from torch.utils import _pytree as pytree
 from torch.nn.parameter import is_lazy
 
 from fxgen import source
@@ -191,17 +192,26 @@ def _record_values(
     graph: fx.Graph, root: nn.Module, constants: dict[str, torch.Tensor], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> None:
     """Run the graph once on fake copies of the example inputs, recording each value's
-    type, shape and dtype in `node.meta["val"]` as torch.export does (naming and
-    annotations use them). Best effort: a graph fake tensors cannot run stays unannotated."""
+    type, shape and dtype in `node.meta["val"]` as torch.export does (naming, annotations
+    and the functional style use them). Where fake tensors cannot run the graph (a value
+    decides control flow: `if torch.any(var < 0)`), it runs on copies of the real inputs,
+    with the random state and the buffers it updates put back, and records fake tensors
+    of the results. Best effort: a graph neither can run stays unannotated."""
     from torch._subclasses.fake_tensor import FakeTensorMode
 
+    mode = FakeTensorMode(allow_non_fake_inputs=True)
+
     class Recorder(fx.Interpreter):
+        def __init__(self, real: bool) -> None:
+            super().__init__(root, graph=graph)
+            self.real = real
+
         def fetch_attr(self, target: str) -> Any:
             return constants[target] if target in constants else super().fetch_attr(target)
 
         def run_node(self, node: fx.Node) -> Any:
             value = super().run_node(node)
-            node.meta["val"] = value
+            node.meta["val"] = pytree.tree_map_only(torch.Tensor, mode.from_tensor, value) if self.real else value
             return value
 
     placeholders = [n for n in graph.nodes if n.op == "placeholder"]
@@ -209,15 +219,25 @@ def _record_values(
     for i, node in enumerate(placeholders):
         name = str(node.target).lstrip("*")
         inputs.append(args[i] if i < len(args) else kwargs.get(name, node.args[0] if node.args else None))
-    mode = FakeTensorMode(allow_non_fake_inputs=True)
     try:
         with mode, warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fakes = [mode.from_tensor(v) if isinstance(v, torch.Tensor) else v for v in inputs]
-            Recorder(root, graph=graph).run(*fakes)
+            Recorder(real=False).run(*[mode.from_tensor(v) if isinstance(v, torch.Tensor) else v for v in inputs])
+        return
+    except Exception:
+        pass
+    buffers = [(b, b.detach().clone()) for b in root.buffers()]
+    try:
+        with torch.random.fork_rng(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            Recorder(real=True).run(*pytree.tree_map_only(torch.Tensor, torch.clone, inputs))
     except Exception:
         for node in graph.nodes:
             node.meta.pop("val", None)
+    finally:
+        with torch.no_grad():
+            for buffer, saved in buffers:
+                buffer.copy_(saved)
 
 
 def _export(

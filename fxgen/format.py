@@ -1,16 +1,21 @@
-"""Format: rendered text becomes exactly what black makes of it.
+"""Format: rendered text becomes exactly what the target project's formatter makes of it.
 
-The formatter is chosen in one place. `"auto"` and `"black"` use black with the settings
-of the project the file is written into (the nearest `pyproject.toml` with `[tool.black]`,
-read with black's own helpers; black's defaults where there is none, and always for
-text that is not written to a path). A `black.Mode` is used as given (fxgen's own
-goldens use one, so they do not depend on any surrounding configuration). `None`
-leaves the text as rendered.
+The formatter is chosen in one place. `"black"` uses black with the settings of the
+project the file is written into (found as black finds them: the nearest folder with
+`.git`, `.hg` or a `pyproject.toml` with `[tool.black]`; black's defaults where there is
+none, and always for text that is not written to a path). `"ruff"` runs `ruff format`
+on the text as if it were the file at the path, so ruff finds the project's settings
+itself. `"auto"` picks ruff where the project formats with ruff (a `pyproject.toml` with
+`[tool.ruff]` and no `[tool.black]`, or a `ruff.toml`, on the way up to the project
+root), black otherwise. A `black.Mode` is used as given (fxgen's own goldens use one, so
+they do not depend on any surrounding configuration). `None` leaves the text as rendered.
 """
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 from typing import Union
 
@@ -18,29 +23,81 @@ import black
 
 from fxgen.errors import ExportError, FormatError
 
-__all__ = ["Formatter", "format_text", "black_mode", "check_syntax"]
+if sys.version_info >= (3, 11):
+    import tomllib as _toml
+else:  # black depends on tomli before Python 3.11
+    import tomli as _toml
+
+__all__ = ["Formatter", "format_text", "black_mode", "project_formatter", "ruff_format", "check_syntax"]
 
 Formatter = Union[str, black.Mode, None]
-
-_CHOICES = ("auto", "black", None)
-
 
 def format_text(text: str, formatter: Formatter, path: Path | None = None) -> str:
     """`text` formatted as `formatter` says, for a file to be written at `path`."""
     if formatter is None:
         return text
+    if formatter == "auto":
+        formatter = project_formatter(path)
+    if formatter == "ruff":
+        return ruff_format(text, path)
     if isinstance(formatter, black.Mode):
         mode = formatter
-    elif formatter in ("auto", "black"):
+    elif formatter == "black":
         mode = black_mode(path)
     else:
         raise FormatError(
-            f"unknown formatter {formatter!r}: use 'auto', 'black', a black.Mode, or None (unformatted)"
+            f"unknown formatter {formatter!r}: use 'auto', 'black', 'ruff', a black.Mode, or None (unformatted)"
         )
     try:
         return black.format_str(text, mode=mode)
     except Exception as exc:  # black reports invalid input with its own exception types
         raise FormatError(f"black could not format the generated code: {exc}") from exc
+
+
+def project_formatter(path: Path | None) -> str:
+    """"ruff" where the project of a file at `path` formats with ruff, else "black"."""
+    if path is None:
+        return "black"
+    for folder in Path(path).resolve().parents:
+        pyproject = folder / "pyproject.toml"
+        tools = _tools(pyproject) if pyproject.is_file() else {}
+        if "black" in tools:
+            return "black"
+        if "ruff" in tools or (folder / "ruff.toml").is_file() or (folder / ".ruff.toml").is_file():
+            return "ruff"
+        if (folder / ".git").exists() or (folder / ".hg").is_dir():
+            break
+    return "black"
+
+
+def _tools(pyproject: Path) -> dict:
+    try:
+        with open(pyproject, "rb") as f:
+            return dict(_toml.load(f).get("tool", {}))
+    except (OSError, ValueError) as exc:
+        raise FormatError(f"cannot read {pyproject}: {exc}") from exc
+
+
+def ruff_format(text: str, path: Path | None) -> str:
+    """What `ruff format` makes of `text` as the file at `path` (ruff finds its settings)."""
+    command = [_ruff_binary(), "format", "--quiet"]
+    if path is not None:
+        command += ["--stdin-filename", str(Path(path).resolve())]
+    result = subprocess.run([*command, "-"], input=text, capture_output=True, text=True, encoding="utf-8")
+    if result.returncode != 0:
+        raise FormatError(f"ruff could not format the generated code: {result.stderr.strip()}")
+    return result.stdout
+
+
+def _ruff_binary() -> str:
+    try:
+        from ruff.__main__ import find_ruff_bin
+    except ImportError:
+        raise FormatError(
+            "the project formats with ruff (its pyproject.toml has [tool.ruff] and no [tool.black]), "
+            "but ruff is not installed: pip install ruff, or pass formatter='black'"
+        ) from None
+    return str(find_ruff_bin())
 
 
 def black_mode(path: Path | None) -> black.Mode:

@@ -2,8 +2,10 @@
 
 For the `functional` style. A built-in module in `TABLE` is replaced by the functional
 call its own `forward` makes (`nn.Linear` -> `F.linear(x, weight, bias)`); any other
-module is captured with `make_fx` (pre-dispatch, as torch.export records operations)
-and its operations inlined, which the ATen table then writes with the public API.
+module's forward is traced with torch.fx, which keeps functional calls whole
+(`F.gaussian_nll_loss(...)`), or where that fails (LSTM, attention: data-dependent
+Python) captured with `make_fx` (pre-dispatch, as torch.export records operations), and
+its operations inlined, which the ATen table then writes with the public API.
 Either way, the module's parameters and buffers become `get_attr` nodes of their
 qualified names, which the style writes as `state["fc.weight"]`.
 """
@@ -12,11 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import warnings
 from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
+from torch._guards import detect_fake_mode
 from torch.fx.experimental.proxy_tensor import make_fx
 from torch.func import functional_call
 
@@ -146,17 +150,19 @@ def functionalize(captured: Captured) -> Captured:
     graph = fx.Graph()
     graph.output(graph.graph_copy(captured.graph, {}))
     constants = dict(captured.constants)
-    for node in list(graph.nodes):
-        if node.op != "call_module":
-            continue
+    pending = [node for node in graph.nodes if node.op == "call_module"]
+    while pending:
+        node = pending.pop(0)
         module = captured.root.get_submodule(str(node.target))
-        call = _Call(graph, node, module)
         lowering = TABLE.get(type(module))
         single_input = len(node.args) == 1 and not node.kwargs
         with graph.inserting_before(node):
-            value = lowering(call) if lowering is not None and single_input else None
+            value = lowering(_Call(graph, node, module)) if lowering is not None and single_input else None
         if value is None:
-            _inline_traced(graph, node, module, constants)
+            added = _inline_symbolic(graph, node, module, constants)
+            if added is None:
+                added = _inline_traced(graph, node, module, constants)
+            pending += [n for n in added if n.op == "call_module"]
             continue
         node.replace_all_uses_with(value)
         if isinstance(value, fx.Node):
@@ -207,13 +213,91 @@ def approximate_modules(captured: Captured) -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
-def _inline_traced(graph: fx.Graph, node: fx.Node, module: nn.Module, constants: dict[str, torch.Tensor]) -> None:
+def _inline_symbolic(
+    graph: fx.Graph, node: fx.Node, module: nn.Module, constants: dict[str, torch.Tensor]
+) -> list[fx.Node] | None:
+    """Replace a module call by its forward as torch.fx traces it (functional calls such as
+    `F.gaussian_nll_loss(...)` stay whole), or return None where tracing fails."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            traced = fx.symbolic_trace(module)
+    except Exception:
+        return None
+    placeholders = [n for n in traced.graph.nodes if n.op == "placeholder"]
+    inputs: dict[fx.Node, Any] = {}
+    for index, placeholder in enumerate(placeholders):
+        name = str(placeholder.target).lstrip("*")
+        if index < len(node.args):
+            inputs[placeholder] = node.args[index]
+        elif name in node.kwargs:
+            inputs[placeholder] = node.kwargs[name]
+        elif placeholder.args:  # the parameter's default
+            inputs[placeholder] = placeholder.args[0]
+        else:
+            return None
+    if len(node.args) > len(placeholders) or set(node.kwargs) - {str(p.target) for p in placeholders}:
+        return None  # *args or **kwargs: tracing saw none of them
+    _record_values(traced, [inputs[p].meta.get("val") if isinstance(inputs[p], fx.Node) else inputs[p] for p in placeholders])
+    path = str(node.target)
+    for attribute in (n for n in traced.graph.nodes if n.op == "get_attr"):
+        value = _attribute(traced, str(attribute.target))
+        if isinstance(value, torch.Tensor) and not _owns(module, str(attribute.target)):
+            constants[f"{path}.{attribute.target}"] = value  # a constant tracing made
+    stack = dict(node.meta.get("nn_module_stack") or {})
+    return inline_call(graph, node, traced.graph, inputs, lambda target: f"{path}.{target}", stack)
+
+
+def _record_values(traced: fx.GraphModule, values: list[Any]) -> None:
+    """Run `traced` on the fake values recorded for the call's inputs, recording its own
+    nodes' values (modules it calls may need them for `make_fx`). Best effort."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    mode = detect_fake_mode([v for v in values if isinstance(v, torch.Tensor)])
+    if mode is None:
+        mode = FakeTensorMode(allow_non_fake_inputs=True)
+
+    class Recorder(fx.Interpreter):
+        def run_node(self, n: fx.Node) -> Any:
+            n.meta["val"] = super().run_node(n)
+            return n.meta["val"]
+
+    try:
+        with mode, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            Recorder(traced).run(*values)
+    except Exception:
+        for n in traced.graph.nodes:
+            n.meta.pop("val", None)
+
+
+def _attribute(root: nn.Module, target: str) -> Any:
+    value: Any = root
+    for part in target.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _owns(module: nn.Module, target: str) -> bool:
+    """Whether `target` is a parameter or buffer of `module` (not a traced constant)."""
+    owner, _, name = target.rpartition(".")
+    try:
+        holder = module.get_submodule(owner)
+    except AttributeError:
+        return False
+    return name in holder._parameters or name in holder._buffers
+
+
+def _inline_traced(
+    graph: fx.Graph, node: fx.Node, module: nn.Module, constants: dict[str, torch.Tensor]
+) -> list[fx.Node]:
     """Replace a module call by the operations `make_fx` records for its forward."""
     tensors = dict(module.named_parameters(remove_duplicate=False))
     tensors.update(module.named_buffers(remove_duplicate=False))
     names = list(tensors)
     flat_args, spec = torch.utils._pytree.tree_flatten((node.args, dict(node.kwargs)))
-    nodes = [a for a in flat_args if isinstance(a, fx.Node)]
+    # one input per distinct value: `attention(x, x, x)` must trace the `query is key` path
+    nodes = list(dict.fromkeys(a for a in flat_args if isinstance(a, fx.Node)))
     examples = []
     for value in nodes:
         example = value.meta.get("val")
@@ -223,12 +307,14 @@ def _inline_traced(graph: fx.Graph, node: fx.Node, module: nn.Module, constants:
                 "functional style captures with make_fx; that needs the values recorded from "
                 "example inputs: pass example_inputs"
             )
-        examples.append(torch.zeros(example.shape, dtype=example.dtype) if isinstance(example, torch.Tensor) else example)
+        if isinstance(example, torch.Tensor):  # strides decide some decompositions
+            example = torch.empty_strided(example.shape, example.stride(), dtype=example.dtype).zero_()
+        examples.append(example)
 
     def run(*flat: Any) -> Any:
         state = dict(zip(names, flat[: len(names)]))
-        values = iter(flat[len(names) :])
-        rebuilt = [next(values) if isinstance(a, fx.Node) else a for a in flat_args]
+        values = dict(zip(nodes, flat[len(names) :]))
+        rebuilt = [values[a] if isinstance(a, fx.Node) else a for a in flat_args]
         args, kwargs = torch.utils._pytree.tree_unflatten(rebuilt, spec)
         return functional_call(module, state, tuple(args), kwargs)
 
@@ -252,6 +338,6 @@ def _inline_traced(graph: fx.Graph, node: fx.Node, module: nn.Module, constants:
     inputs.update(zip(placeholders[len(names) :], nodes))
     for attribute in (n for n in body.nodes if n.op == "get_attr"):  # tensors make_fx kept
         constants[f"{path}.{attribute.target}"] = getattr(traced, str(attribute.target))
-    inline_call(graph, node, body, inputs, lambda target: f"{path}.{target}", dict(node.meta.get("nn_module_stack") or {}))
+    return inline_call(graph, node, body, inputs, lambda target: f"{path}.{target}", dict(node.meta.get("nn_module_stack") or {}))
 
 

@@ -120,8 +120,8 @@ def constructor_for(module: nn.Module) -> Constructor | str:
             value = table[name](module)
         elif name == "dtype":
             value = _dtype_argument(module)
-        elif name == "device" or name.startswith("_"):
-            continue
+        elif name == "device" or (name.startswith("_") and getattr(module, name, None) is None):
+            continue  # private arguments count only where they left a tensor (`_random_samples`)
         elif hasattr(module, name):
             value = _argument_from_attribute(module, name, param)
         elif param.default is inspect.Parameter.empty:
@@ -454,6 +454,11 @@ _TABLE: dict[type, dict[str, Callable[[nn.Module], Any]]] = {
         "custom_decoder": lambda m: None,
     },
 }
+if hasattr(nn, "LinearCrossEntropyLoss"):  # torch >= 2.11: its projection holds these two
+    _TABLE[nn.LinearCrossEntropyLoss] = {
+        "in_features": lambda m: m.linear.in_features,
+        "bias": lambda m: m.linear.bias is not None,
+    }
 
 
 

@@ -9,6 +9,7 @@ escapes every character that could end the literal or the line.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import enum
 import importlib
 import inspect
@@ -320,6 +321,25 @@ def public_names() -> dict[int, str]:
     return table
 
 
+#: torch's C namespaces, whose functions report no importable module of their own
+_TORCH_NAMESPACES = {
+    "torch": torch,
+    "torch._C._nn": torch._C._nn,
+    "torch._C._linalg": torch._C._linalg,
+    "torch._C._fft": torch._C._fft,
+    "torch._C._special": torch._C._special,
+    "torch._C._VariableFunctions": torch._C._VariableFunctions,  # shadowed by Python wrappers
+}
+
+
+def _torch_private_name(obj: Any) -> str | None:
+    """`torch._chunk_cat` for a private builtin of one of torch's C namespaces."""
+    name = getattr(obj, "__name__", None)
+    if not isinstance(name, str) or not isinstance(obj, types.BuiltinFunctionType):
+        return None
+    return next((f"{prefix}.{name}" for prefix, ns in _TORCH_NAMESPACES.items() if getattr(ns, name, None) is obj), None)
+
+
 def _resolve(module: str, qualname: str) -> Any:
     obj: Any = importlib.import_module(module)
     for part in qualname.split("."):
@@ -370,6 +390,10 @@ class ExprWriter:
             elif root in ("torch", "math"):
                 self.imports.add_module(root)
             return public
+        private = _torch_private_name(obj)
+        if private is not None:
+            self.imports.add_module("torch")
+            return private
         module = getattr(obj, "__module__", None)
         qualname = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
         what = f"{self.describe()}: {obj!r}" if self.describe() else repr(obj)
@@ -472,10 +496,33 @@ class ExprWriter:
             return Expr(f"{self.qualified(type(value))}.{value.name}")
         if callable(value) and (inspect.isroutine(value) or isinstance(value, type)):
             return Expr(self.qualified(value))
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            rebuilt = self._dataclass(value)
+            if rebuilt is not None:
+                return rebuilt
         raise ExportError(
             f"{self.describe()}: the constant {type(value).__qualname__} object cannot be "
             "written as source code. Pass it as an input, or use a plain Python value."
         )
+
+    def _dataclass(self, value: Any) -> Expr | None:
+        """`Options(batch_chunk_size=4)`: a dataclass constant rebuilt from the fields its
+        constructor takes (defaults dropped), where the rebuilt object equals it."""
+        cls = type(value)
+        fields = [f for f in dataclasses.fields(value) if f.init]
+        kwargs = {f.name: getattr(value, f.name) for f in fields}
+        try:
+            equal = cls.__eq__ is not object.__eq__ and cls(**kwargs) == value
+        except Exception:
+            equal = False
+        if not equal:
+            return None
+        shown = [
+            f"{f.name}={self.value(kwargs[f.name]).text}"
+            for f in fields
+            if f.default is dataclasses.MISSING or not is_default(kwargs[f.name], f.default)
+        ]
+        return Expr(f"{self.qualified(cls)}({', '.join(shown)})")
 
     def sequence(self, values: Iterable[Any], open_: str, close: str) -> Expr:
         items = [self.value(v).text for v in values]

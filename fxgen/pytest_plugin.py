@@ -50,14 +50,11 @@ def fxgen_golden(request: pytest.FixtureRequest) -> Callable[..., str]:
 
     def check(obj: Any, path: str | Path, **options: Any) -> str:
         import fxgen
-        from fxgen.format import black_mode
 
         golden = Path(path)
         if not golden.is_absolute():
             golden = config.rootpath / golden
-        if options.get("formatter", "auto") == "auto":
-            options["formatter"] = black_mode(golden)  # the golden's own project settings
-        text = fxgen.render(obj, **options)
+        text = fxgen.render(obj, path=golden, **options)  # formatted with the golden's project settings
         old = golden.read_text(encoding="utf-8") if golden.exists() else None
         if text == old:
             return text

@@ -40,14 +40,23 @@ def _is_internal(filename: str) -> bool:
     return os.path.abspath(filename).startswith(_INTERNAL_DIRS) or filename.startswith("<")
 
 
+#: files of the modules in `sys.modules` (the first name imported for a file wins), and
+#: the module names already looked at: one lookup per node must not scan every module
+_MODULE_FILES: dict[str, str] = {}
+_INDEXED: set[str] = set()
+
+
 def _module_name(filename: str) -> str:
     """The importable name of the module defined in `filename`, else the file's stem."""
     target = os.path.abspath(filename)
-    for name, module in list(sys.modules.items()):
-        file = getattr(module, "__file__", None)
-        if file and os.path.abspath(file) == target and name != "__main__":
-            return name
-    return os.path.splitext(os.path.basename(filename))[0]
+    if target not in _MODULE_FILES:
+        new = [name for name in list(sys.modules) if name not in _INDEXED]
+        for name in new:
+            file = getattr(sys.modules.get(name), "__file__", None)
+            if file and name != "__main__":
+                _MODULE_FILES.setdefault(os.path.abspath(file), name)
+        _INDEXED.update(new)
+    return _MODULE_FILES.get(target) or os.path.splitext(os.path.basename(filename))[0]
 
 
 def from_stack_trace(stack_trace: str | None) -> Location | None:

@@ -200,11 +200,9 @@ def _build(graph: fx.Graph, spec: pytree.TreeSpec, leaves: Any, outputs: str) ->
         cls = spec.context
         fields = dict(zip(cls._fields, children))
         return fields if outputs == "dict" else graph.call_function(cls, (), fields)
-    if pytree.is_structseq_class(kind):  # torch.return_types.*
+    if pytree.is_structseq_class(kind):  # torch.return_types.*: ATen returns plain tuples
         whole = _indexed_whole(children)
-        if whole is not None:
-            return whole
-        return graph.call_function(kind, (tuple(children),))
+        return graph.call_function(kind, (whole if whole is not None else tuple(children),))
     keys = _field_names(spec.context)
     if dataclasses.is_dataclass(kind) and keys is not None:
         if outputs == "dict":

@@ -3,6 +3,10 @@
 "Exact" (DESIGN.md): the same output structure and container types; the same dtype,
 shape and device for every tensor; equal values, NaN equal to NaN. Both sides run under
 the caller's grad mode, reseeded just before running, on their own copies of the inputs.
+Where the generated file differs, the original is run once more: if it does not
+reproduce itself either (uninitialised memory, an unseeded random source, Python state
+that changes between calls), the error says so; `export(verify=False)` writes such a
+model anyway.
 """
 
 from __future__ import annotations
@@ -19,9 +23,13 @@ from fxgen.capture import normalize_inputs
 from fxgen.errors import VerificationError
 from fxgen.loader import import_isolated
 
-__all__ = ["verify_file", "run_seeded", "first_difference"]
+__all__ = ["verify_file", "run_seeded", "first_difference", "EXACT", "WITHIN_TOLERANCE"]
 
 SEED = 0
+
+#: how a file compared with its original (`ExportResult.comparison`)
+EXACT = "exact"
+WITHIN_TOLERANCE = "within tolerance"
 
 
 def run_seeded(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -37,9 +45,13 @@ def verify_file(
     example_inputs: Any,
     lowering: str = "module",
     tolerance: dict[str, float] | None = None,
-) -> None:
+    name: str | None = None,
+) -> str:
     """Load the file at `path` in isolation and compare it with `original` on the inputs
-    (exactly, or within `tolerance` where the file says it is approximate)."""
+    (exactly, or within `tolerance` where the file says it is approximate). Returns how
+    it compared: EXACT or WITHIN_TOLERANCE. `name` is the file's name in messages (`path`
+    may be staged)."""
+    name = name or os.path.basename(path)
     args, kwargs = normalize_inputs(example_inputs)
     module = import_isolated(path)
     if lowering == "functional":
@@ -47,34 +59,56 @@ def verify_file(
         generated = functools.partial(module.forward, state)
     else:
         generated = module.load()
+    expected = _run_original(original, args, kwargs)
+    actual = run_seeded(generated, args, kwargs)
+    diff = first_difference(expected, actual)
+    if diff is None:
+        return EXACT
+    if tolerance is not None and first_difference(expected, actual, tolerance=tolerance) is None:
+        return WITHIN_TOLERANCE
+    unstable = first_difference(expected, _run_original(original, args, kwargs))
+    if unstable is not None:
+        raise VerificationError(
+            f"the generated file {name} differs from the original ({diff}), but so does the "
+            f"original from itself when run again under the same seed ({unstable}): it returns "
+            "uninitialised memory (torch.empty), draws from an unseeded random source, or "
+            "depends on Python state that changes between calls. Make it deterministic, or "
+            "pass verify=False to write it without comparing."
+        )
+    raise VerificationError(
+        f"the generated file {name} does not reproduce the original: {diff}. "
+        "Please report this as an fxgen bug, with the model."
+    )
+
+
+def _run_original(original: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The original's outputs, with the buffers its forward updates put back after."""
     buffers = _snapshot_buffers(original)
     try:
-        expected = run_seeded(original, args, kwargs)
+        return run_seeded(original, args, kwargs)
     finally:
         _restore_buffers(buffers)
-    actual = run_seeded(generated, args, kwargs)
-    diff = first_difference(expected, actual, tolerance=tolerance)
-    if diff is not None:
-        raise VerificationError(
-            f"the generated file {os.path.basename(path)} does not reproduce the original: {diff}. "
-            "Please report this as an fxgen bug, with the model."
-        )
 
 
 def first_difference(
-    expected: Any, actual: Any, where: str = "output", tolerance: dict[str, float] | None = None
+    expected: Any,
+    actual: Any,
+    where: str = "output",
+    tolerance: dict[str, float] | None = None,
+    values: bool = True,
 ) -> str | None:
     """Where and how `actual` first differs from `expected`, or None when they are exact
-    (or, with `tolerance`, tensors agree within `torch.isclose(rtol, atol)`)."""
+    (with `tolerance`: tensors agree within `torch.isclose(rtol, atol)`; with
+    `values=False`: tensors agree in dtype, shape, device and layout)."""
     if type(expected) is not type(actual):
         return f"{where} is {type(actual).__qualname__}, expected {type(expected).__qualname__}"
     if isinstance(expected, torch.Tensor):
-        return _tensor_difference(expected, actual, where, tolerance)
+        return _tensor_difference(expected, actual, where, tolerance, values)
     if isinstance(expected, (list, tuple)):
         if len(expected) != len(actual):
             return f"{where} has {len(actual)} items, expected {len(expected)}"
         for i, (e, a) in enumerate(zip(expected, actual)):
-            diff = first_difference(e, a, f"{where}[{i}]", tolerance)
+            diff = first_difference(e, a, f"{where}[{i}]", tolerance, values)
             if diff:
                 return diff
         return None
@@ -82,26 +116,34 @@ def first_difference(
         if list(expected) != list(actual):
             return f"{where} has keys {list(actual)}, expected {list(expected)}"
         for key in expected:
-            diff = first_difference(expected[key], actual[key], f"{where}[{key!r}]", tolerance)
+            diff = first_difference(expected[key], actual[key], f"{where}[{key!r}]", tolerance, values)
             if diff:
                 return diff
         return None
     if isinstance(expected, float) and math.isnan(expected) and math.isnan(actual):
         return None
     if hasattr(expected, "__dict__") and not isinstance(expected, type):
-        return first_difference(vars(expected), vars(actual), where, tolerance)
+        return first_difference(vars(expected), vars(actual), where, tolerance, values)
     return None if expected == actual else f"{where} is {actual!r}, expected {expected!r}"
 
 
+#: dtypes CPU kernels cannot compare, and a dtype that holds each of their values exactly
+_WIDENED = {torch.complex32: torch.complex64, torch.float8_e4m3fn: torch.float32, torch.float8_e5m2: torch.float32}
+
+
 def _tensor_difference(
-    expected: torch.Tensor, actual: torch.Tensor, where: str, tolerance: dict[str, float] | None
+    expected: torch.Tensor, actual: torch.Tensor, where: str, tolerance: dict[str, float] | None, values: bool
 ) -> str | None:
     for attr in ("dtype", "shape", "device", "layout"):
         if getattr(expected, attr) != getattr(actual, attr):
             return f"{where} has {attr} {getattr(actual, attr)}, expected {getattr(expected, attr)}"
+    if not values:
+        return None
     e, a = expected.detach(), actual.detach()
-    if e.is_sparse:
+    if e.layout != torch.strided:  # sparse COO, CSR, ...
         e, a = e.to_dense(), a.to_dense()
+    if e.dtype in _WIDENED:  # no CPU comparison kernels: compare the exact wider values
+        e, a = e.to(_WIDENED[e.dtype]), a.to(_WIDENED[e.dtype])
     if torch.equal(e, a):
         return None
     if tolerance is not None and (e.is_floating_point() or e.is_complex()):

@@ -108,6 +108,8 @@ def test_render_without_formatter_is_the_raw_template_output():
     torch.manual_seed(0)
     raw = fxgen.render(SeedModel(), formatter=None)
     ast.parse(raw)
+    assert "# options: formatter=None\n" in raw  # recorded: `fxgen check` leaves it unformatted too
+    raw = raw.replace("# options: formatter=None\n", "")
     assert black.format_str(raw, mode=GOLDEN_MODE) == fxgen.render(SeedModel(), formatter=GOLDEN_MODE)
 
 
@@ -141,3 +143,47 @@ def test_output_is_identical_across_processes_and_folders(tmp_path):
         subprocess.run([sys.executable, "-c", script, str(target)], cwd=target.parent, env=env, check=True)
         outputs.append((target.read_bytes(), target.with_suffix(".pt").read_bytes()))
     assert outputs[0] == outputs[1]
+
+
+class CountsCalls(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return x * self.calls
+
+
+def test_an_original_that_does_not_reproduce_itself_is_named_as_the_cause(tmp_path):
+    with pytest.raises(fxgen.VerificationError, match="so does the original from itself.*verify=False"):
+        fxgen.export(CountsCalls(), tmp_path / "m.py", example_inputs=(torch.ones(2),))
+    assert list(tmp_path.iterdir()) == []
+    model, inputs = ZOO["seed"]()
+    assert fxgen.export(model, tmp_path / "seed.py", example_inputs=inputs).comparison == "exact"
+
+
+def test_verify_false_writes_without_running(tmp_path):
+    calls = []
+
+    class Counting(nn.Module):
+        def forward(self, x):
+            return x * 2
+
+    model = Counting()
+    model.register_forward_hook(lambda *args: calls.append(1))
+    result = fxgen.export(model, tmp_path / "m.py", example_inputs=(torch.rand(2),), verify=False, drop_hooks=True)
+    assert not result.verified and result.comparison is None and not calls
+    assert "x: torch.Tensor" in result.code_path.read_text()  # the inputs still type the signature
+
+
+class StructseqOutput(nn.Module):
+    def forward(self, x):
+        return torch.cummax(x, 0), torch.topk(x, 2)
+
+
+@pytest.mark.parametrize("capture", ["fx", "export"])
+def test_torch_return_types_survive_both_captures(capture, tmp_path):
+    result = fxgen.export(StructseqOutput(), tmp_path / "m.py", example_inputs=(torch.randn(5),), capture=capture)
+    assert result.comparison == "exact"  # same types: torch.return_types.cummax, not a tuple
+    assert "torch.return_types.topk(" not in result.code_path.read_text()  # torch.topk returns one already

@@ -150,3 +150,29 @@ def test_attention_fast_path_is_verified_within_the_documented_tolerance(tmp_pat
 def test_the_table_covers_the_common_layers():
     for cls in (nn.Linear, nn.Conv2d, nn.BatchNorm2d, nn.LayerNorm, nn.Embedding, nn.GELU):
         assert cls in TABLE
+
+
+def test_load_state_marks_the_trained_parameters(tmp_path):
+    model, inputs = ZOO["tied_weights"]()
+    state = _functional(model, inputs, tmp_path).load_state()
+    trained = {name for name, p in model.named_parameters(remove_duplicate=False) if p.requires_grad}
+    assert trained and trained != set(state)  # the frozen parameter and the buffer stay plain
+    assert {name for name, t in state.items() if t.requires_grad} == trained
+
+
+class _Gaussian(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.loss = nn.GaussianNLLLoss(eps=1e-3)
+
+    def forward(self, x, target, var):
+        return self.loss(x, target, var)
+
+
+def test_functional_calls_inside_a_module_stay_whole(tmp_path):
+    """torch.fx keeps `F.gaussian_nll_loss` whole; make_fx could not even capture it
+    (its argument check is data-dependent Python)."""
+    inputs = (torch.randn(4, 3), torch.randn(4, 3), torch.rand(4, 1) + 0.1)
+    _functional(_Gaussian(), inputs, tmp_path)
+    text = (tmp_path / "model_gen.py").read_text()
+    assert "F.gaussian_nll_loss(x, target, var, eps=0.001)" in text

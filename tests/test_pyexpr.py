@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import operator
@@ -39,6 +40,18 @@ def same(a: object, b: object) -> bool:
     return a == b
 
 
+@dataclasses.dataclass
+class Options:
+    chunk: int | None = None
+    policy: str = "auto"
+    dtype: torch.dtype | None = None
+
+
+@dataclasses.dataclass(eq=False)
+class Opaque:
+    value: int = 0
+
+
 LITERALS = [
     0, -1, 2**70, -(2**70), True, False, None, ..., 1.5, -2.25, 1e-05, 1e300, float("inf"), -float("inf"),
     float("nan"), -0.0, 0.0, 3 + 4j, complex(float("inf"), -0.0), "plain", 'quote"s', "it's", "both '\"",
@@ -46,7 +59,7 @@ LITERALS = [
     [], {}, {"a": 1, 2: "b"}, slice(None), slice(1, None, -1), torch.float16, torch.bfloat16, torch.int64,
     torch.bool, torch.complex64, torch.device("cpu"), torch.device("cuda", 1), torch.contiguous_format,
     torch.channels_last, torch.strided, torch.sparse_coo, torch.Size([2, 3]), torch.Size([]),
-    Pair(first=1, second=(2, 3)),
+    Pair(first=1, second=(2, 3)), Options(), Options(chunk=4, dtype=torch.float16),
 ]
 
 
@@ -73,6 +86,8 @@ def test_functions_are_written_the_way_people_write_them():
     assert w.value(math.sqrt).text == "math.sqrt"
     assert w.value(len).text == "len"
     assert w.value(clipped_norm).text == "clipped_norm"
+    assert w.value(torch._chunk_cat).text == "torch._chunk_cat"  # private builtins of torch's C namespaces
+    assert w.value(torch._C._VariableFunctions.meshgrid).text == "torch._C._VariableFunctions.meshgrid"
     assert w.imports.lines() == [
         "import math",
         "import torch",
@@ -95,12 +110,19 @@ def local_function():
         (local_function(), "inside another function"),
         (operator.add, "operator"),
         (object(), "cannot be written as source"),
+        (Opaque(3), "cannot be written as source"),  # no equality: a rebuilt copy proves nothing
         (torch.ones(2), "tensor value"),
     ],
 )
 def test_values_without_source_raise_export_error(value, message):
     with pytest.raises(ExportError, match=message):
         writer().value(value)
+
+
+def test_a_dataclass_constant_is_its_constructor_call_without_defaults():
+    w = writer()
+    assert w.value(Options(chunk=4)).text == "Options(chunk=4)"
+    assert w.value(Options()).text == "Options()"
 
 
 def test_subscripts_use_slice_syntax():
