@@ -61,5 +61,8 @@ def load_state(path=None, map_location="cpu"):
     """The state dict saved beside this file (or at `path`): tensors by state_dict() key."""
     if path is None:
         path = __file__.rpartition(".")[0] + ".pt"
-    weights = torch.load(path, map_location=map_location, weights_only=True, mmap=True)
-    return dict(weights["state_dict"])
+    try:
+        weights = torch.load(path, map_location, weights_only=True, mmap=True)
+        return dict(weights["state_dict"])
+    except Exception as error:  # an unreadable file, or not an fxgen weight file
+        raise RuntimeError(f"cannot load the state from {path}: {error}") from None

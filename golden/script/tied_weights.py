@@ -31,10 +31,14 @@ def load(path=None, map_location="cpu"):
     """Build TiedWeights with the weights saved beside this file (or at `path`)."""
     if path is None:
         path = __file__.rpartition(".")[0] + ".pt"
-    weights = torch.load(path, map_location=map_location, weights_only=True, mmap=True)
     with torch.device("meta"):
         model = TiedWeights()
-    model.load_state_dict(weights["state_dict"], assign=True)
+    try:  # an unreadable file, a missing or unexpected key or a wrong shape: one clear error
+        weights = torch.load(path, map_location, weights_only=True, mmap=True)
+        model.load_state_dict(weights["state_dict"], assign=True)
+    except Exception as error:
+        message = f"cannot load {path} into TiedWeights: {error}"
+        raise RuntimeError(message) from None
     model.head.weight = model.embed.weight
     model.train()
     return model

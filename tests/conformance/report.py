@@ -130,7 +130,8 @@ def module_section() -> list[str]:
     infos = module_infos()
     results, seconds = _swept(infos, sweep_module)
     sampled = (
-        "every constructor and forward sample"
+        "every constructor and forward sample (`FXGEN_SWEEP=full`; the default test run "
+        "takes the first 3 samples per module and mode, to fit its time budget)"
         if SAMPLES_PER_MODE is None
         else f"the first {SAMPLES_PER_MODE} samples per mode (the default test run; "
         "`FXGEN_SWEEP=full` takes every sample)"
