@@ -94,15 +94,53 @@ def test_a_failing_write_leaves_nothing_behind(exported, monkeypatch, failing_wr
     assert snapshot(exported) == before
 
 
-def test_a_failure_before_writing_changes_nothing(exported, monkeypatch):
+@pytest.mark.parametrize("stage", ["serialize_weights", "render_program", "format_text", "verify_file"])
+def test_a_failure_in_any_stage_changes_nothing(exported, monkeypatch, stage):
+    """An exception while rendering, formatting, serializing or verifying (after both
+    files are staged) leaves the previous pair byte-identical and no temporary file."""
     before = snapshot(exported)
 
     def broken(*args, **kwargs):
-        raise RuntimeError("formatter crashed")
+        raise RuntimeError(f"{stage} crashed")
 
-    monkeypatch.setattr("fxgen.api.format_text", broken)
-    with pytest.raises(RuntimeError):
+    monkeypatch.setattr(f"fxgen.api.{stage}", broken)
+    with pytest.raises(RuntimeError, match=f"{stage} crashed"):
+        fxgen.export(MLP(), exported / "model_gen.py", example_inputs=(torch.randn(3, 16),))
+    assert snapshot(exported) == before
+
+
+def test_a_write_that_fails_half_way_leaves_nothing_behind(exported, monkeypatch):
+    """A full disk in the middle of writing the second file."""
+    before = snapshot(exported)
+    real_open = open
+    opened = {"n": 0}
+
+    class HalfFull:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, data):
+            self.f.write(data[: len(data) // 2])
+            raise OSError(28, "No space left on device")
+
+    def flaky_open(path, mode="r", *args, **kwargs):
+        f = real_open(path, mode, *args, **kwargs)
+        if "x" in mode:
+            opened["n"] += 1
+            if opened["n"] == 2:
+                return HalfFull(f)
+        return f
+
+    monkeypatch.setattr("builtins.open", flaky_open)
+    with pytest.raises(OSError):
         fxgen.export(MLP(), exported / "model_gen.py")
+    monkeypatch.undo()
     assert snapshot(exported) == before
 
 
