@@ -1,0 +1,99 @@
+"""What the fuzzer demands of one program, in every style.
+
+A code style's file must parse, be black-stable, load in isolation and give the eager
+outputs bit for bit; or fxgen raises a typed `FxgenError`. A listing or picture style
+renders or raises an `FxgenError`. Where the generated file differs from eager, torch.fx's
+own GraphModule is the reference: if it differs too, the case is torch's (counted, not a
+failure). Anything else is a failure: a crash, invalid Python, unstable formatting, a
+silently different result.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import black
+from torch import fx, nn
+
+import fxgen
+from fxgen.loader import import_isolated
+from fxgen.verify import first_difference, run_seeded
+
+CODE_STYLES = ("module", "functional", "script")
+OTHER_STYLES = ("ir", "mermaid")
+
+EXACT, TYPED_ERROR, OUTSIDE = "exact", "FxgenError", "outside fxgen"
+
+
+def _run(fn: Any, inputs: tuple[Any, ...]) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return run_seeded(fn, inputs, {})
+
+
+def check_program(module: nn.Module, inputs: tuple[Any, ...], folder: Path, outcomes: Counter) -> list[str]:
+    """The failures of one program over every style (empty when it holds); counts the
+    outcomes per style in `outcomes`."""
+    expected = _run(module, inputs)
+    failures = []
+    for style in CODE_STYLES:
+        outcome = _code_style(module, inputs, folder, style, expected)
+        if outcome not in (EXACT, TYPED_ERROR, OUTSIDE):
+            failures.append(f"{style}: {outcome}")
+        outcomes[style, outcome if outcome in (EXACT, TYPED_ERROR, OUTSIDE) else "FAILED"] += 1
+    for style in OTHER_STYLES:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fxgen.render(module, style=style, example_inputs=inputs, capture="auto")
+        except fxgen.FxgenError:
+            pass
+        except Exception as exc:
+            failures.append(f"{style}: crash {type(exc).__name__}: {exc}")
+    return failures
+
+
+def _code_style(module: nn.Module, inputs: tuple[Any, ...], folder: Path, style: str, expected: Any) -> str:
+    path = folder / f"fuzzed_{style}.py"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fxgen.export(module, path, style=style, example_inputs=inputs, capture="auto", verify=False, overwrite=True)
+    except fxgen.FxgenError:
+        return TYPED_ERROR
+    except Exception as exc:
+        return f"crash {type(exc).__name__}: {exc}"
+    text = path.read_text(encoding="utf-8")
+    try:
+        ast.parse(text)
+    except SyntaxError as exc:
+        return f"invalid Python: {exc}"
+    if black.format_str(text, mode=black.Mode()) != text:
+        return "not black-stable"
+    try:
+        loaded = import_isolated(path)
+        generated = functools.partial(loaded.forward, loaded.load_state()) if style == "functional" else loaded.load()
+        actual = _run(generated, inputs)
+    except Exception as exc:
+        return f"the written file fails: {type(exc).__name__}: {exc}"
+    if first_difference(expected, actual) is None:
+        return EXACT
+    if _torch_differs(module, inputs, expected):
+        return OUTSIDE
+    return f"silently different: {first_difference(expected, actual)}"
+
+
+def _torch_differs(module: nn.Module, inputs: tuple[Any, ...], expected: Any) -> bool:
+    """Whether eager itself, or torch.fx's GraphModule, does not reproduce eager."""
+    if first_difference(expected, _run(module, inputs)) is not None:
+        return True
+    try:
+        traced = fx.symbolic_trace(module)
+        return first_difference(expected, _run(traced, inputs)) is not None
+    except Exception:
+        return True

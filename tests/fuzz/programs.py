@@ -1,0 +1,217 @@
+"""Random programs for the fuzzer (hypothesis strategies).
+
+A program is an `nn.Module` whose `forward` applies a drawn list of steps to a pool of
+values (the inputs first): arithmetic and comparisons, reductions, views, indexing,
+cat/stack/chunk/unbind, matmul, activations, in-place ops on clones, calls of built-in
+modules with drawn hyperparameters, parameters and buffers, dtype and device moves and
+string arguments, with constants such as inf, nan, -0.0 and huge ints. Submodules,
+parameters and buffers get hostile names, and the output is a nested tuple/list/dict
+with hostile keys. Each step is tried on the example inputs while the program is drawn,
+and kept only where eager runs it, so every program runs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from hypothesis import strategies as st
+from torch import nn
+
+#: names a model may give its modules, parameters, buffers and output keys, chosen to
+#: collide with Python, with torch, with what fxgen writes, and with each other
+HOSTILE_NAMES = [
+    "class", "def", "None", "True", "lambda", "import", "return", "print", "len", "list", "dict",
+    "getattr", "float", "slice", "torch", "F", "math", "self", "forward", "load", "load_state",
+    "state", "weights", "model", "path", "x", "x0", "input", "linear", "add", "relu", "getattr_1",
+    "mul", "output", "__dunder__", "_private", "θ", "名前", "ﬁ", "fi", "with space", "with-dash",
+    "1leading", "a" * 200, "0", "_", "a'b", 'q"uote', "back\\slash", "new\nline", "car\rriage",
+    '"""', "nul\x00", "#hash", "sep\u2028line", "para\u2029", "bell\x07", "{brace}",
+]
+
+CONSTANTS = [math.inf, -math.inf, math.nan, -0.0, 0.5, 3, -7, 2**62, 1e-30, True]
+
+SHAPES = [(2, 3), (2, 3, 4), (4,), (3, 1, 2)]
+
+
+@dataclass
+class Step:
+    text: str  #: what the step does, for the failure report
+    run: Callable[[nn.Module, list[Any]], Any]
+
+
+@dataclass
+class Program:
+    """What a drawn program is made of; `module()` builds it."""
+
+    inputs: tuple[torch.Tensor, ...]
+    steps: list[Step] = field(default_factory=list)
+    output: Any = None  #: nested tuple/list/dict of value indices
+
+    def describe(self) -> str:
+        return "\n".join(f"v{len(self.inputs) + i} = {s.text}" for i, s in enumerate(self.steps)) + f"\nreturn {self.output!r}"
+
+
+class Fuzzed(nn.Module):
+    """The module of a drawn program."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._steps: list[Step] = []
+        self._output: Any = None
+
+    def forward(self, *inputs: torch.Tensor) -> Any:
+        values = list(inputs)
+        for step in self._steps:
+            values.append(step.run(self, values))
+        return _gather(self._output, values)
+
+
+def _gather(spec: Any, values: list[Any]) -> Any:
+    if isinstance(spec, int):
+        return values[spec]
+    if isinstance(spec, dict):
+        return {key: _gather(v, values) for key, v in spec.items()}
+    return type(spec)(_gather(v, values) for v in spec)
+
+
+def _forward_with(arity: int) -> Callable[..., Any]:
+    """A `forward(self, x0, ...)` with named parameters (tracers need them)."""
+    names = ", ".join(f"x{i}" for i in range(arity))
+    namespace: dict[str, Any] = {}
+    exec(f"def forward(self, {names}):\n    return Fuzzed.forward(self, {names})\n", {"Fuzzed": Fuzzed}, namespace)
+    return namespace["forward"]
+
+
+def _add_child(module: nn.Module, name: str, child: Any, kind: str) -> str | None:
+    """Register under `name`, or None where torch refuses the name (a `.`, an existing attribute)."""
+    try:
+        if kind == "module":
+            module.add_module(name, child)
+        elif kind == "parameter":
+            module.register_parameter(name, child)
+        else:
+            module.register_buffer(name, child)
+    except (KeyError, TypeError):
+        return None
+    return name
+
+
+BINARY = {
+    "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b, "/": lambda a, b: a / b,
+    "**": lambda a, b: a**b, "<": lambda a, b: a < b, "==": lambda a, b: a == b, "maximum": torch.maximum,
+}
+UNARY = {
+    "relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "neg": lambda a: -a, "abs": torch.abs,
+    "gelu(tanh)": lambda a: F.gelu(a, approximate="tanh"), "softmax(-1)": lambda a: F.softmax(a, dim=-1),
+    "leaky_relu(0.3)": lambda a: F.leaky_relu(a, 0.3), "sum": lambda a: a.sum(), "mean(0)": lambda a: a.mean(0),
+    "amax(-1, keepdim)": lambda a: a.amax(-1, keepdim=True), "argmax(0)": lambda a: a.argmax(0),
+    "view(-1)": lambda a: a.view(-1), "reshape(-1, 1)": lambda a: a.reshape(-1, 1), "t(0,-1)": lambda a: a.transpose(0, -1),
+    "permute(rev)": lambda a: a.permute(*reversed(range(a.dim()))), "unsqueeze(0)": lambda a: a.unsqueeze(0),
+    "flatten": lambda a: a.flatten(), "[0]": lambda a: a[0], "[:, 1:]": lambda a: a[:, 1:], "[None]": lambda a: a[None],
+    "[..., -1]": lambda a: a[..., -1], "[::2]": lambda a: a[::2], "cat0": lambda a: torch.cat([a, a], dim=0),
+    "stack": lambda a: torch.stack([a, a * 2]), "chunk(2,-1)[1]": lambda a: a.chunk(2, dim=-1)[-1],
+    "unbind(0)[0]": lambda a: a.unbind(0)[0], "matmul T": lambda a: a @ a.transpose(-2, -1),
+    "clone.add_(1.5)": lambda a: a.clone().add_(1.5), "clone.mul_(-0.0)": lambda a: a.clone().mul_(-0.0),
+    "relu_(clone)": lambda a: torch.relu_(a.clone()), "to(float64)": lambda a: a.to(torch.float64),
+    "to('cpu')": lambda a: a.to("cpu"), "to(device cpu)": lambda a: a.to(torch.device("cpu")),
+    "half": lambda a: a.half(), "pad(1,1) value 2": lambda a: F.pad(a, (1, 1), mode="constant", value=2.0),
+    "einsum ...i->...": lambda a: torch.einsum("...i->...", a), "shape[-1] * a": lambda a: a * a.shape[-1],
+    "where(a > 0)": lambda a: torch.where(a > 0, a, torch.zeros_like(a)),
+}
+MODULES: dict[str, Callable[[torch.Tensor, Any], nn.Module]] = {
+    "Linear": lambda v, d: nn.Linear(v.shape[-1], d(st.integers(1, 5)), bias=d(st.booleans())),
+    "LayerNorm": lambda v, d: nn.LayerNorm(v.shape[-1], eps=d(st.sampled_from([1e-5, 1e-3, 0.1])), elementwise_affine=d(st.booleans())),
+    "ReLU": lambda v, d: nn.ReLU(),
+    "GELU": lambda v, d: nn.GELU(approximate=d(st.sampled_from(["none", "tanh"]))),
+    "Softmax": lambda v, d: nn.Softmax(dim=d(st.integers(-v.dim(), v.dim() - 1))),
+    "Dropout": lambda v, d: nn.Dropout(d(st.sampled_from([0.0, 0.5]))).eval(),
+    "Flatten": lambda v, d: nn.Flatten(d(st.integers(0, max(v.dim() - 1, 0)))),
+    "Conv1d": lambda v, d: nn.Conv1d(v.shape[-2], d(st.integers(1, 3)), kernel_size=d(st.integers(1, 2)), padding=d(st.integers(0, 1))),
+    "Identity": lambda v, d: nn.Identity(),
+}
+
+
+@st.composite
+def programs(draw: Any) -> tuple[nn.Module, tuple[torch.Tensor, ...], Program]:
+    """A module, its example inputs, and the program it runs."""
+    torch.manual_seed(draw(st.integers(0, 2**16)))  # inputs, parameters, module initialisation
+    inputs = tuple(torch.randn(draw(st.sampled_from(SHAPES))) for _ in range(draw(st.integers(1, 3))))
+    cls = type("Fuzzed", (Fuzzed,), {"forward": _forward_with(len(inputs)), "__module__": __name__})
+    module = cls()
+    program = Program(inputs)
+    values: list[Any] = list(inputs)
+    for _ in range(draw(st.integers(1, 8))):
+        step = _draw_step(draw, module, values)
+        if step is None:
+            continue
+        try:
+            with torch.no_grad():
+                value = step.run(module, values)
+        except Exception:  # eager refuses it (a shape, a dtype): not a program
+            continue
+        if not isinstance(value, torch.Tensor):
+            continue
+        program.steps.append(step)
+        values.append(value)
+    indices = st.integers(0, len(values) - 1)
+    keys = st.sampled_from(HOSTILE_NAMES)
+    program.output = draw(
+        st.recursive(
+            indices,
+            lambda inner: st.one_of(
+                st.tuples(inner, inner), st.lists(inner, min_size=1, max_size=3), st.dictionaries(keys, inner, min_size=1, max_size=3)
+            ),
+            max_leaves=4,
+        )
+    )
+    module._steps, module._output = program.steps, program.output
+    return module.eval(), inputs, program
+
+
+def _draw_step(draw: Any, module: nn.Module, values: list[Any]) -> Step | None:
+    kind = draw(st.sampled_from(["unary", "unary", "binary", "constant", "module", "parameter", "index"]))
+    i = draw(st.integers(0, len(values) - 1))
+    if kind == "unary":
+        name = draw(st.sampled_from(sorted(UNARY)))
+        f = UNARY[name]
+        return Step(f"{name}(v{i})", lambda m, v: f(v[i]))
+    if kind == "binary":
+        j = draw(st.integers(0, len(values) - 1))
+        name = draw(st.sampled_from(sorted(BINARY)))
+        f = BINARY[name]
+        return Step(f"v{i} {name} v{j}", lambda m, v: f(v[i], v[j]))
+    if kind == "constant":
+        c = draw(st.sampled_from(CONSTANTS))
+        name = draw(st.sampled_from(["+", "*", "**", "<", "maximum"]))
+        f = BINARY[name] if name != "maximum" else (lambda a, b: torch.clamp(a, min=b))
+        return Step(f"v{i} {name} {c!r}", lambda m, v: f(v[i], c))
+    name = draw(st.sampled_from(HOSTILE_NAMES))
+    value = values[i]
+    if kind == "module":
+        type_name = draw(st.sampled_from(sorted(MODULES)))
+        try:
+            child = MODULES[type_name](value, draw)
+        except Exception:
+            return None
+        if _add_child(module, name, child, "module") is None:
+            return None
+        return Step(f"self.{name!r}: {child!r}(v{i})", lambda m, v: getattr(m, name)(v[i]))
+    if kind == "parameter":
+        tensor = torch.randn(value.shape[-1:] if value.dim() else ())
+        if _add_child(module, name, nn.Parameter(tensor), "parameter") is None:
+            return None
+        return Step(f"v{i} * param {name!r}", lambda m, v: v[i] * getattr(m, name))
+    length = value.shape[0] if value.dim() else 0
+    if not length:
+        return None
+    index = torch.tensor(draw(st.lists(st.integers(-length, length - 1), min_size=1, max_size=3)))
+    persistent = draw(st.booleans())
+    try:
+        module.register_buffer(name, index, persistent=persistent)
+    except (KeyError, TypeError):
+        return None
+    return Step(f"v{i}[buffer {name!r} (persistent={persistent})]", lambda m, v: v[i][getattr(m, name)])

@@ -1,0 +1,48 @@
+"""Property-based fuzzing: random programs with hostile names, in every style.
+
+`FXGEN_FUZZ=5000 pytest tests/test_fuzz.py` runs a long campaign (the default run takes
+FUZZ_EXAMPLES); `python -m tests.fuzz.campaign` records one in docs/robustness.md.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("hypothesis")
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+
+from tests.fuzz.check import check_program  # noqa: E402
+from tests.fuzz.programs import programs  # noqa: E402
+
+FUZZ_EXAMPLES = int(os.environ.get("FXGEN_FUZZ", "200"))
+
+OUTCOMES: Counter = Counter()
+
+
+@settings(
+    max_examples=FUZZ_EXAMPLES,
+    deadline=None,
+    derandomize=True,  # the same programs in every run: CI is deterministic
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(programs())
+def test_every_program_round_trips_or_raises_a_typed_error(drawn):
+    module, inputs, program = drawn
+    with tempfile.TemporaryDirectory() as folder:
+        failures = check_program(module, inputs, Path(folder), OUTCOMES)
+    assert not failures, "\n".join(failures) + "\n\nprogram:\n" + program.describe()
+
+
+def test_the_fuzzer_mostly_exercises_round_trips():
+    """A fuzzer whose programs all end in errors would prove nothing."""
+    if not OUTCOMES:
+        pytest.skip("run together with the fuzz test")
+    exact = sum(n for (style, outcome), n in OUTCOMES.items() if outcome == "exact")
+    assert exact >= 0.5 * sum(OUTCOMES.values()), OUTCOMES
