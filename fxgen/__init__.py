@@ -9,9 +9,13 @@ from fxgen.api import ExportResult, export, render, styles
 from fxgen.dynamo import dynamo_backend
 from fxgen.errors import (
     CaptureError,
+    CheckError,
     ExportError,
     FormatError,
     FxgenError,
+    InputSpecError,
+    LoadError,
+    SourceError,
     TemplateError,
     VerificationError,
 )
@@ -30,4 +34,8 @@ __all__ = [
     "VerificationError",
     "TemplateError",
     "FormatError",
+    "SourceError",
+    "InputSpecError",
+    "CheckError",
+    "LoadError",
 ]

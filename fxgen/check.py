@@ -16,20 +16,15 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from fxgen.api import ExportResult, Prepared, prepare_export, write_prepared
-from fxgen.errors import FxgenError
+from fxgen.errors import CheckError
 from fxgen.recipe import make_inputs, read_recipe
 from fxgen.sources import build_inputs, build_model
 from fxgen.write import HEADER_PREFIXES, WEIGHTS_LINE, recorded_weights_hash, weights_path_for
 
-__all__ = ["CheckError", "Checked", "find_generated", "check_file", "fix_file"]
+__all__ = ["Checked", "find_generated", "check_file", "fix_file"]
 
 _SUFFIXES = (".py", ".txt", ".md")
 _SKIPPED_FOLDERS = {"__pycache__", "node_modules", "site-packages"}
-
-
-class CheckError(FxgenError):
-    """A generated file cannot be made again (its source does not import, its header is
-    incomplete)."""
 
 
 @dataclass(frozen=True)

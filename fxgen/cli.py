@@ -15,7 +15,7 @@ from typing import Sequence
 
 import fxgen
 from fxgen.check import check_file, find_generated, fix_file
-from fxgen.errors import FxgenError
+from fxgen.errors import FxgenError, InputSpecError
 from fxgen.progress import Progress, showing
 from fxgen.recipe import make_inputs
 from fxgen.sources import build_inputs, build_model
@@ -104,7 +104,7 @@ def _export(args: argparse.Namespace, progress: Progress) -> int:
     progress.show(f"building {args.model}")
     model = build_model(args.model)
     if args.inputs and args.input_specs:
-        raise FxgenError("give the example inputs either with --input specs or with --inputs MODULE:ATTR, not both")
+        raise InputSpecError("give the example inputs either with --input specs or with --inputs MODULE:ATTR, not both")
     inputs = build_inputs(args.inputs) if args.inputs else make_inputs(args.input_specs) if args.input_specs else None
     result = fxgen.export(
         model,

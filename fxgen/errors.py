@@ -13,6 +13,10 @@ __all__ = [
     "VerificationError",
     "TemplateError",
     "FormatError",
+    "SourceError",
+    "InputSpecError",
+    "CheckError",
+    "LoadError",
 ]
 
 
@@ -33,8 +37,26 @@ class VerificationError(FxgenError):
 
 
 class TemplateError(FxgenError):
-    """A template failed to render; the message names the template file and line."""
+    """A style or template folder is wrong (unknown style, missing folder), or a template
+    failed to render; the message names the template file and line."""
 
 
 class FormatError(FxgenError):
     """The formatter rejected the rendered text or its configuration."""
+
+
+class SourceError(FxgenError):
+    """A `module:attr` (CLI, `fxgen check`) that does not name a model or example inputs."""
+
+
+class InputSpecError(FxgenError):
+    """An example-input spec (`2x16:int64`) that cannot be read."""
+
+
+class CheckError(FxgenError):
+    """A generated file that `fxgen check` cannot make again (no recorded source, or a
+    header that could not record everything)."""
+
+
+class LoadError(FxgenError):
+    """`fxgen.load` was given a file that is not an fxgen module-style file."""

@@ -12,7 +12,7 @@ from typing import Any
 
 from torch import nn
 
-from fxgen.errors import FxgenError
+from fxgen.errors import LoadError
 
 __all__ = ["import_isolated", "load"]
 
@@ -29,7 +29,7 @@ def import_isolated(path: str | os.PathLike[str]) -> ModuleType:
     name = f"_fxgen_generated_{path.stem.replace('.', '_').replace('-', '_')}_{os.getpid()}_{next(_counter)}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
-        raise FxgenError(f"cannot import {path}: not a Python file")
+        raise LoadError(f"cannot import {path}: not a Python file")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
@@ -45,5 +45,5 @@ def load(path: str | os.PathLike[str], map_location: Any = "cpu") -> nn.Module:
     module = import_isolated(path)
     loader = getattr(module, "load", None)
     if not callable(loader):
-        raise FxgenError(f"{path} has no load() function; is it an fxgen module-style file?")
+        raise LoadError(f"{path} has no load() function; is it an fxgen module-style file?")
     return loader(map_location=map_location)

@@ -67,19 +67,19 @@ def find_style(name: str, template_dirs: Sequence[str | os.PathLike[str]] = ()) 
     seen = set()
     while current is not None:
         if current in seen:
-            raise FxgenError(f"style {name!r} extends itself through {current!r}")
+            raise TemplateError(f"style {name!r} extends itself through {current!r}")
         seen.add(current)
         folder = _style_folder(current, template_dirs)
         if folder is None:
             known = ", ".join(available_styles(template_dirs))
-            raise FxgenError(f"unknown style {current!r}; the styles are {known}")
+            raise TemplateError(f"unknown style {current!r}; the styles are {known}")
         folders.append(folder)
         own = _read_json(folder / "style.json")
         spec = {**own, **spec}  # the more specific style wins
         current = own.get("extends")
     lowering = spec.get("lowering", "module")
     if lowering not in LOWERINGS:
-        raise FxgenError(f"style {name!r}: unknown lowering {lowering!r} (use one of {', '.join(LOWERINGS)})")
+        raise TemplateError(f"style {name!r}: unknown lowering {lowering!r} (use one of {', '.join(LOWERINGS)})")
     return Style(
         name=name,
         description=spec.get("description", ""),
@@ -120,14 +120,14 @@ def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise FxgenError(f"cannot read {path}: {exc}") from exc
+        raise TemplateError(f"cannot read {path}: {exc}") from exc
 
 
 @functools.lru_cache(maxsize=32)
 def _environment(style: Style, overrides: tuple[str, ...]) -> jinja2.Environment:
     for folder in overrides:
         if not Path(folder).is_dir():
-            raise FxgenError(f"template folder {folder!r} does not exist")
+            raise TemplateError(f"template folder {folder!r} does not exist")
     paths = [*overrides, *(str(f) for f in style.folders), str(TEMPLATES / "_common"), str(TEMPLATES)]
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(paths),
@@ -141,7 +141,7 @@ def _environment(style: Style, overrides: tuple[str, ...]) -> jinja2.Environment
     for folder in overrides:
         own = {p.name for p in Path(folder).glob("*.jinja")}
         if not own & used:
-            raise FxgenError(
+            raise TemplateError(
                 f"template folder {folder} overrides nothing the style {style.name!r} uses "
                 f"(its templates: {', '.join(sorted(own)) or 'none'}; the style uses "
                 f"{', '.join(sorted(used))}). Name a file after one of those, or pass a style "

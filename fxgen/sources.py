@@ -16,15 +16,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from fxgen.errors import FxgenError
+from fxgen.errors import SourceError
 
-__all__ = ["SourceError", "build_model", "build_inputs", "resolve"]
+__all__ = ["build_model", "build_inputs", "resolve"]
 
 SEED = 0
-
-
-class SourceError(FxgenError):
-    """A `module:attr` that does not name a model or example inputs."""
 
 
 def resolve(reference: str) -> Any:

@@ -86,9 +86,13 @@ def load(path=None, map_location="cpu"):
     """Build TransformerBlock with the weights saved beside this file (or at `path`)."""
     if path is None:
         path = __file__.rpartition(".")[0] + ".pt"
-    weights = torch.load(path, map_location=map_location, weights_only=True, mmap=True)
     with torch.device("meta"):
         model = TransformerBlock()
-    model.load_state_dict(weights["state_dict"], assign=True)
+    try:  # an unreadable file, a missing or unexpected key or a wrong shape: one clear error
+        weights = torch.load(path, map_location, weights_only=True, mmap=True)
+        model.load_state_dict(weights["state_dict"], assign=True)
+    except Exception as error:
+        message = f"cannot load {path} into TransformerBlock: {error}"
+        raise RuntimeError(message) from None
     model.eval()
     return model
