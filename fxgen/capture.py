@@ -349,11 +349,15 @@ def _trace(
         where = source.from_traceback(exc.__traceback__)
         at = f" at {where} (`{where.code}`)" if where and where.code else f" at {where}" if where else ""
         name = type(module).__qualname__
-        raise CaptureError(
-            f"torch.fx could not trace {name}.forward{at}: {type(exc).__name__}: {exc}. "
+        advice = (
             "Data-dependent control flow cannot be traced symbolically: make the value a "
             "constant, move that code into a submodule that fxgen keeps as a leaf call, "
-            "or capture the model with torch.export instead."
+            if isinstance(exc, fx.proxy.TraceError)
+            else "Symbolic tracing cannot run this code: "
+        )
+        raise CaptureError(
+            f"torch.fx could not trace {name}.forward{at}: {type(exc).__name__}: {exc}. "
+            f"{advice}or capture the model with torch.export instead (capture='export' or 'auto')."
         ) from exc
     finally:
         for name in set(vars(module)) - before:

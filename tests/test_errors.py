@@ -103,7 +103,3 @@ def test_bad_arguments(tmp_path, call, error, message):
     with pytest.raises(error, match=message):
         call(tmp_path)
 
-
-def test_every_error_is_an_fxgen_error():
-    for cls in (CaptureError, ExportError, VerificationError, fxgen.TemplateError, fxgen.FormatError):
-        assert issubclass(cls, FxgenError)
