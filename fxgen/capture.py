@@ -349,16 +349,14 @@ def _trace(
         where = source.from_traceback(exc.__traceback__)
         at = f" at {where} (`{where.code}`)" if where and where.code else f" at {where}" if where else ""
         name = type(module).__qualname__
+        export = "capture the model with torch.export instead (capture='export' or 'auto')"
         advice = (
-            "Data-dependent control flow cannot be traced symbolically: make the value a "
-            "constant, move that code into a submodule that fxgen keeps as a leaf call, "
+            "Data-dependent control flow cannot be traced symbolically: make the value a constant, "
+            f"move that code into a submodule that fxgen keeps as a leaf call, or {export}."
             if isinstance(exc, fx.proxy.TraceError)
-            else "Symbolic tracing cannot run this code: "
+            else f"Change that line, or {export}."
         )
-        raise CaptureError(
-            f"torch.fx could not trace {name}.forward{at}: {type(exc).__name__}: {exc}. "
-            f"{advice}or capture the model with torch.export instead (capture='export' or 'auto')."
-        ) from exc
+        raise CaptureError(f"torch.fx could not trace {name}.forward{at}: {type(exc).__name__}: {exc}. {advice}") from exc
     finally:
         for name in set(vars(module)) - before:
             constants[f"{path}.{name}" if path else name] = getattr(module, name)
