@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import warnings
 
-from benchmarks import diff_churn, memory
+from benchmarks import diff_churn, memory, performance
 
 
 def main() -> None:
     warnings.filterwarnings("ignore")
-    for name, module in (("diff churn", diff_churn), ("memory", memory)):
+    for name, module in (("diff churn", diff_churn), ("memory", memory), ("performance", performance)):
         print(f"## {name}\n")
         print("\n".join(module.report()))
         print()
