@@ -317,11 +317,17 @@ def _hoist_attributes(graph: fx.Graph) -> None:
 
 
 def _contiguous(graph: fx.Graph, nodes: list[fx.Node]) -> bool:
-    order = {n: i for i, n in enumerate(graph.nodes)}
+    """Whether `nodes` (in graph order) follow each other with nothing in between: a walk
+    from the first, never the whole graph (a cut per module call would be quadratic)."""
     inside = set(nodes)
-    first, last = order[nodes[0]], order[nodes[-1]]
-    between = list(graph.nodes)[first : last + 1]
-    return all(n in inside for n in between)
+    node = nodes[0]
+    for _ in range(len(inside)):
+        if node not in inside:
+            return False
+        if node is nodes[-1]:
+            return True
+        node = node.next
+    return False
 
 
 def _member_names(module: nn.Module) -> dict[int, str]:

@@ -7,6 +7,7 @@ templates only arrange ready-made, safe strings.
 from __future__ import annotations
 
 import ast
+import bisect
 import builtins
 import functools
 import re
@@ -260,6 +261,7 @@ def _lower_units(
     are `Block_v2`, ... in order of first use. Until then `__init__` code refers to a
     class by a token."""
     class_of: dict[str, str] = {}  # module path -> class token
+    paths: list[str] = []  # the keys of class_of, sorted
     code_of: dict[str, tuple[Any, ...]] = {}
     by_code: dict[tuple[Any, ...], str] = {}  # code -> class token
     classes: list[ClassDef] = []
@@ -267,7 +269,7 @@ def _lower_units(
     buffers: dict[str, torch.Tensor] = {}
     for unit in units:
         inputs = example_inputs if not unit.path else None
-        lowering = _ClassLowering(captured, unit, imports, style, inputs, _descendants(unit.path, class_of))
+        lowering = _ClassLowering(captured, unit, imports, style, inputs, _descendants(unit.path, class_of, paths))
         cls, tree = lowering.lower(*naming)
         buffers.update({_join(unit.path, k): v for k, v in tree.buffers.items()})
         if not unit.path:
@@ -285,6 +287,7 @@ def _lower_units(
             classes.append(cls)
         if unit.path not in class_of:
             uses[by_code[key]] = uses.get(by_code[key], 0) + 1
+            bisect.insort(paths, unit.path)
         class_of[unit.path] = by_code[key]
     raise AssertionError("the root unit comes last")
 
@@ -347,12 +350,14 @@ def _root_class_name(original: str, requested: str | None) -> str:
     return name + "_" if name in RESERVED or name == "load" else name
 
 
-def _descendants(path: str, class_of: dict[str, str]) -> dict[str, str]:
-    """Generated classes below `path`, by name relative to it."""
+def _descendants(path: str, class_of: dict[str, str], paths: list[str]) -> dict[str, str]:
+    """Generated classes below `path`, by name relative to it (`paths`: the keys of
+    `class_of`, sorted, so that they are found without scanning every module)."""
     if not path:
         return dict(class_of)
     prefix = path + "."
-    return {p[len(prefix) :]: name for p, name in class_of.items() if p.startswith(prefix)}
+    below = paths[bisect.bisect_left(paths, prefix) : bisect.bisect_left(paths, path + "/")]  # "/" follows "."
+    return {p[len(prefix) :]: class_of[p] for p in below}
 
 
 def _code_key(cls: ClassDef) -> tuple[Any, ...]:

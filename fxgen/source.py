@@ -6,6 +6,7 @@ comments read the same on every machine and in every working directory.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
@@ -36,6 +37,7 @@ class Location:
         return f"{self.module}:{self.line}"
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_internal(filename: str) -> bool:
     return os.path.abspath(filename).startswith(_INTERNAL_DIRS) or filename.startswith("<")
 
@@ -94,7 +96,9 @@ def call_site(stack_traces: list[str | None]) -> str | None:
     return "\n".join(f'  File "{file}", line {line}, in {func}\n    {code}' for file, line, func, code in common) or None
 
 
-def _user_frames(stack_trace: str) -> list[tuple[str, int, str, str]]:
+@functools.lru_cache(maxsize=4096)
+def _user_frames(stack_trace: str) -> tuple[tuple[str, int, str, str], ...]:
+    """The user frames of an FX stack trace (cached: every node of a graph asks, several times)."""
     lines = stack_trace.splitlines()
     frames = []
     for i, line in enumerate(lines):
@@ -102,4 +106,4 @@ def _user_frames(stack_trace: str) -> list[tuple[str, int, str, str]]:
         if match and not _is_internal(match["file"]):
             code = lines[i + 1].strip() if i + 1 < len(lines) and not _FRAME.match(lines[i + 1]) else ""
             frames.append((match["file"], int(match["line"]), match["func"], code))
-    return frames
+    return tuple(frames)
