@@ -92,7 +92,7 @@ def reviewing_doc() -> str:
             "```",
             "",
             f"torch.fx's own printer renumbers every later value (`add_1`, `add_2`, ...): "
-            f"{len([l for l in fx_diff if l[:1] in '+-' and not l.startswith(('+++', '---'))])} changed lines, "
+            f"{len([line for line in fx_diff if line[:1] in '+-' and not line.startswith(('+++', '---'))])} changed lines, "
             "of which the first few:",
             "",
             "```diff",

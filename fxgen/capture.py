@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import inspect
 import logging
-import operator
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import fx, nn
-from torch.utils import _pytree as pytree
 from torch.nn.parameter import is_lazy
+from torch.utils import _pytree as pytree
 
 from fxgen import source
 from fxgen.errors import CaptureError, ExportError

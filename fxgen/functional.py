@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 from torch._guards import detect_fake_mode
-from torch.fx.experimental.proxy_tensor import make_fx
 from torch.func import functional_call
+from torch.fx.experimental.proxy_tensor import make_fx
 
 from fxgen.capture import Captured
 from fxgen.errors import ExportError

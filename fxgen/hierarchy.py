@@ -21,7 +21,6 @@ from torch import fx, nn
 
 from fxgen import source
 from fxgen.modules import SINGLE_TENSOR_MODULES
-from fxgen.naming import sanitize
 from fxgen.tree import ConstructorCache
 
 __all__ = ["Unit", "split", "ORIGIN"]

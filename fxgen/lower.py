@@ -10,9 +10,9 @@ import ast
 import bisect
 import builtins
 import functools
-import re
 import inspect
 import operator
+import re
 from typing import Any, Callable
 
 import torch
@@ -20,15 +20,19 @@ from torch import fx, nn
 from torch.utils import _pytree as pytree
 
 from fxgen import source
+from fxgen.aten import raise_call
 from fxgen.capture import Captured
 from fxgen.errors import ExportError
+from fxgen.functional import DETACHED, approximate_modules, functionalize
+from fxgen.graphview import diagram, graph_nodes
+from fxgen.hierarchy import CONTEXT, Unit, module_stack, split
 from fxgen.naming import RESERVED, TOKEN, Draft, Namespace, is_attr_name, plan_names, sanitize, token
 from fxgen.program import (
     CONTEXT_VERSION,
     ClassDef,
     ExampleInput,
-    FunctionalSpec,
     Function,
+    FunctionalSpec,
     LoadSpec,
     Param,
     Program,
@@ -41,18 +45,13 @@ from fxgen.pyexpr import (
     Expr,
     ExprWriter,
     Imports,
-    Prec,
     Source,
     binary,
-    string_literal,
     comment_text,
     is_default,
+    string_literal,
     unary,
 )
-from fxgen.aten import raise_call
-from fxgen.functional import DETACHED, approximate_modules, functionalize
-from fxgen.graphview import diagram, graph_nodes
-from fxgen.hierarchy import CONTEXT, Unit, module_stack, split
 from fxgen.tree import ModuleTree, add_constant, build_tree
 from fxgen.unlift import KEYWORD_ONLY
 

@@ -21,8 +21,8 @@ from typing import Any, Callable
 
 import torch
 from torch import nn
-from torch.nn.utils import parametrizations as parametrizations_api
 from torch.nn.parameter import is_lazy
+from torch.nn.utils import parametrizations as parametrizations_api
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import _SpectralNorm, _WeightNorm
 from torch.nn.utils.spectral_norm import SpectralNorm

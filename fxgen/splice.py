@@ -7,7 +7,6 @@ from typing import Any, Callable
 
 from torch import fx
 
-
 __all__ = ["inline_call"]
 
 

@@ -14,7 +14,6 @@ import torch.nn.functional as F
 
 from fxgen.errors import ExportError
 from fxgen.pyexpr import BINARY_OPERATORS, UNARY_OPERATORS, Expr, ExprWriter, Imports, binary, string_literal, unary
-
 from tests.zoo import Pair, clipped_norm
 
 

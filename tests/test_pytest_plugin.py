@@ -3,8 +3,6 @@ the update command, `--fxgen-update` writes and reports, a partial run deletes n
 
 from __future__ import annotations
 
-import pytest
-
 pytest_plugins = ["pytester"]
 
 USER_TESTS = '''
