@@ -55,7 +55,7 @@ def _module_name(filename: str) -> str:
         new = [name for name in list(sys.modules) if name not in _INDEXED]
         for name in new:
             file = getattr(sys.modules.get(name), "__file__", None)
-            if file and name != "__main__":
+            if file and name not in ("__main__", "__mp_main__"):  # a script: named by its file
                 _MODULE_FILES.setdefault(os.path.abspath(file), name)
         _INDEXED.update(new)
     return _MODULE_FILES.get(target) or os.path.splitext(os.path.basename(filename))[0]

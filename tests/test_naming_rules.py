@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 
 import torch
 from torch import fx, nn
@@ -45,6 +47,23 @@ def test_source_comments_name_module_and_line_not_paths():
     assert "# tests.zoo" not in fxgen.render(model, example_inputs=inputs, source_comments=False)
     everything = fxgen.render(model, example_inputs=inputs, source_comments=True)
     assert everything.count("# tests.zoo:") > text.count("# tests.zoo:")
+
+
+def test_a_script_is_named_by_its_file(tmp_path):
+    """A model defined in a script run as __main__ (also aliased as __mp_main__ once
+    multiprocessing is imported) is labelled with the script's name."""
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import multiprocessing, sys, torch, fxgen\n"
+        "sys.modules.setdefault('__mp_main__', sys.modules['__main__'])\n"
+        "class Net(torch.nn.Module):\n"
+        "    def forward(self, x):\n"
+        "        return torch.relu(x) * 2\n"
+        "print(fxgen.render(Net(), source_comments=True))\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "# train:5  return torch.relu(x) * 2" in result.stdout
 
 
 def test_a_hostile_stack_trace_cannot_leave_its_comment():
