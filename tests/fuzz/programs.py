@@ -86,15 +86,18 @@ def _forward_with(arity: int) -> Callable[..., Any]:
     return namespace["forward"]
 
 
-def _add_child(module: nn.Module, name: str, child: Any, kind: str) -> str | None:
-    """Register under `name`, or None where torch refuses the name (a `.`, an existing attribute)."""
+def _add_child(module: nn.Module, name: str, child: Any, kind: str, persistent: bool = True) -> str | None:
+    """Register under `name`, or None where the name is taken (torch would replace a
+    parameter or buffer of that name, which earlier steps use) or refused (a `.`)."""
+    if hasattr(module, name):
+        return None
     try:
         if kind == "module":
             module.add_module(name, child)
         elif kind == "parameter":
             module.register_parameter(name, child)
         else:
-            module.register_buffer(name, child)
+            module.register_buffer(name, child, persistent=persistent)
     except (KeyError, TypeError):
         return None
     return name
@@ -210,8 +213,6 @@ def _draw_step(draw: Any, module: nn.Module, values: list[Any]) -> Step | None:
         return None
     index = torch.tensor(draw(st.lists(st.integers(-length, length - 1), min_size=1, max_size=3)))
     persistent = draw(st.booleans())
-    try:
-        module.register_buffer(name, index, persistent=persistent)
-    except (KeyError, TypeError):
+    if _add_child(module, name, index, "buffer", persistent) is None:
         return None
     return Step(f"v{i}[buffer {name!r} (persistent={persistent})]", lambda m, v: v[i][getattr(m, name)])
