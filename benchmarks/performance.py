@@ -1,9 +1,9 @@
 """Speed of fxgen against the references it must beat, as ratios measured in one run.
 
-- render: lower + render (no formatting) vs torch.fx's `Graph.python_code` on the same
-  graph (capture excluded); target <= 1.0x.
-- export: lower + render + format + write vs `black.format_str` alone on the final
-  text; target: 10x faster at 10k nodes (ratio <= 0.1), the 50k export at most 6x the 10k.
+- render: `fxgen.render(formatter=None)` less the capture (lower + render, no
+  formatting) vs torch.fx's `Graph.python_code` on the same graph; target <= 1.0x.
+- export: `fxgen.export(verify=False)` less the capture (lower + render + format +
+  write) vs `black.format_str` alone on the final text; target: 10x faster at 10k nodes (ratio <= 0.1), the 50k export at most 6x the 10k.
 - forward: the generated module's median latency vs the eager original and vs its
   GraphModule; target <= 1.02x eager.
 - load: importing the generated file and `load()` vs building the GraphModule.
@@ -29,12 +29,8 @@ import torch
 from torch import fx, nn
 
 import fxgen
-from fxgen.api import _text
 from fxgen.capture import capture
 from fxgen.loader import import_isolated
-from fxgen.lower import lower
-from fxgen.render import find_style, render_program
-from fxgen.write import serialize_weights
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
 SIZES = {1_000: 5, 10_000: 3, 50_000: 1}  # nodes -> repeats
@@ -68,33 +64,22 @@ def codegen_rows() -> list[str]:
         "| graph nodes | python_code | lower + render | ratio | black on the text | export (no capture) | ratio |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    style = find_style("module")
     x = torch.randn(2, 8)
     exports = {}
     for nodes, repeats in SIZES.items():
         model = stack(nodes)
         graph = fx.symbolic_trace(model).graph
         reference = median_time(lambda: graph.python_code("self"), repeats)
-
-        def render_only() -> str:
-            return render_program(lower(capture(model, example_inputs=(x,)), example_inputs=(x,)), style)
-
-        def capture_only() -> Any:
-            return capture(model, example_inputs=(x,))
-
-        rendered = median_time(render_only, repeats) - median_time(capture_only, repeats)
+        captured = median_time(lambda: capture(model, example_inputs=(x,)), repeats)
+        rendered = median_time(lambda: fxgen.render(model, formatter=None, example_inputs=(x,)), repeats) - captured
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "stack_gen.py"
 
-            def export_no_capture() -> str:
-                program = lower(capture(model, example_inputs=(x,)), example_inputs=(x,))
-                text = _text(program, style, (), black.Mode(), path)
-                path.write_text(text)
-                path.with_suffix(".pt").write_bytes(serialize_weights(program.weights))
-                return text
+            def export() -> Any:
+                return fxgen.export(model, path, example_inputs=(x,), formatter=black.Mode(), verify=False, overwrite=True)
 
-            exported = median_time(export_no_capture, repeats) - median_time(capture_only, repeats)
-            text = export_no_capture()
+            exported = median_time(export, repeats) - captured
+            text = path.read_text()
         formatted = median_time(lambda: black.format_str(text, mode=black.Mode()), repeats)
         exports[nodes] = exported
         rows.append(
