@@ -53,9 +53,11 @@ def _module_name(filename: str) -> str:
     target = os.path.abspath(filename)
     if target not in _MODULE_FILES:
         new = [name for name in list(sys.modules) if name not in _INDEXED]
+        main = sys.modules.get("__main__")
         for name in new:
-            file = getattr(sys.modules.get(name), "__file__", None)
-            if file and name not in ("__main__", "__mp_main__"):  # a script: named by its file
+            module = sys.modules.get(name)
+            file = getattr(module, "__file__", None)
+            if file and module is not main:  # a script, under any alias: named by its file
                 _MODULE_FILES.setdefault(os.path.abspath(file), name)
         _INDEXED.update(new)
     return _MODULE_FILES.get(target) or os.path.splitext(os.path.basename(filename))[0]

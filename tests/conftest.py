@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import black
 import pytest
@@ -24,3 +25,14 @@ def pytest_collection_modifyitems(items):
     """Docs include golden files: check them last, so that one `--fxgen-update` run
     refreshes the goldens first and then the copies in the docs."""
     items.sort(key=lambda item: item.path.name == "test_docs.py")
+
+
+def keep_current(request: pytest.FixtureRequest, doc: Path, fresh: str, problem: str) -> None:
+    """Pass when `doc` holds `fresh`; with `--fxgen-update` write it; otherwise fail
+    saying `problem` and how to refresh it."""
+    if doc.exists() and doc.read_text() == fresh:
+        return
+    if request.config.getoption("--fxgen-update"):
+        doc.write_text(fresh)
+        return
+    pytest.fail(f"{problem}; run: pytest --fxgen-update", pytrace=False)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import keep_current
+
 ROOT = Path(__file__).parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(
@@ -31,25 +33,14 @@ def test_included_examples_are_current(doc, request):
     text = doc.read_text()
 
     fresh = BLOCK.sub(lambda m: m[1] + _included(m["path"]) + m[5], text)
-    if fresh == text:
-        return
-    if request.config.getoption("--fxgen-update"):
-        doc.write_text(fresh)
-        return
     stale = [m["path"] for m in BLOCK.finditer(text) if _included(m["path"]) != m["body"]]
-    pytest.fail(f"{doc.name} shows outdated copies of {stale}; run: pytest --fxgen-update", pytrace=False)
+    keep_current(request, doc, fresh, f"{doc.name} shows outdated copies of {stale}")
 
 
 def test_reviewing_doc_is_current(request):
     from benchmarks.diff_churn import DOCS, reviewing_doc
 
-    fresh = reviewing_doc()
-    if DOCS.read_text() == fresh:
-        return
-    if request.config.getoption("--fxgen-update"):
-        DOCS.write_text(fresh)
-        return
-    pytest.fail("docs/reviewing.md is outdated; run: pytest --fxgen-update", pytrace=False)
+    keep_current(request, DOCS, reviewing_doc(), "docs/reviewing.md is outdated")
 
 
 CONTEXT = re.compile(r"(<!-- fxgen:context -->\n)(.*?)(<!-- fxgen:end -->)", re.S)
@@ -83,12 +74,7 @@ def test_template_context_reference_is_current(request):
     doc = ROOT / "docs" / "templates.md"
     text = doc.read_text()
     fresh = CONTEXT.sub(lambda m: m[1] + context_reference() + "\n" + m[3], text)
-    if fresh == text:
-        return
-    if request.config.getoption("--fxgen-update"):
-        doc.write_text(fresh)
-        return
-    pytest.fail("docs/templates.md does not match fxgen/program.py; run: pytest --fxgen-update", pytrace=False)
+    keep_current(request, doc, fresh, "docs/templates.md does not match fxgen/program.py")
 
 
 def test_readme_lists_every_built_in_style():

@@ -8,6 +8,7 @@ import pytest
 
 import fxgen
 from fxgen import errors
+from tests.conftest import keep_current
 from tests.error_examples import EXAMPLES, errors_doc, message_of
 
 DOC = Path(__file__).parent.parent / "docs" / "errors.md"
@@ -27,10 +28,4 @@ def test_each_example_raises_its_error_and_names_what_failed(example, tmp_path):
 
 
 def test_the_errors_doc_is_current(tmp_path, request):
-    fresh = errors_doc(tmp_path)
-    if DOC.exists() and DOC.read_text() == fresh:
-        return
-    if request.config.getoption("--fxgen-update"):
-        DOC.write_text(fresh)
-        return
-    pytest.fail("docs/errors.md is outdated; run: pytest --fxgen-update", pytrace=False)
+    keep_current(request, DOC, errors_doc(tmp_path), "docs/errors.md is outdated")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import keep_current
 from tests.workflow_session import MODEL, Session, run_session, transcript
 
 ROOT = Path(__file__).parent.parent
@@ -66,10 +67,5 @@ def test_workflow_doc_shows_the_real_session(steps, request):
     text = DOC.read_text()
     fresh = SESSION.sub(lambda m: m[1] + transcript(steps) + m[3], text)
     assert SESSION.search(text), "docs/workflow.md has no session block"
-    if fresh == text:
-        return
-    if request.config.getoption("--fxgen-update"):
-        DOC.write_text(fresh)
-        return
-    pytest.fail("docs/workflow.md shows an outdated session; run: pytest --fxgen-update", pytrace=False)
+    keep_current(request, DOC, fresh, "docs/workflow.md shows an outdated session")
 

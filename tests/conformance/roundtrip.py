@@ -97,12 +97,20 @@ def sample_call(callee: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[
     return cls(callee, spec, constants), tensors
 
 
+def load_generated(path: Path, style: str) -> Callable[..., Any]:
+    """A written file as a callable, imported in isolation: the module style's (and the
+    script style's) `load()`, or the functional `forward` bound to its `load_state()`."""
+    loaded = import_isolated(path)
+    return functools.partial(loaded.forward, loaded.load_state()) if style == "functional" else loaded.load()
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0][:200] if text else ''}".rstrip(": ")
 
 
-def _run(fn: Any, inputs: tuple[Any, ...]) -> Any:
+def run_quietly(fn: Any, inputs: tuple[Any, ...]) -> Any:
+    """`fn(*inputs)` reseeded, as verification runs it, with warnings silenced."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return run_seeded(fn, inputs, {})
@@ -121,7 +129,7 @@ def _reference(module: nn.Module, inputs: tuple[Any, ...], capture: str, expecte
         tool = "torch.fx cannot trace it" if capture == "fx" else "torch.export cannot capture it"
         return f"{tool}: {_first_line(exc)}"
     try:
-        actual = _run(captured, inputs)
+        actual = run_quietly(captured, inputs)
     except Exception as exc:
         return f"the {capture} capture fails to run: {_first_line(exc)}"
     diff = first_difference(expected, actual, values=values)
@@ -145,7 +153,7 @@ def round_trip(
     (default: `module`). `inspect(style, loaded, text)`: a further check of the written
     file, returning what is wrong or None."""
     try:
-        expected = _run(module, inputs)
+        expected = run_quietly(module, inputs)
     except Exception as exc:
         return [Result(name, c, s, OUTSIDE, f"eager fails: {_first_line(exc)}") for c in CAPTURES for s in STYLES]
     results = []
@@ -166,7 +174,7 @@ def _outside_reason(
     module: nn.Module, traced: nn.Module, inputs: tuple[Any, ...], capture: str, expected: Any, values: bool
 ) -> str | None:
     """Why eager or the capture itself does not reproduce eager, or None when they do."""
-    if values and first_difference(expected, _run(module, inputs)) is not None:
+    if values and first_difference(expected, run_quietly(module, inputs)) is not None:
         return "eager does not reproduce itself under a fixed seed"
     return _reference(traced if capture == "fx" else module, inputs, capture, expected, values)
 
@@ -197,9 +205,8 @@ def _export(
     except SyntaxError as exc:
         return Result(name, capture, style, FAILED, f"invalid Python: {exc}")
     try:
-        loaded = import_isolated(path)
-        generated = functools.partial(loaded.forward, loaded.load_state()) if style == "functional" else loaded.load()
-        actual = _run(generated, inputs)
+        generated = load_generated(path, style)
+        actual = run_quietly(generated, inputs)
     except Exception as exc:
         return Result(name, capture, style, FAILED, f"the written file fails: {_first_line(exc)}")
     diff = first_difference(expected, actual, values=values)

@@ -11,7 +11,6 @@ silently different result.
 from __future__ import annotations
 
 import ast
-import functools
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -21,8 +20,8 @@ import black
 from torch import fx, nn
 
 import fxgen
-from fxgen.loader import import_isolated
-from fxgen.verify import first_difference, run_seeded
+from fxgen.verify import first_difference
+from tests.conformance.roundtrip import load_generated, run_quietly
 
 CODE_STYLES = ("module", "functional", "script")
 OTHER_STYLES = ("ir", "mermaid")
@@ -30,16 +29,10 @@ OTHER_STYLES = ("ir", "mermaid")
 EXACT, TYPED_ERROR, OUTSIDE = "exact", "FxgenError", "outside fxgen"
 
 
-def _run(fn: Any, inputs: tuple[Any, ...]) -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return run_seeded(fn, inputs, {})
-
-
 def check_program(module: nn.Module, inputs: tuple[Any, ...], folder: Path, outcomes: Counter) -> list[str]:
     """The failures of one program over every style (empty when it holds); counts the
     outcomes per style in `outcomes`."""
-    expected = _run(module, inputs)
+    expected = run_quietly(module, inputs)
     failures = []
     for style in CODE_STYLES:
         outcome = _code_style(module, inputs, folder, style, expected)
@@ -76,9 +69,7 @@ def _code_style(module: nn.Module, inputs: tuple[Any, ...], folder: Path, style:
     if black.format_str(text, mode=black.Mode()) != text:
         return "not black-stable"
     try:
-        loaded = import_isolated(path)
-        generated = functools.partial(loaded.forward, loaded.load_state()) if style == "functional" else loaded.load()
-        actual = _run(generated, inputs)
+        actual = run_quietly(load_generated(path, style), inputs)
     except Exception as exc:
         return f"the written file fails: {type(exc).__name__}: {exc}"
     if first_difference(expected, actual) is None:
@@ -90,10 +81,10 @@ def _code_style(module: nn.Module, inputs: tuple[Any, ...], folder: Path, style:
 
 def _torch_differs(module: nn.Module, inputs: tuple[Any, ...], expected: Any) -> bool:
     """Whether eager itself, or torch.fx's GraphModule, does not reproduce eager."""
-    if first_difference(expected, _run(module, inputs)) is not None:
+    if first_difference(expected, run_quietly(module, inputs)) is not None:
         return True
     try:
         traced = fx.symbolic_trace(module)
-        return first_difference(expected, _run(traced, inputs)) is not None
+        return first_difference(expected, run_quietly(traced, inputs)) is not None
     except Exception:
         return True
