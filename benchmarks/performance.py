@@ -1,14 +1,19 @@
 """Speed of fxgen against the references it must beat, as ratios measured in one run.
 
-- render: `fxgen.render(formatter=None)` less the capture (lower + render, no
-  formatting) vs torch.fx's `Graph.python_code` on the same graph; target <= 1.0x.
-- export: `fxgen.export(verify=False)` less the capture (lower + render + format +
-  write) vs `black.format_str` alone on the final text; target: 10x faster at 10k nodes (ratio <= 0.1), the 50k export at most 6x the 10k.
+- render: lowering and rendering a captured program (no formatting) vs torch.fx's
+  `Graph.python_code` on the same captured graph; target <= 1.0x.
+- export: `fxgen.export(verify=False)` with the capture done beforehand (lowering,
+  rendering, formatting, writing the code and weights) vs `black.format_str` alone on the
+  text it wrote; target <= 0.1x for the 10k-node graph (10x faster), and the 50k export
+  at most 6x the 10k one.
 - forward: the generated module's median latency vs the eager original and vs its
   GraphModule; target <= 1.02x eager.
 - load: importing the generated file and `load()` vs building the GraphModule.
 
-Synthetic graphs are residual stacks (`x = x + relu(fc(x)) * 0.5`, 4 nodes per block).
+Synthetic graphs are residual stacks (`x = x + relu(fc(x)) * 0.5`, 4 nodes per block),
+exported as one flat `forward` (`hierarchy=False`, the shape of torch.fx's own print)
+and with a class per module type (the default). Real models are transformers models
+built from configs with random weights, captured with torch.export.
 
     python -m benchmarks.performance          # print
     python -m benchmarks.performance --docs   # and rewrite docs/performance.md
@@ -21,19 +26,30 @@ import statistics
 import sys
 import tempfile
 import time
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import black
 import torch
 from torch import fx, nn
 
 import fxgen
-from fxgen.capture import capture
+import fxgen.api
+from fxgen.capture import Captured, capture, normalize_inputs
 from fxgen.loader import import_isolated
+from fxgen.lower import lower
+from fxgen.render import find_style, render_program
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
 SIZES = {1_000: 5, 10_000: 3, 50_000: 1}  # nodes -> repeats
+#: transformers families (tests/conformance/hf_models.py) at a size that takes milliseconds
+TRANSFORMERS = {
+    "BERT": dict(hidden_size=128, num_hidden_layers=6, intermediate_size=512),
+    "GPT-2": dict(n_embd=128, n_layer=6, n_inner=512),
+    "LLaMA": dict(hidden_size=128, num_hidden_layers=6, intermediate_size=512),
+}
 
 
 class Block(nn.Module):
@@ -50,6 +66,18 @@ def stack(nodes: int) -> nn.Module:
     return nn.Sequential(*[Block() for _ in range(max(1, (nodes - 2) // 4))])
 
 
+def transformers_model(family: str) -> tuple[nn.Module, dict[str, torch.Tensor]]:
+    """A transformers model of `family`, larger than the conformance sweep's, eval mode."""
+    import transformers
+
+    from tests.conformance.hf_models import FAMILIES
+
+    model_name, config_name, config, inputs = FAMILIES[family]
+    torch.manual_seed(0)
+    model = getattr(transformers, model_name)(getattr(transformers, config_name)(**{**config, **TRANSFORMERS[family]}))
+    return model.eval(), inputs()
+
+
 def median_time(run: Callable[[], Any], repeats: int) -> float:
     times = []
     for _ in range(repeats):
@@ -59,58 +87,107 @@ def median_time(run: Callable[[], Any], repeats: int) -> float:
     return statistics.median(times)
 
 
-def codegen_rows() -> list[str]:
-    rows = [
-        "| graph nodes | python_code | lower + render | ratio | black on the text | export (no capture) | ratio |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    x = torch.randn(2, 8)
-    exports = {}
-    for nodes, repeats in SIZES.items():
-        model = stack(nodes)
-        graph = fx.symbolic_trace(model).graph
-        reference = median_time(lambda: graph.python_code("self"), repeats)
-        captured = median_time(lambda: capture(model, example_inputs=(x,)), repeats)
-        rendered = median_time(lambda: fxgen.render(model, formatter=None, example_inputs=(x,)), repeats) - captured
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "stack_gen.py"
+@contextmanager
+def captured_beforehand(captured: Captured) -> Iterator[None]:
+    """`fxgen.export` runs as usual, except that the capture is the one given."""
+    original = fxgen.api.capture_program
+    fxgen.api.capture_program = lambda *args, **kwargs: captured
+    try:
+        yield
+    finally:
+        fxgen.api.capture_program = original
 
-            def export() -> Any:
-                return fxgen.export(model, path, example_inputs=(x,), formatter=black.Mode(), verify=False, overwrite=True)
 
-            exported = median_time(export, repeats) - captured
-            text = path.read_text()
-        formatted = median_time(lambda: black.format_str(text, mode=black.Mode()), repeats)
-        exports[nodes] = exported
-        rows.append(
-            f"| {nodes:,} | {reference:.3f} s | {rendered:.3f} s | {rendered / reference:.1f}x | "
-            f"{formatted:.2f} s | {exported:.2f} s | {exported / formatted:.2f}x |"
+def codegen_row(label: str, model: nn.Module, options: dict[str, Any], repeats: int) -> tuple[str, float, float]:
+    """One table row: render vs python_code, export vs black; also (export seconds, export ratio)."""
+    hierarchy = options.get("hierarchy", True)
+    method = options.get("capture", "fx")
+    inputs = options["example_inputs"]
+    args, kwargs = normalize_inputs(inputs)
+    captured = capture(model, method=method, example_inputs=inputs)
+    nodes = sum(1 for _ in captured.graph.nodes)
+    style = find_style("module")
+    reference = median_time(lambda: captured.graph.python_code("self"), repeats)
+    rendered = median_time(
+        lambda: render_program(
+            lower(captured, style="module", lowering="module", example_inputs=args, example_kwargs=kwargs,
+                  hierarchy=hierarchy),
+            style,
+        ),
+        repeats,
+    )
+    with tempfile.TemporaryDirectory() as folder, captured_beforehand(captured):
+        path = Path(folder) / "model_gen.py"
+        exported = median_time(
+            lambda: fxgen.export(model, path, formatter="black", verify=False, overwrite=True, **options), repeats
         )
-    growth = exports[50_000] / exports[10_000]
-    return rows + ["", f"Export growth from 10k to 50k nodes: {growth:.1f}x (target <= 6x)."]
+        text = path.read_text()
+    formatted = median_time(lambda: black.format_str(text, mode=black.Mode()), repeats)
+    row = (
+        f"| {label} | {nodes:,} | {text.count(chr(10)):,} | {reference:.3f} s | {rendered:.3f} s | "
+        f"{rendered / reference:.2f}x | {formatted:.2f} s | {exported:.3f} s | {exported / formatted:.3f}x |"
+    )
+    return row, exported, exported / formatted
+
+
+CODEGEN_HEADER = [
+    "| graph | nodes | lines | python_code | lower + render | ratio | black on the text | export | ratio |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+]
+
+
+def codegen_rows() -> tuple[list[str], dict[str, float]]:
+    rows, figures = list(CODEGEN_HEADER), {}
+    x = torch.randn(2, 8)
+    for hierarchy in (False, True):
+        kind = "flat" if not hierarchy else "classes"
+        for nodes, repeats in SIZES.items():
+            row, seconds, ratio = codegen_row(
+                f"residual stack, {kind}", stack(nodes), dict(example_inputs=(x,), hierarchy=hierarchy), repeats
+            )
+            rows.append(row)
+            figures[f"{kind} {nodes}"] = seconds
+            figures[f"{kind} {nodes} ratio"] = ratio
+    for family in TRANSFORMERS:
+        model, inputs = transformers_model(family)
+        row, _, _ = codegen_row(f"{family} ({type(model).__name__})", model,
+                                dict(example_inputs=((), inputs), capture="export"), 3)
+        rows.append(row)
+    return rows, figures
 
 
 def forward_rows() -> list[str]:
     from tests.zoo import ZOO
 
     rows = [
-        "| model | eager | GraphModule | generated | vs eager | vs GraphModule | load() | GraphModule build | ratio |",
+        "| model | eager | GraphModule | generated | vs eager | vs GraphModule | import + load() | GraphModule build | ratio |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    cases: list[tuple[str, nn.Module, tuple[Any, ...], dict[str, Any], str]] = []
     for name in ("mlp", "cnn", "transformer_block", "residual"):
         model, inputs = ZOO[name]()
-        inputs = tuple(torch.cat([t] * 32) for t in inputs)  # a batch that takes milliseconds
-        model.eval()
-        graph_module = fx.symbolic_trace(model)
+        cases.append((name, model.eval(), tuple(torch.cat([t] * 32) for t in inputs), {}, "fx"))
+    for family in TRANSFORMERS:
+        model, inputs = transformers_model(family)
+        cases.append((family, model, (), {k: torch.cat([v] * 4) for k, v in inputs.items()}, "export"))
+    for name, model, args, kwargs, method in cases:
+        if method == "fx":
+            graph_module = fx.symbolic_trace(model)
+            example: Any = args
+        else:
+            graph_module = torch.export.export(model, args, kwargs, strict=False).module()
+            example = (args, kwargs)
         with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / f"{name}_gen.py"
-            fxgen.export(model, path, example_inputs=inputs, verify=False)
+            path = Path(folder) / "model_gen.py"
+            fxgen.export(model, path, example_inputs=example, capture=method, verify=False)
             generated = import_isolated(path).load()
             loading = median_time(lambda: import_isolated(path).load(), 5)
-        building = median_time(lambda: fx.GraphModule(model, graph_module.graph), 5)
+        building = median_time(lambda: fx.GraphModule(graph_module, graph_module.graph), 5)
         with torch.no_grad():
-            times = {k: median_time(lambda m=m: m(*inputs), 50) for k, m in
-                     (("eager", model), ("gm", graph_module), ("gen", generated))}
+            times = {
+                key: median_time(lambda m=m: m(*args, **kwargs), 50)
+                for key, m in (("eager", model), ("gm", graph_module), ("gen", generated))
+            }
         rows.append(
             f"| {name} | {times['eager'] * 1e3:.2f} ms | {times['gm'] * 1e3:.2f} ms | {times['gen'] * 1e3:.2f} ms | "
             f"{times['gen'] / times['eager']:.3f}x | {times['gen'] / times['gm']:.3f}x | "
@@ -120,15 +197,23 @@ def forward_rows() -> list[str]:
 
 
 def report() -> list[str]:
+    warnings.filterwarnings("ignore")
+    codegen, figures = codegen_rows()
+    growth = {kind: figures[f"{kind} 50000"] / figures[f"{kind} 10000"] for kind in ("flat", "classes")}
     return [
         f"torch {torch.__version__}, black {black.__version__}, Python {platform.python_version()}, "
-        f"{platform.machine()}, CPU; medians of repeated in-process runs.",
+        f"{platform.machine()}, {torch.get_num_threads()} CPU threads; medians of repeated in-process runs.",
         "",
-        "### Code generation (residual stacks; capture excluded)",
+        "### Code generation (capture excluded)",
         "",
-        *codegen_rows(),
+        *codegen,
         "",
-        "### Generated code at run time (zoo models, batch x32, no_grad)",
+        f"Export of the 10k-node stack vs black on its text: flat {figures['flat 10000 ratio']:.3f}x, "
+        f"classes {figures['classes 10000 ratio']:.3f}x (target <= 0.1x). "
+        f"Export growth from 10k to 50k nodes: flat {growth['flat']:.1f}x, classes {growth['classes']:.1f}x "
+        "(target <= 6x).",
+        "",
+        "### Generated code at run time (no_grad; zoo batch x32, transformers batch x4)",
         "",
         *forward_rows(),
     ]

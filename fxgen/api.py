@@ -5,11 +5,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import inspect
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from fxgen.capture import capture as capture_program
 from fxgen.capture import normalize_inputs
@@ -81,8 +83,9 @@ def render(
     options = _Options.of(locals())
     chosen = find_style(style, template_dirs)
     target = Path(path) if path is not None else None
-    program = _program(obj, options, chosen, target)
-    return _text(program, chosen, template_dirs, formatter, target)
+    with _collector_paused():
+        program = _program(obj, options, chosen, target)
+        return _text(program, chosen, template_dirs, formatter, target)
 
 
 def export(
@@ -157,12 +160,27 @@ def _prepare(obj: Any, code_path: Path, options: _Options) -> Prepared:
         raise ExportError(f"the output path {str(code_path)!r} must end in {chosen.suffix} for the {options.style!r} style")
     if not code_path.parent.is_dir():
         raise ExportError(f"the folder of {str(code_path)!r} does not exist")
-    program = _program(obj, options, chosen, code_path)
-    weights = serialize_weights(program.weights) if chosen.python else None
-    if weights is not None:
-        program.header.append(weights_header_line(code_path, weights))
-    text = _text(program, chosen, options.template_dirs, options.formatter, code_path)
+    with _collector_paused():
+        program = _program(obj, options, chosen, code_path)
+        weights = serialize_weights(program.weights) if chosen.python else None
+        if weights is not None:
+            program.header.append(weights_header_line(code_path, weights))
+        text = _text(program, chosen, options.template_dirs, options.formatter, code_path)
     return Prepared(code_path, chosen, program, text, weights, options.example_inputs)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector paused while a program is built: it makes many small
+    objects that reference counting frees, and each full collection walks the whole heap
+    (about half the time of lowering a large graph)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def write_prepared(prepared: Prepared, *, overwrite: bool = False, verify: bool = True) -> ExportResult:
@@ -284,6 +302,6 @@ def _text(
     text = render_program(program, style, template_dirs)
     if not style.python:
         return text  # a listing or a picture: written as rendered
-    check_syntax(text, f"the {style.name!r} render")
+    tree = check_syntax(text, f"the {style.name!r} render")
     stage(f"formatting {text.count(chr(10)):,} lines")
-    return format_text(text, formatter, path)
+    return format_text(text, formatter, path, tree)

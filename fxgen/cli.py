@@ -80,7 +80,10 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--capture", choices=["fx", "export", "auto"], default="fx", help="symbolic tracing, torch.export, or fx then export")
     export.add_argument("--template-dir", action="append", default=[], metavar="DIR", help="a folder of user templates and styles")
     export.add_argument("--class-name", help="the name of the generated root class")
-    export.add_argument("--formatter", choices=["auto", "black", "ruff", "none"], default="auto", help="default: the target project's (black or ruff)")
+    export.add_argument(
+        "--formatter", choices=["auto", "black", "black-full", "ruff", "none"], default="auto",
+        help="default: the target project's (black or ruff); black-full runs black on the whole file (same output, slower)",
+    )
     export.add_argument("--no-verify", action="store_true", help="do not run the written file against the model")
     export.add_argument("--overwrite", action="store_true", help="replace a file that fxgen did not generate")
     export.set_defaults(run=_export)

@@ -1,9 +1,11 @@
 """Format: rendered text becomes exactly what the target project's formatter makes of it.
 
-The formatter is chosen in one place. `"black"` uses black with the settings of the
-project the file is written into (found as black finds them: the nearest folder with
+The formatter is chosen in one place. `"black"` gives black's output with the settings of
+the project the file is written into (found as black finds them: the nearest folder with
 `.git`, `.hg` or a `pyproject.toml` with `[tool.black]`; black's defaults where there is
-none, and always for text that is not written to a path). `"ruff"` runs `ruff format`
+none, and always for text that is not written to a path), computed by `fxgen.blackfast`,
+which runs black only on the statements that need it; `"black-full"` runs black on the
+whole text (the same output, slower). `"ruff"` runs `ruff format`
 on the text as if it were the file at the path, so ruff finds the project's settings
 itself. `"auto"` picks ruff where the project formats with ruff (a `pyproject.toml` with
 `[tool.ruff]` and no `[tool.black]`, or a `ruff.toml`, on the way up to the project
@@ -21,6 +23,7 @@ from typing import Union
 
 import black
 
+from fxgen.blackfast import format_like_black
 from fxgen.errors import ExportError, FormatError
 
 if sys.version_info >= (3, 11):
@@ -32,8 +35,9 @@ __all__ = ["Formatter", "format_text", "black_mode", "project_formatter", "ruff_
 
 Formatter = Union[str, black.Mode, None]
 
-def format_text(text: str, formatter: Formatter, path: Path | None = None) -> str:
-    """`text` formatted as `formatter` says, for a file to be written at `path`."""
+def format_text(text: str, formatter: Formatter, path: Path | None = None, tree: ast.Module | None = None) -> str:
+    """`text` formatted as `formatter` says, for a file to be written at `path`
+    (`tree`: the text parsed, where the caller has it)."""
     if formatter is None:
         return text
     if formatter == "auto":
@@ -42,14 +46,17 @@ def format_text(text: str, formatter: Formatter, path: Path | None = None) -> st
         return ruff_format(text, path)
     if isinstance(formatter, black.Mode):
         mode = formatter
-    elif formatter == "black":
+    elif formatter in ("black", "black-full"):
         mode = black_mode(path)
     else:
         raise FormatError(
-            f"unknown formatter {formatter!r}: use 'auto', 'black', 'ruff', a black.Mode, or None (unformatted)"
+            f"unknown formatter {formatter!r}: use 'auto', 'black', 'black-full', 'ruff', a black.Mode, "
+            "or None (unformatted)"
         )
     try:
-        return black.format_str(text, mode=mode)
+        if formatter == "black-full":
+            return black.format_str(text, mode=mode)
+        return format_like_black(text, mode, tree)
     except Exception as exc:  # black reports invalid input with its own exception types
         raise FormatError(f"black could not format the generated code: {exc}") from exc
 
@@ -135,10 +142,10 @@ def _mode_from_config(config: dict, pyproject: Path) -> black.Mode:
         raise FormatError(f"{pyproject}: invalid black settings: {exc}") from exc
 
 
-def check_syntax(text: str, what: str) -> None:
-    """Refuse to write text that is not valid Python (a bug in a template or in fxgen)."""
+def check_syntax(text: str, what: str) -> ast.Module:
+    """The parsed text; refuses text that is not valid Python (a bug in a template or in fxgen)."""
     try:
-        ast.parse(text)
+        return ast.parse(text)
     except SyntaxError as exc:
         line = text.splitlines()[exc.lineno - 1] if exc.lineno else ""
         raise ExportError(

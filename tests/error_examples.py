@@ -99,7 +99,7 @@ EXAMPLES = [
     Example(
         fxgen.FormatError,
         "an unknown formatter",
-        "use 'auto', 'black', 'ruff', a black.Mode or None",
+        "use 'auto', 'black', 'black-full', 'ruff', a black.Mode or None",
         lambda folder: fxgen.render(nn.ReLU(), formatter="yapf"),
         ("'yapf'",),
     ),

@@ -1,0 +1,208 @@
+"""The black fast path gives exactly black's output, and black sees only what needs it.
+
+Besides these tests, every export the test run makes is compared with whole-file black
+(`_black_identity` in conftest.py): goldens, conformance sweeps, fuzzed programs.
+"""
+
+from __future__ import annotations
+
+import ast
+import keyword
+from pathlib import Path
+
+import black
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import fxgen
+from fxgen import blackfast
+from tests.zoo import ZOO
+
+GOLDEN = Path(__file__).parent.parent / "golden"
+
+# Texts that each exercise one rule the fast path must respect.
+CASES = {
+    "plain run": "x = 1\ny = f(x, 2)\nz = x + y\n",
+    "spacing black fixes": "x=1\ny = f( x,2 )\nz = x+y\nw = x ** 2 + y**-1\n",
+    "magic trailing comma": "x = f(a, b,)\ny = [1, 2,]\nz = (a,)\n",
+    "long lines at depths": (
+        "def f():\n    value = some_function_name(first_argument_value, second_argument_value, third_one)\n"
+        "    if value:\n        other = value.attribute.method(keyword_argument=1, another_keyword=2, third=3)\n"
+        "class C:\n    x = [element_number_one, element_number_two, element_number_three, element_four]\n"
+    ),
+    "strings black rewrites": "x = 'a'\ny = \"it's\"\nz = u\"x\"\nw = f('{x}')\nv = '''t'''\n",
+    "long line with single quotes": "x = function_name_that_is_long('first string argument', 'second string argument', 3)\n",
+    "numbers black rewrites": "x = 1E5\ny = 0XFF\nz = 1.\nw = 10J\nv = 1_000\n",
+    "redundant parentheses": "x = (a)\ny = (1)\nprint((a))\nfor (i) in (b):\n    pass\n",
+    "comments": "x = 1\n# a comment\ny = 2\n#no space\nz = 3\n# trailing space   \nw = 4\n    # odd indent\nv = 5\n",
+    "comment before a def": "x = 1\n# about f\ndef f():\n    pass\ny = 2\n",
+    "imports then statements": "import os\nx = 1\ndef f():\n    import sys\n    y = 2\n",
+    "blank lines": "x = 1\n\n\n\ny = 2\ndef f():\n\n    a = 1\n\n\n    b = 2\nclass C:\n\n    z = 1\n",
+    "docstrings": 'def f():\n    """Doc."""\n    x = 1\nclass C:\n    \'\'\'doc\'\'\'\n    y = 2\n',
+    "dummy bodies": "def f(): ...\nclass C:\n    ...\nx = ...\n",
+    "semicolons and backslashes": "x = 1; y = 2\nz = 1 + \\\n    2\nw = 3\n",
+    "compound one-liners": "if x: y = 1\nfor i in z: w = i\nwhile a: b = 1\n",
+    "version features": "x = (y := 1)\nz = lambda a: a\nw = f(*a, **k)\nv = 1_0\nasync def g():\n    await h()\n",
+    "unpacking after a call": "x = f(*args)\ny = [*a, *b]\nz = {**a}\n",
+    "two-space indentation": "def f():\n  x = 1\n  y = 2\n  if x:\n    z = 3\n",
+    "decorators": "@decorator\ndef f():\n    x = 1\n@other(1)\nclass C:\n    y = 1\n",
+    "try and with": "try:\n    x = 1\nexcept E as e:\n    y = 2\nelse:\n    z = 3\nfinally:\n    w = 4\nwith a as b:\n    c = 1\n",
+    "match": "match x:\n    case 1:\n        y = 2\n    case _:\n        z = 3\n",
+    "non-ascii": "résumé = 1\nx = 'é'\ny = 2\n",
+    "fmt off": "x = [1,2]\n# fmt: off\ny = [1,2]\n# fmt: on\nz = [1,2]\n",
+    "tabs": "def f():\n\tx = 1\n",
+    "soft keywords as names": "match = 1\ncase = 2\ntype = 3\n_ = 4\nprint = 5\n",
+    "chained and augmented": "a = b = c\nx += 1\ny **= 2\nz @= w\n",
+    "subscripts and slices": "x = a[1:2]\ny = a[lower + offset : upper]\nz = a[:, 0]\nw = a[x+1 :]\n",
+    "return and flow": "def f():\n    x = 1\n    return x\n    y = 2\n    raise E\n    z = 3\n",
+    "placeholder-like text": "fxgen_run_0_ = 1\nx = 2\n",
+    "first line": "x = 1\n",
+    "empty": "",
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_same_as_black(name):
+    text = CASES[name]
+    expected = black.format_str(text, mode=black.Mode())
+    assert blackfast.format_like_black(text, black.Mode()) == expected
+
+
+@pytest.mark.parametrize("mode", [black.Mode(line_length=40), black.Mode(string_normalization=False), black.Mode(magic_trailing_comma=False), black.Mode(target_versions={black.TargetVersion.PY38})])
+@pytest.mark.parametrize("name", ["spacing black fixes", "magic trailing comma", "long lines at depths", "strings black rewrites", "comments"])
+def test_same_as_black_in_other_modes(name, mode):
+    text = CASES[name]
+    assert blackfast.format_like_black(text, mode) == black.format_str(text, mode=mode)
+
+
+NAMES = st.one_of(
+    st.sampled_from(["x", "self", "torch", "fc", "print", "type", "match", "_", "résumé", "getattr"]),
+    st.from_regex(r"[a-z_][a-z0-9_]{0,30}", fullmatch=True).filter(lambda n: not keyword.iskeyword(n)),
+)
+ATOMS = st.one_of(
+    NAMES,
+    st.sampled_from(["0", "1", "10", "1E5", "0XFF", "1_000", "0.5", "1e-05", "1.", "1J", "2499"]),
+    st.sampled_from(['"abc"', "'abc'", "\"it's\"", "'say \"hi\"'", 'f"{x}"', 'b"x"', 'u"x"', '""', '"a b/c:d"', '"0"']),
+    st.sampled_from(["None", "True", "...", "[]", "()", "{}"]),
+)
+OPERATORS = st.sampled_from([" + ", "+", " * ", " ** ", "**", " - ", " @ ", " // ", " == ", " and ", " if x else "])
+
+
+def _expressions():
+    def extend(inner):
+        names = NAMES
+        return st.one_of(
+            st.tuples(inner, OPERATORS, inner).map("".join),
+            st.tuples(names, st.lists(inner, max_size=4), st.sampled_from(["", ",", ", ", ""])).map(
+                lambda t: f"{t[0]}({', '.join(t[1])}{t[2] if t[1] else ''})"
+            ),
+            st.tuples(names, st.lists(st.tuples(names, inner), min_size=1, max_size=3)).map(
+                lambda t: f"{t[0]}({', '.join(f'{k}={v}' for k, v in t[1])})"
+            ),
+            st.tuples(inner, names).map(lambda t: f"{t[0]}.{t[1]}"),
+            st.tuples(inner, inner).map(lambda t: f"{t[0]}[{t[1]}]"),
+            st.tuples(inner, inner).map(lambda t: f"{t[0]}[{t[1]}:]"),
+            st.lists(inner, min_size=1, max_size=4).map(lambda items: "(" + ", ".join(items) + ")"),
+            st.lists(inner, max_size=4).map(lambda items: "[" + ", ".join(items) + "]"),
+            inner.map(lambda e: f"-{e}"),
+            inner.map(lambda e: f"({e})"),
+            st.tuples(names, inner).map(lambda t: f"*{t[0]}" if t[1] else t[0]),
+        )
+
+    return st.recursive(ATOMS, extend, max_leaves=12)
+
+
+EXPRESSIONS = _expressions()
+SIMPLE = st.one_of(
+    st.tuples(NAMES, EXPRESSIONS).map(lambda t: f"{t[0]} = {t[1]}"),
+    st.tuples(NAMES, NAMES, EXPRESSIONS).map(lambda t: f"{t[0]}.{t[1]} = {t[2]}"),
+    st.tuples(NAMES, st.sampled_from(["+=", "*=", "="]), EXPRESSIONS).map(" ".join),
+    EXPRESSIONS,
+    st.sampled_from(["pass", "return x", "del x", "import os", "from a import b", "x: int = 1", "a = b = c", "x = 1; y = 2",
+                     "# a comment", "#tight comment", "# spaced comment   ", "", "", "\"\"\"a docstring\"\"\"", "raise E", "x = 1 + \\\n    2"]),
+)
+
+
+@st.composite
+def programs(draw, depth=0):
+    lines = []
+    for _ in range(draw(st.integers(1, 6))):
+        if depth < 3 and draw(st.integers(0, 4)) == 0:
+            header = draw(st.sampled_from(["def f(self, x):", "class C:", "if x:", "for i in y:", "with z as w:", "@decorator\ndef g():"]))
+            lines.append(header)
+            body = draw(programs(depth + 1))
+            lines.extend("    " + line if line else line for line in body.split("\n"))
+        else:
+            lines.extend(draw(SIMPLE).split("\n"))
+    return "\n".join(lines)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(programs())
+def test_random_programs_same_as_black(text):
+    text += "\n"
+    try:
+        ast.parse(text)
+    except SyntaxError:
+        return
+    for mode in (black.Mode(), black.Mode(line_length=30)):
+        try:
+            expected = black.format_str(text, mode=mode)
+        except Exception:
+            with pytest.raises(Exception):
+                blackfast.format_like_black(text, mode)
+            continue
+        assert blackfast.format_like_black(text, mode) == expected
+
+
+def test_black_sees_only_the_skeleton(monkeypatch):
+    model, inputs = ZOO["residual"]()
+    text = fxgen.render(model, example_inputs=inputs, formatter=None, hierarchy=False)
+    seen = []
+    monkeypatch.setattr(blackfast, "black_whole", lambda t, mode: seen.append(t) or black.format_str(t, mode=mode))
+    assert blackfast.format_like_black(text, black.Mode()) == black.format_str(text, mode=black.Mode())
+    assert len(seen) == 1 and seen[0].count("\n") < text.count("\n") / 2
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [black.Mode(preview=True), black.Mode(unstable=True), black.Mode(is_pyi=True)],
+    ids=["preview", "unstable", "pyi"],
+)
+def test_other_styles_are_formatted_whole(mode, monkeypatch):
+    text = CASES["spacing black fixes"]
+    seen = []
+    monkeypatch.setattr(blackfast, "black_whole", lambda t, m: seen.append(t) or black.format_str(t, mode=m))
+    assert blackfast.format_like_black(text, mode) == black.format_str(text, mode=mode)
+    assert seen == [text]
+
+
+def test_another_black_release_is_used_whole(monkeypatch):
+    monkeypatch.setattr(black, "__version__", "99.1.0")
+    assert not blackfast.fast_path_applies(black.Mode())
+    seen = []
+    monkeypatch.setattr(blackfast, "black_whole", lambda t, m: seen.append(t) or black.format_str(t, mode=m))
+    text = CASES["plain run"]
+    assert blackfast.format_like_black(text, black.Mode()) == black.format_str(text, mode=black.Mode())
+    assert seen == [text]
+
+
+def test_the_verified_release_is_the_pinned_one():
+    pinned = (GOLDEN / "FORMATTER").read_text().split()[1]
+    assert blackfast.VERIFIED_BLACK == pinned == black.__version__
+
+
+def test_black_full_formats_the_whole_text(monkeypatch):
+    model, inputs = ZOO["mlp"]()
+    calls = []
+    original = black.format_str
+    monkeypatch.setattr(black, "format_str", lambda t, mode: calls.append(t) or original(t, mode=mode))
+    full = fxgen.render(model, example_inputs=inputs, formatter="black-full")
+    assert len(calls) == 1 and calls[0].count("\n") >= full.count("\n") - 5
+    fast = fxgen.render(model, example_inputs=inputs, formatter="black")
+
+    def code(text):  # the header's options line records the formatter asked for
+        return [line for line in text.splitlines() if not line.startswith("# options:")]
+
+    assert code(full) == code(fast)
