@@ -37,6 +37,7 @@ from torch import fx, nn
 
 import fxgen
 import fxgen.api
+from fxgen.api import _collector_paused as collector_paused
 from fxgen.capture import Captured, capture, normalize_inputs
 from fxgen.loader import import_isolated
 from fxgen.lower import lower
@@ -108,14 +109,14 @@ def codegen_row(label: str, model: nn.Module, options: dict[str, Any], repeats: 
     nodes = sum(1 for _ in captured.graph.nodes)
     style = find_style("module")
     reference = median_time(lambda: captured.graph.python_code("self"), repeats)
-    rendered = median_time(
-        lambda: render_program(
-            lower(captured, style="module", lowering="module", example_inputs=args, example_kwargs=kwargs,
-                  hierarchy=hierarchy),
-            style,
-        ),
-        repeats,
-    )
+
+    def lower_and_render() -> str:
+        with collector_paused():  # as in fxgen's pipeline
+            program = lower(captured, style="module", lowering="module", example_inputs=args, example_kwargs=kwargs,
+                            hierarchy=hierarchy)
+            return render_program(program, style)
+
+    rendered = median_time(lower_and_render, repeats)
     with tempfile.TemporaryDirectory() as folder, captured_beforehand(captured):
         path = Path(folder) / "model_gen.py"
         exported = median_time(

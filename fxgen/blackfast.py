@@ -52,10 +52,10 @@ _TOKEN = re.compile(f"(?P<string>{_STRING})|(?P<number>{_NUMBER})|(?P<name>{_NAM
 _INTEGER = re.compile(r"(?<![\w.])\d+(?![\w.])")  # once names are spelled `a`
 _PLAIN_STRING = re.compile(r'"[\w .,:/-]*"')  # black keeps it, whatever its letters
 # tokens that change the target versions black infers, or need a grammar of their own
-_VERSION_WORDS = (":=", "lambda", "await", "async", "yield")
 _UNPACKING = re.compile(r"[(\[{,=]\s*\*")
 _FORMATTED_STRING = re.compile(r"""\b(?:[rR]?[fFtT]|[fFtT][rR])['"]""")
 _NUMERIC_UNDERSCORE = re.compile(r"(?<!\w)\d[\w.]*_")
+_DIGIT_UNDERSCORE = re.compile(r"\d_")  # cheap first check
 # texts black must see whole: directives that switch formatting off, tabs, form feeds
 _WHOLE_FILE_ONLY = re.compile(r"fmt:|yapf:|[\t\f\r\v]")
 _PLACEHOLDER = "fxgen_run_{}_"
@@ -156,12 +156,13 @@ def _plain(statement: ast.stmt, lines: list[str]) -> bool:
 
 def _changes_versions(line: str) -> bool:
     """Whether the line has a token that changes the target versions black infers."""
-    return (
-        any(word in line for word in _VERSION_WORDS)
-        or ("*" in line and _UNPACKING.search(line) is not None)
-        or (("'" in line or '"' in line) and _FORMATTED_STRING.search(line) is not None)
-        or _NUMERIC_UNDERSCORE.search(line) is not None
-    )
+    if ":=" in line or "lambda" in line or "await" in line or "async" in line or "yield" in line:
+        return True
+    if "*" in line and _UNPACKING.search(line):
+        return True
+    if ("'" in line or '"' in line) and _FORMATTED_STRING.search(line):
+        return True
+    return _DIGIT_UNDERSCORE.search(line) is not None and _NUMERIC_UNDERSCORE.search(line) is not None
 
 
 def _short_shape(line: str) -> str:
@@ -200,40 +201,32 @@ def _laid_out(line: str, indent: int, mode: black.Mode) -> list[str] | None:
     """The statement as black lays it out: its shape's layout with its own tokens put back;
     None where its strings are not all plain (black may rewrite them)."""
     tokens: list[str] = []
-
-    def blank(match: re.Match[str]) -> str:
-        token = match.group(0)
-        if match.group("string"):
-            if not _PLAIN_STRING.fullmatch(token):
-                raise _NotPlain
-            tokens.append(token)
-            return '"' + "x" * (len(token) - 2) + '"'
-        if match.group("number") and not token.isdigit():
-            return token
-        tokens.append(token)
-        return ("1" if match.group("number") else "a") * len(token)
-
     try:
-        shape = _TOKEN.sub(blank, line[indent:])
+        shape = _TOKEN.sub(lambda match: _blank(match, tokens), line[indent:])
     except _NotPlain:
         return None
-    layout = _layout(shape, indent, mode)
-    if layout is None:
+    pieces = _layout(shape, indent, mode)
+    if pieces is None or len(pieces) != len(tokens) + 1:
         return None
-    filled = iter(tokens)
-    used = [0]
+    parts = [pieces[0]]
+    for token, piece in zip(tokens, pieces[1:]):
+        parts += (token, piece)
+    return "".join(parts).split("\n")
 
-    def fill(match: re.Match[str]) -> str:
-        token = match.group(0)
-        if (match.group("number") and not token.isdigit()) or (
-            match.group("string") and not _PLAIN_STRING.fullmatch(token)
-        ):
-            return token
-        used[0] += 1
-        return next(filled, token)
 
-    text = _TOKEN.sub(fill, layout)
-    return text.split("\n") if used[0] == len(tokens) else None
+def _blank(match: re.Match[str], tokens: list[str]) -> str:
+    """A token's stand-in of the same length (kept where it is not a name, plain string or
+    integer); the token itself goes to `tokens`."""
+    token = match.group(0)
+    if match.group("string"):
+        if not _PLAIN_STRING.fullmatch(token):
+            raise _NotPlain
+        tokens.append(token)
+        return '"' + "x" * (len(token) - 2) + '"'
+    if match.group("number") and not token.isdigit():
+        return token
+    tokens.append(token)
+    return ("1" if match.group("number") else "a") * len(token)
 
 
 class _NotPlain(Exception):
@@ -241,8 +234,9 @@ class _NotPlain(Exception):
 
 
 @functools.lru_cache(maxsize=4096)
-def _layout(shape: str, indent: int, mode: black.Mode) -> str | None:
-    """Black's lines for the statement `shape` at `indent` (inside `if a:` blocks)."""
+def _layout(shape: str, indent: int, mode: black.Mode) -> tuple[str, ...] | None:
+    """Black's lines for the statement `shape` at `indent` (inside `if a:` blocks), as the
+    text between its stand-ins."""
     depth = indent // 4
     if indent != depth * 4:
         return None
@@ -250,7 +244,15 @@ def _layout(shape: str, indent: int, mode: black.Mode) -> str | None:
     formatted = _black_or_none(opening + " " * indent + shape + "\n", mode)
     if formatted is None or not formatted.startswith(opening):
         return None
-    return formatted[len(opening) : -1]
+    pieces, position = [], len(opening)
+    for match in _TOKEN.finditer(formatted, position):
+        token = match.group(0)
+        if match.group("number") and not token.isdigit():
+            continue  # kept as it is, not a stand-in
+        pieces.append(formatted[position : match.start()])
+        position = match.end()
+    pieces.append(formatted[position:-1])
+    return tuple(pieces)
 
 
 def _black_or_none(text: str, mode: black.Mode) -> str | None:

@@ -164,6 +164,8 @@ def string_literal(value: str | bytes) -> str:
 def comment_text(text: str) -> str:
     """`text` made safe for a one-line comment: control and line-separator characters
     (newline, CR, U+2028, NUL, ...) are written as escapes, never as themselves."""
+    if text.isprintable():
+        return text
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 

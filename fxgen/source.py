@@ -48,9 +48,12 @@ _MODULE_FILES: dict[str, str] = {}
 _INDEXED: set[str] = set()
 
 
+_absolute = functools.lru_cache(maxsize=4096)(os.path.abspath)  # every node of a graph asks
+
+
 def _module_name(filename: str) -> str:
     """The importable name of the module defined in `filename`, else the file's stem."""
-    target = os.path.abspath(filename)
+    target = _absolute(filename)
     if target not in _MODULE_FILES:
         new = [name for name in list(sys.modules) if name not in _INDEXED]
         main = sys.modules.get("__main__")
