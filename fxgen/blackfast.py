@@ -104,16 +104,25 @@ class _Run:
 def _runs(tree: ast.Module, lines: list[str], mode: black.Mode) -> list[_Run]:
     """Runs of statements black lays out without seeing their context, in text order."""
     bodies = [[s for s in body if _plain(s, lines)] for body in _bodies(tree.body)]
-    fitting = {s.lineno: _short_shape(lines[s.lineno - 1]) for body in bodies for s in body
-               if len(lines[s.lineno - 1]) <= mode.line_length}
-    stable = _stable_shapes(set(fitting.values()), mode)
+    shapes: dict[str, str | None] = {}  # line -> its short shape; None where it must not be in a run
+    for body in bodies:
+        for statement in body:
+            line = lines[statement.lineno - 1]
+            if line not in shapes:
+                shapes[line] = None if _changes_versions(line) else _short_shape(line) if len(line) <= mode.line_length else ""
+    stable = _stable_shapes({shape for shape in shapes.values() if shape}, mode)
     runs = []
     for body in bodies:
         current: _Run | None = None
         for statement in body:
             start = statement.lineno - 1
-            shape = fitting.get(statement.lineno)
-            laid_out = [lines[start]] if shape in stable else _laid_out(lines[start], statement.col_offset, mode)
+            shape = shapes[lines[start]]
+            if shape is None:
+                laid_out = None
+            elif shape in stable:
+                laid_out = [lines[start]]
+            else:
+                laid_out = _laid_out(lines[start], statement.col_offset, mode)
             if laid_out is None:
                 current = None
             elif current is not None and _only_comments(lines, current.last + 1, start, current.indent):
@@ -138,7 +147,7 @@ def _bodies(statements: list[ast.stmt]) -> Iterator[list[ast.stmt]]:
 
 
 def _plain(statement: ast.stmt, lines: list[str]) -> bool:
-    """A one-line assignment or call, alone on its line, changing no target version."""
+    """A one-line assignment or call, alone on its line."""
     if isinstance(statement, ast.Expr):
         if isinstance(statement.value, ast.Constant):  # docstrings, `...` bodies
             return False
@@ -149,7 +158,7 @@ def _plain(statement: ast.stmt, lines: list[str]) -> bool:
     line = lines[statement.lineno - 1]
     if not line.isascii() or statement.end_col_offset != len(line):
         return False
-    if line[: statement.col_offset].strip(" ") or _changes_versions(line):
+    if line[: statement.col_offset].strip(" "):
         return False
     return statement.lineno < 2 or not lines[statement.lineno - 2].endswith("\\")
 
