@@ -774,8 +774,10 @@ def _user_names(statements: list[Statement]) -> dict[int, list[str | None]]:
     return names
 
 
-def _assigned_names(code: str) -> list[str | None] | None:
-    """`q` for `q = ...`, `[a, b]` for `a, b = ...`, `x` for `x += ...`; None otherwise."""
+@functools.lru_cache(maxsize=4096)
+def _assigned_names(code: str) -> tuple[str | None, ...] | None:
+    """`q` for `q = ...`, `[a, b]` for `a, b = ...`, `x` for `x += ...`; None otherwise
+    (cached: every call of a module asks about the same source lines)."""
     try:
         tree = ast.parse(code)
     except SyntaxError:
@@ -790,9 +792,9 @@ def _assigned_names(code: str) -> list[str | None] | None:
     else:
         return None
     if isinstance(target, ast.Name):
-        return [target.id]
+        return (target.id,)
     if isinstance(target, ast.Tuple):
-        return [t.id if isinstance(t, ast.Name) else None for t in target.elts]
+        return tuple(t.id if isinstance(t, ast.Name) else None for t in target.elts)
     return None
 
 
