@@ -93,6 +93,7 @@ class Namespace:
 # -- variables of one function: chains reuse a name ----------------------------------
 
 TOKEN = re.compile("\x00(\\d+)\x00")
+_TOKEN_TEXT = re.compile("\x00\\d+\x00")  # the whole token, for findall
 
 
 def token(index: int) -> str:
@@ -241,11 +242,8 @@ def _free_name(
 
 
 def _reads(expr: str) -> list[str]:
-    seen: list[str] = []
-    for match in TOKEN.finditer(expr):
-        if match.group(0) not in seen:
-            seen.append(match.group(0))
-    return seen
+    """The value tokens an expression reads, each once, in order of first use."""
+    return list(dict.fromkeys(_TOKEN_TEXT.findall(expr)))
 
 
 def _primary(draft: Draft, reads: list[str], aliases: set[str], tensors: set[str]) -> str | None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import warnings
 from pathlib import Path
 
 import black
 import pytest
+
+from tests.black_identity import compared_with_black
 
 #: The explicit formatter settings fxgen's own goldens are made with (black defaults,
 #: independent of any pyproject.toml around the checkout).
@@ -27,20 +28,7 @@ def _black_identity():
     """Every formatting the tests cause through the fast path (goldens, conformance
     sweeps, fuzzed programs, every other export) is compared with black run on the whole
     text; any difference fails the test that caused it."""
-    from fxgen import format as formatting
-
-    fast = formatting.format_like_black
-
-    def compared(text, mode, tree=None):
-        result = fast(text, mode, tree)
-        whole = black.format_str(text, mode=mode)
-        if result != whole:
-            diff = "".join(difflib.unified_diff(whole.splitlines(True), result.splitlines(True), "black", "fast path"))
-            raise AssertionError(f"the black fast path differs from black on the whole text:\n{diff[:4000]}")
-        return result
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(formatting, "format_like_black", compared)
+    with compared_with_black():
         yield
 
 

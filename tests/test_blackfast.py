@@ -206,3 +206,13 @@ def test_black_full_formats_the_whole_text(monkeypatch):
         return [line for line in text.splitlines() if not line.startswith("# options:")]
 
     assert code(full) == code(fast)
+
+
+def test_a_fast_path_that_differs_from_black_fails_the_run(monkeypatch):
+    from fxgen import format as formatting
+    from tests.black_identity import FastPathMismatch, compared_with_black
+
+    model, inputs = ZOO["mlp"]()
+    monkeypatch.setattr(formatting, "format_like_black", lambda text, mode, tree=None: text + "\n")  # a stray line
+    with compared_with_black(), pytest.raises(FastPathMismatch, match="differs from black on the whole text"):
+        fxgen.render(model, example_inputs=inputs, formatter="black")

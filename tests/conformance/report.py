@@ -16,6 +16,8 @@ from typing import Any, Callable
 
 import torch
 
+from tests.black_identity import compared_with_black
+
 ROOT = Path(__file__).resolve().parents[2]
 REPORT = ROOT / "docs" / "conformance.md"
 
@@ -155,7 +157,8 @@ def module_section() -> list[str]:
 
 
 def main() -> None:
-    sections = [op_section(), module_section(), transformers_section()]
+    with compared_with_black():
+        sections = [op_section(), module_section(), transformers_section()]
     header = [
         "# Conformance",
         "",

@@ -23,6 +23,7 @@ import black
 import torch
 from hypothesis import HealthCheck, given, settings
 
+from tests.black_identity import compared_with_black
 from tests.fuzz.check import CODE_STYLES, check_program
 from tests.fuzz.programs import programs
 
@@ -112,7 +113,9 @@ def main() -> None:
     examples = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
     text = DOC.read_text()
     head = text.split(MARK)[0]
-    DOC.write_text(head + section(examples))
+    with compared_with_black():
+        made = section(examples)
+    DOC.write_text(head + made)
     print(f"wrote {DOC.relative_to(ROOT)}", file=sys.stderr)
 
 
