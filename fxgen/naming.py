@@ -10,6 +10,7 @@ other name is written as a string: `self.blocks["class"]`, `getattr(self, "with-
 from __future__ import annotations
 
 import builtins
+import functools
 import keyword
 import re
 import unicodedata
@@ -28,8 +29,10 @@ RESERVED = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=8192)
 def is_attr_name(name: str) -> bool:
-    """Whether `obj.<name>` reaches exactly the attribute called `name`."""
+    """Whether `obj.<name>` reaches exactly the attribute called `name` (cached: every
+    statement asks about the same few names)."""
     return (
         name.isidentifier()
         and not keyword.iskeyword(name)

@@ -70,7 +70,13 @@ def _module_name(filename: str) -> str:
 
 def from_stack_trace(stack_trace: str | None) -> Location | None:
     """The innermost user frame of an FX `stack_trace` string (outermost frame first)."""
-    frames = _user_frames(stack_trace) if stack_trace else []
+    return _innermost(stack_trace, len(sys.modules)) if stack_trace else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _innermost(stack_trace: str, modules: int) -> Location | None:
+    """Cached per module count: a module's name is found again once modules come or go."""
+    frames = _user_frames(stack_trace)
     if not frames:
         return None
     file, line, _, code = frames[-1]
