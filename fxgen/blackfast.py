@@ -85,7 +85,7 @@ def format_like_black(text: str, mode: black.Mode, tree: ast.Module | None = Non
     return _fill(black_whole(skeleton, mode), runs) or black_whole(text, mode)
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=4)
 def black_whole(text: str, mode: black.Mode) -> str:
     """Black on the whole text (cached: `fxgen check` and the tests format a file twice)."""
     return black.format_str(text, mode=mode)
@@ -192,12 +192,15 @@ def _short_token(match: re.Match[str]) -> str:
 
 
 _STABLE: dict[tuple[black.Mode, str], bool] = {}
+_MAX_SHAPES = 100_000
 
 
 def _stable_shapes(shapes: set[str], mode: black.Mode) -> set[str]:
     """The shapes black leaves as they are: all unknown ones asked in one call, one by one
     only where that call changed something."""
     unknown = sorted(s for s in shapes if (mode, s) not in _STABLE)
+    if len(_STABLE) + len(unknown) > _MAX_SHAPES:
+        _STABLE.clear()  # a long-lived process: start again rather than grow without bound
     if unknown:
         together = "\n".join(unknown) + "\n"
         all_stable = _black_or_none(together, mode) == together
