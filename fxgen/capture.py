@@ -26,6 +26,7 @@ from torch.utils import _pytree as pytree
 
 from fxgen import source
 from fxgen.errors import CaptureError, ExportError
+from fxgen.fxcopy import copy_graph
 from fxgen.hierarchy import ORIGIN, Call, Origin
 from fxgen.modules import REBUILT_HOOKS
 from fxgen.splice import inline_call
@@ -154,7 +155,7 @@ def _symbolic(obj: nn.Module, drop_hooks: bool, example_inputs: Any = None) -> C
     constants: dict[str, torch.Tensor] = {}
     if isinstance(obj, fx.GraphModule):
         graph = fx.Graph()
-        output = graph.graph_copy(obj.graph, {})
+        output = copy_graph(graph, obj.graph, {})
         graph.output(output)
         for node in graph.nodes:
             node.meta[ORIGIN] = node.name

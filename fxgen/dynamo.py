@@ -19,6 +19,7 @@ import torch
 from torch import fx
 
 from fxgen.api import ExportResult, export
+from fxgen.fxcopy import copy_graph
 
 __all__ = ["dynamo_backend", "readable_input_name"]
 
@@ -42,7 +43,7 @@ def dynamo_backend(
     def backend(gm: fx.GraphModule, example_inputs: list[Any]) -> Callable[..., Any]:
         index = len(written)
         graph = fx.Graph()
-        graph.output(graph.graph_copy(gm.graph, {}))
+        graph.output(copy_graph(graph, gm.graph, {}))
         for node in graph.nodes:
             if node.op == "placeholder":
                 node.target = readable_input_name(str(node.target))

@@ -26,6 +26,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 
 from fxgen.capture import Captured
 from fxgen.errors import ExportError
+from fxgen.fxcopy import copy_graph
 from fxgen.hierarchy import module_stack
 from fxgen.splice import inline_call
 
@@ -148,7 +149,7 @@ TABLE: dict[type, Lowering] = {
 def functionalize(captured: Captured) -> Captured:
     """A copy of `captured` whose graph calls no modules."""
     graph = fx.Graph()
-    graph.output(graph.graph_copy(captured.graph, {}))
+    graph.output(copy_graph(graph, captured.graph, {}))
     constants = dict(captured.constants)
     pending = [node for node in graph.nodes if node.op == "call_module"]
     while pending:

@@ -20,6 +20,7 @@ import torch
 from torch import fx, nn
 
 from fxgen import source
+from fxgen.fxcopy import copy_graph, copy_node
 from fxgen.modules import SINGLE_TENSOR_MODULES
 from fxgen.tree import ConstructorCache
 
@@ -86,7 +87,7 @@ def split(
     checks that their code is the same and otherwise splits again with that path in
     `inline`."""
     copy = fx.Graph()
-    copy.output(copy.graph_copy(graph, {}))
+    copy.output(copy_graph(copy, graph, {}))
     splitter = _Splitter(root, calls, cache, collapse, inline)
     top = Unit("", root, copy, class_name)
     splitter.visit(top, 0)
@@ -391,7 +392,7 @@ def _extract(
         values[value] = size
     shared = _shared_context([n for n in nodes if n.op != "get_attr"] or nodes)
     for node in nodes:
-        copy = graph.node_copy(node, lambda n: values[n])
+        copy = copy_node(graph, node, values.__getitem__)
         if copy.op in ("get_attr", "call_module"):
             copy.target = retarget(str(copy.target))
         if copy.meta.get(CONTEXT):

@@ -7,6 +7,8 @@ from typing import Any, Callable
 
 from torch import fx
 
+from fxgen.fxcopy import copy_node
+
 __all__ = ["inline_call"]
 
 
@@ -35,7 +37,7 @@ def inline_call(
             if node.op == "output":
                 result = fx.node.map_arg(node.args[0], lambda n: values[n])
                 continue
-            copy = graph.node_copy(node, lambda n: values[n])
+            copy = copy_node(graph, node, values.__getitem__)
             if copy.op in ("get_attr", "call_module"):
                 copy.target = retarget(str(copy.target))
             copy.meta["stack_trace"] = call.meta.get("stack_trace")

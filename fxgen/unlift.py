@@ -26,6 +26,7 @@ from torch.export.graph_signature import InputKind, OutputKind
 from torch.utils import _pytree as pytree
 
 from fxgen.errors import ExportError
+from fxgen.fxcopy import copy_graph, copy_node
 from fxgen.hierarchy import ALIASES, CONTEXT, ORIGIN, module_stack
 
 __all__ = ["Unlifted", "unlift", "KEYWORD_ONLY"]
@@ -49,7 +50,7 @@ class Unlifted:
 def unlift(ep: ExportedProgram, original: nn.Module | None, outputs: str = "original") -> Unlifted:
     """Convert `ep` (exported from `original`, when known) into a plain graph."""
     graph = fx.Graph()
-    output_args = graph.graph_copy(ep.graph, {})
+    output_args = copy_graph(graph, ep.graph, {})
     graph.output(output_args)
     _inline_context_regions(graph, ep.graph_module)
     root = original if original is not None else _skeleton(ep)
@@ -249,7 +250,7 @@ def _inline_context_regions(graph: fx.Graph, owner: nn.Module) -> None:
                 if inner.op == "output":
                     result = fx.node.map_arg(inner.args[0], lambda n: values[n])
                     continue
-                copy = graph.node_copy(inner, lambda n: values[n])
+                copy = copy_node(graph, inner, values.__getitem__)
                 copy.meta[CONTEXT] = outer + (context,) + tuple(inner.meta.get(CONTEXT, ()))
                 copy.meta.setdefault("nn_module_stack", node.meta.get("nn_module_stack"))
                 copy.meta[ORIGIN] = copy.name
@@ -265,7 +266,7 @@ def _inline_context_regions(graph: fx.Graph, owner: nn.Module) -> None:
 def _subgraph(owner: nn.Module, attribute: fx.Node) -> fx.Graph:
     module = owner.get_submodule(str(attribute.target))
     graph = fx.Graph()
-    graph.output(graph.graph_copy(module.graph, {}))
+    graph.output(copy_graph(graph, module.graph, {}))
     _inline_context_regions(graph, module)
     return graph
 
