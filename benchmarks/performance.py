@@ -88,6 +88,19 @@ def median_time(run: Callable[[], Any], repeats: int) -> float:
     return statistics.median(times)
 
 
+def interleaved_medians(modules: dict[str, nn.Module], args: Any, kwargs: Any, repeats: int) -> dict[str, float]:
+    """Median call time of each module, calls taken in turns (so that the machine's load
+    drifts over all of them alike), after one warm-up call each."""
+    times: dict[str, list[float]] = {key: [] for key in modules}
+    for round_ in range(repeats + 1):
+        for key, module in modules.items():
+            start = time.perf_counter()
+            module(*args, **kwargs)
+            if round_:
+                times[key].append(time.perf_counter() - start)
+    return {key: statistics.median(values) for key, values in times.items()}
+
+
 @contextmanager
 def captured_beforehand(captured: Captured) -> Iterator[None]:
     """`fxgen.export` runs as usual, except that the capture is the one given."""
@@ -185,10 +198,7 @@ def forward_rows() -> list[str]:
             loading = median_time(lambda: import_isolated(path).load(), 5)
         building = median_time(lambda: fx.GraphModule(graph_module, graph_module.graph), 5)
         with torch.no_grad():
-            times = {
-                key: median_time(lambda m=m: m(*args, **kwargs), 50)
-                for key, m in (("eager", model), ("gm", graph_module), ("gen", generated))
-            }
+            times = interleaved_medians({"eager": model, "gm": graph_module, "gen": generated}, args, kwargs, 100)
         rows.append(
             f"| {name} | {times['eager'] * 1e3:.2f} ms | {times['gm'] * 1e3:.2f} ms | {times['gen'] * 1e3:.2f} ms | "
             f"{times['gen'] / times['eager']:.3f}x | {times['gen'] / times['gm']:.3f}x | "
