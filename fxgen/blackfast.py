@@ -85,9 +85,8 @@ def format_like_black(text: str, mode: black.Mode, tree: ast.Module | None = Non
     return _fill(black_whole(skeleton, mode), runs) or black_whole(text, mode)
 
 
-@functools.lru_cache(maxsize=4)
 def black_whole(text: str, mode: black.Mode) -> str:
-    """Black on the whole text (cached: `fxgen check` and the tests format a file twice)."""
+    """Black on the whole text: the skeleton, and every text the fast path does not take."""
     return black.format_str(text, mode=mode)
 
 

@@ -49,12 +49,9 @@ _INDEXED: set[str] = set()
 _INDEXED_AT = [0]  # len(sys.modules) when last looked at: a file of no module (a script) asks again only after an import
 
 
-_absolute = functools.lru_cache(maxsize=4096)(os.path.abspath)  # every node of a graph asks
-
-
 def _module_name(filename: str) -> str:
     """The importable name of the module defined in `filename`, else the file's stem."""
-    target = _absolute(filename)
+    target = os.path.abspath(filename)
     if target not in _MODULE_FILES and len(sys.modules) != _INDEXED_AT[0]:  # modules came or went since
         _INDEXED_AT[0] = len(sys.modules)
         new = [name for name in list(sys.modules) if name not in _INDEXED]
