@@ -11,6 +11,7 @@ import bisect
 import builtins
 import functools
 import inspect
+import itertools
 import operator
 import re
 from typing import Any, Callable
@@ -52,6 +53,7 @@ from fxgen.pyexpr import (
     string_literal,
     unary,
 )
+from fxgen.reuse import ClassReuse, Unkeyable, argument_key, code_key, value_key
 from fxgen.tree import ModuleTree, add_constant, build_tree
 from fxgen.unlift import KEYWORD_ONLY
 
@@ -266,10 +268,12 @@ def _lower_units(
     classes: list[ClassDef] = []
     uses: dict[str, int] = {}  # class token -> number of modules using it
     buffers: dict[str, torch.Tensor] = {}
+    reuse = ClassReuse()
     for unit in units:
         inputs = example_inputs if not unit.path else None
         lowering = _ClassLowering(captured, unit, imports, style, inputs, _descendants(unit.path, class_of, paths))
-        cls, tree = lowering.lower(*naming)
+        cls = reuse.lowered(_reuse_key(lowering) if unit.path else None, lambda: lowering.lower(*naming)[0])
+        tree = lowering.tree
         buffers.update({_join(unit.path, k): v for k, v in tree.buffers.items()})
         if not unit.path:
             cls.name = root_name
@@ -278,7 +282,7 @@ def _lower_units(
             return classes, tree, buffers
         if unit.sequential:
             continue  # stays a torch.nn.Sequential
-        key = (unit.class_hint, _code_key(cls))
+        key = (unit.class_hint, code_key(cls))
         if code_of.setdefault(unit.path, key) != key:
             raise _DifferentCalls(unit.path)
         if key not in by_code:
@@ -359,21 +363,64 @@ def _descendants(path: str, class_of: dict[str, str], paths: list[str]) -> dict[
     return {p[len(prefix) :]: class_of[p] for p in below}
 
 
-def _code_key(cls: ClassDef) -> tuple[Any, ...]:
-    """Everything that makes two classes' code differ, except their names."""
-    forward = cls.forward
-    return (
-        tuple(s.code for s in cls.init),
-        tuple((p.name, p.annotation, p.default, p.star, p.keyword_only) for p in forward.params),
-        tuple(_statement_key(s) for s in forward.body),
-        forward.result.expr,
-        tuple(cls.notes),
-    )
+def _reuse_key(lowering: _ClassLowering) -> tuple[Any, ...] | None:
+    """Everything `_ClassLowering.lower` reads for a class below the root, so that equal
+    keys lower to equal code (`fxgen.reuse`); None where a unit reads a constant or a
+    value the key cannot hold."""
+    unit, module, tree = lowering.unit, lowering.module, lowering.tree
+    index: dict[fx.Node, int] = {}
+    nodes = []
+    try:
+        for node in unit.graph.nodes:
+            index[node] = len(index)
+            meta = node.meta
+            if node.op == "get_attr":
+                read = _attribute_key(lowering, str(node.target))
+            elif node.target in _TRAINING_ARGUMENTS:  # the mode of the module it is in
+                stack = module_stack(node)
+                path = stack[-1][1] if stack else ""
+                inside = path == unit.path or path.startswith(unit.path + ".")
+                relative = path[len(unit.path) + 1 :] if unit.path else path
+                read = (relative, module.get_submodule(relative).training) if inside else ("outside", path)
+            else:
+                read = None
+            nodes.append((
+                node.op, node.target, node.type, _name_hint(node),
+                argument_key(node.args, index), argument_key(node.kwargs, index),
+                value_key(meta.get("val")), meta.get("stack_trace"), meta.get(CONTEXT), bool(meta.get(KEYWORD_ONLY)),
+                read,
+            ))
+        key = (
+            unit.class_hint, tuple(unit.notes), tuple(nodes),
+            tuple(s.code for s in tree.init), tuple(tree.kinds.items()),
+            _first_tensor_device(module) if lowering.captured.method == "export" else None,
+            frozenset(lowering.imports.local_names()),
+        )
+        hash(key)
+    except (Unkeyable, TypeError, AttributeError, IndexError, ExportError):  # TypeError: unhashable
+        return None
+    return key
 
 
-def _statement_key(statement: Statement) -> tuple[Any, ...]:
-    nested = tuple(_statement_key(s) for s in statement.body)
-    return (statement.targets, statement.op, statement.expr, statement.comment, tuple(statement.deletes), nested)
+def _first_tensor_device(module: nn.Module) -> torch.device | None:
+    """The device `device_source` falls back to: the first parameter's, else buffer's."""
+    tensor = next(itertools.chain(module.parameters(), module.buffers()), None)
+    return None if tensor is None else tensor.device
+
+
+def _attribute_key(lowering: _ClassLowering, target: str) -> Any:
+    """What a `get_attr` reads: a registered tensor or a module (written by name), or a
+    literal; a constant is no part of a key (it becomes the instance's own buffer)."""
+    if _join(lowering.unit.path, target) in lowering.captured.constants:
+        raise Unkeyable(target)
+    value = _resolve_attr(lowering.module, target)
+    if isinstance(value, nn.Module):
+        return "module"
+    if isinstance(value, torch.Tensor):
+        if not _is_registered(lowering.module, target):
+            raise Unkeyable(target)
+        return "tensor"
+    return argument_key(value, {})
 
 
 def _join(path: str, name: str) -> str:

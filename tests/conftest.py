@@ -9,6 +9,7 @@ import black
 import pytest
 
 from tests.black_identity import compared_with_black
+from tests.reuse_identity import compared_with_lowering
 
 #: The explicit formatter settings fxgen's own goldens are made with (black defaults,
 #: independent of any pyproject.toml around the checkout).
@@ -27,8 +28,9 @@ def _quiet_known_warnings():
 def _black_identity():
     """Every formatting the tests cause through the fast path (goldens, conformance
     sweeps, fuzzed programs, every other export) is compared with black run on the whole
-    text; any difference fails the test that caused it."""
-    with compared_with_black():
+    text; any difference fails the test that caused it. Likewise every class reused
+    across module calls (`fxgen.reuse`) is compared with its own lowering."""
+    with compared_with_black(), compared_with_lowering():
         yield
 
 

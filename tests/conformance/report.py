@@ -17,6 +17,7 @@ from typing import Any, Callable
 import torch
 
 from tests.black_identity import compared_with_black
+from tests.reuse_identity import compared_with_lowering
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORT = ROOT / "docs" / "conformance.md"
@@ -157,7 +158,7 @@ def module_section() -> list[str]:
 
 
 def main() -> None:
-    with compared_with_black():
+    with compared_with_black(), compared_with_lowering():
         sections = [op_section(), module_section(), transformers_section()]
     header = [
         "# Conformance",

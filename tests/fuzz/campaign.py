@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from tests.black_identity import compared_with_black
 from tests.fuzz.check import CODE_STYLES, check_program
 from tests.fuzz.programs import programs
+from tests.reuse_identity import compared_with_lowering
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "robustness.md"
@@ -113,7 +114,7 @@ def main() -> None:
     examples = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
     text = DOC.read_text()
     head = text.split(MARK)[0]
-    with compared_with_black():
+    with compared_with_black(), compared_with_lowering():
         made = section(examples)
     DOC.write_text(head + made)
     print(f"wrote {DOC.relative_to(ROOT)}", file=sys.stderr)
