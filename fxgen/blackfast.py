@@ -14,10 +14,11 @@ operators, strings and numbers, and on its indentation, never on which names it 
 
 Runs of such statements (with the comments between them) are cut out of the text, each
 replaced by one placeholder statement, and black formats what remains: class and def
-lines, blank lines, returns, imports and anything unusual. The runs, laid out, go back
-where black left their placeholders. A placeholder is the same kind of line, for black's
+lines, blank lines, imports and anything unusual. The runs, laid out, go back where
+black left their placeholders. A placeholder is the same kind of line, for black's
 blank-line rules, as the statements it stands for (a plain statement: not an import,
-definition, decorator, comment, docstring or flow control). Statements whose tokens change
+definition, decorator, comment or docstring; the verified release has no rule of its own
+for `return` or `del` lines). Statements whose tokens change
 the target versions black infers (walrus, f-strings, numeric underscores, unpacking
 stars, lambda, await, yield) stay in the skeleton, so it infers the versions the text does.
 
@@ -52,7 +53,7 @@ _TOKEN = re.compile(f"(?P<string>{_STRING})|(?P<number>{_NUMBER})|(?P<name>{_NAM
 _INTEGER = re.compile(r"(?<![\w.])\d+(?![\w.])")  # once names are spelled `a`
 _PLAIN_STRING = re.compile(r'"[\w .,:/-]*"')  # black keeps it, whatever its letters
 # tokens that change the target versions black infers, or need a grammar of their own
-_UNPACKING = re.compile(r"[(\[{,=]\s*\*")
+_UNPACKING = re.compile(r"(?:[(\[{,=]|\breturn)\s*\*")  # `return *a, b` too
 _FORMATTED_STRING = re.compile(r"""\b(?:[rR]?[fFtT]|[fFtT][rR])['"]""")
 _NUMERIC_UNDERSCORE = re.compile(r"(?<!\w)\d[\w.]*_")
 _DIGIT_UNDERSCORE = re.compile(r"\d_")  # cheap first check
@@ -146,11 +147,11 @@ def _bodies(statements: list[ast.stmt]) -> Iterator[list[ast.stmt]]:
 
 
 def _plain(statement: ast.stmt, lines: list[str]) -> bool:
-    """A one-line assignment or call, alone on its line."""
+    """A one-line assignment, call, `return` or `del`, alone on its line."""
     if isinstance(statement, ast.Expr):
         if isinstance(statement.value, ast.Constant):  # docstrings, `...` bodies
             return False
-    elif not isinstance(statement, (ast.Assign, ast.AugAssign)):
+    elif not isinstance(statement, (ast.Assign, ast.AugAssign, ast.Return, ast.Delete)):
         return False
     if statement.end_lineno != statement.lineno:
         return False

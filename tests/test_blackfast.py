@@ -56,6 +56,12 @@ CASES = {
     "chained and augmented": "a = b = c\nx += 1\ny **= 2\nz @= w\n",
     "subscripts and slices": "x = a[1:2]\ny = a[lower + offset : upper]\nz = a[:, 0]\nw = a[x+1 :]\n",
     "return and flow": "def f():\n    x = 1\n    return x\n    y = 2\n    raise E\n    z = 3\n",
+    "returns and dels": (
+        "def f(a, b):\n    del a\n    del (a), b\n    del(a)\n    return\n\n\n\ndef g():\n    return (a)\n"
+        "def h():\n    return a, b\n    return (a, b)\n    return *a, b\n    x = 1\n"
+        "def k():\n    return some_function_name(first_argument_value, second_argument_value, third_one_x)\n"
+        "class C:\n    def m(self):\n        return 1\n    y = 2\nreturn_value = 3\n"
+    ),
     "placeholder-like text": "fxgen_run_0_ = 1\nx = 2\n",
     "first line": "x = 1\n",
     "empty": "",
@@ -119,6 +125,8 @@ SIMPLE = st.one_of(
     st.tuples(NAMES, NAMES, EXPRESSIONS).map(lambda t: f"{t[0]}.{t[1]} = {t[2]}"),
     st.tuples(NAMES, st.sampled_from(["+=", "*=", "="]), EXPRESSIONS).map(" ".join),
     EXPRESSIONS,
+    EXPRESSIONS.map(lambda e: f"return {e}"),
+    st.lists(NAMES, min_size=1, max_size=3).map(lambda names: "del " + ", ".join(names)),
     st.sampled_from(["pass", "return x", "del x", "import os", "from a import b", "x: int = 1", "a = b = c", "x = 1; y = 2",
                      "# a comment", "#tight comment", "# spaced comment   ", "", "", "\"\"\"a docstring\"\"\"", "raise E", "x = 1 + \\\n    2"]),
 )
