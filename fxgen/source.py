@@ -46,14 +46,16 @@ def _is_internal(filename: str) -> bool:
 #: the module names already looked at: one lookup per node must not scan every module
 _MODULE_FILES: dict[str, str] = {}
 _INDEXED: set[str] = set()
-_INDEXED_AT = [0]  # len(sys.modules) when last looked at: a file of no module (a script) asks again only after an import
+_INDEXED_AT = [0]  # len(sys.modules) when last indexed
 
 
-def _module_name(filename: str) -> str:
-    """The importable name of the module defined in `filename`, else the file's stem."""
-    target = os.path.abspath(filename)
-    if target not in _MODULE_FILES and len(sys.modules) != _INDEXED_AT[0]:  # modules came or went since
-        _INDEXED_AT[0] = len(sys.modules)
+def _indexed_modules() -> int:
+    """Index the modules imported since the last look; the module count it is valid for
+    (what cached names depend on: a file of no module, a script, is named by its stem
+    until a module of that file is imported)."""
+    count = len(sys.modules)
+    if count != _INDEXED_AT[0]:  # modules came or went since
+        _INDEXED_AT[0] = count
         new = [name for name in list(sys.modules) if name not in _INDEXED]
         main = sys.modules.get("__main__")
         for name in new:
@@ -62,17 +64,23 @@ def _module_name(filename: str) -> str:
             if file and module is not main:  # a script, under any alias: named by its file
                 _MODULE_FILES.setdefault(os.path.abspath(file), name)
         _INDEXED.update(new)
-    return _MODULE_FILES.get(target) or os.path.splitext(os.path.basename(filename))[0]
+    return count
+
+
+def _module_name(filename: str) -> str:
+    """The importable name of the module defined in `filename`, else the file's stem."""
+    _indexed_modules()
+    return _MODULE_FILES.get(os.path.abspath(filename)) or os.path.splitext(os.path.basename(filename))[0]
 
 
 def from_stack_trace(stack_trace: str | None) -> Location | None:
     """The innermost user frame of an FX `stack_trace` string (outermost frame first)."""
-    return _innermost(stack_trace, len(sys.modules)) if stack_trace else None
+    return _innermost(stack_trace, _indexed_modules()) if stack_trace else None
 
 
 @functools.lru_cache(maxsize=4096)
 def _innermost(stack_trace: str, modules: int) -> Location | None:
-    """Cached per module count: a module's name is found again once modules come or go."""
+    """Cached per indexed module count: a module's name is found again once modules come or go."""
     frames = _user_frames(stack_trace)
     if not frames:
         return None
