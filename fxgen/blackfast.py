@@ -191,6 +191,8 @@ def _short_token(match: re.Match[str]) -> str:
     return '"a"' if _PLAIN_STRING.fullmatch(token) else token
 
 
+#: shape verdicts: a dict, not an lru_cache like `_layout`, because unknown shapes are
+#: looked up together and asked of black in one call
 _STABLE: dict[tuple[black.Mode, str], bool] = {}
 _MAX_SHAPES = 100_000
 
