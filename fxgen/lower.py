@@ -62,6 +62,8 @@ __all__ = ["lower"]
 # builtins that fxgen itself writes (`float("inf")`, `getattr(x, "a-b")`, ...): a
 # forward parameter may not shadow them
 _EMITTED_BUILTINS = frozenset({"float", "complex", "getattr", "slice"})
+#: names no variable or input ever takes (also in `naming.RESERVED`), whether imported yet or not
+_ALWAYS_TAKEN = frozenset({"self", "torch", "F", "math"})
 
 
 def lower(
@@ -394,7 +396,7 @@ def _reuse_key(lowering: _ClassLowering) -> tuple[Any, ...] | None:
             unit.class_hint, tuple(unit.notes), tuple(nodes),
             tuple(s.code for s in tree.init), tuple(tree.kinds.items()),
             _first_tensor_device(module) if lowering.captured.method == "export" else None,
-            frozenset(lowering.imports.local_names()),
+            frozenset(lowering.imports.local_names() - _ALWAYS_TAKEN),  # `F` imported by now or not: same names
         )
         hash(key)
     except (Unkeyable, TypeError, AttributeError, IndexError, ExportError):  # TypeError: unhashable
@@ -465,7 +467,7 @@ class _ClassLowering:
         body: list[Statement] = []
         result: Statement | None = None
         placeholders = [n for n in nodes if n.op == "placeholder"]
-        blocked = set(_EMITTED_BUILTINS) | _builtins_called(nodes) | {"self", "torch", "F", "math"}
+        blocked = set(_EMITTED_BUILTINS) | _builtins_called(nodes) | _ALWAYS_TAKEN
         if self.functional:
             blocked |= {"state", "constants"}
             self.names.reserve("state")

@@ -38,7 +38,7 @@ def argument_key(value: Any, index: dict[fx.Node, int]) -> Any:
         return (kind, value)
     if kind in (float, complex):
         return (kind, repr(value))
-    if kind in (tuple, list):
+    if isinstance(value, (tuple, list)):  # fx's immutable_list, named tuples: the kind tells
         return (kind, tuple(argument_key(v, index) for v in value))
     if isinstance(value, dict):
         return (kind, tuple((argument_key(k, index), argument_key(v, index)) for k, v in value.items()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
+from torch.fx.immutable_collections import immutable_list
 
 import fxgen
 import fxgen.lower
@@ -79,9 +80,9 @@ def test_calls_that_read_different_things_are_lowered_apart(monkeypatch):
     expected = _without_reuse(monkeypatch, model, **options)
     reused = _reuses(monkeypatch)
     assert fxgen.render(model, **options) == expected
-    # the third call is the first one's; the last is the second dropout's (the first
-    # dropout's lowering imports F, and the import state is part of a key)
-    assert reused == ["Scaled", "AlwaysDropout"]
+    # the third call is the first one's; each later dropout is the earlier one in its mode
+    # (the first dropout's lowering imports F, which changes no name: F is always taken)
+    assert reused == ["Scaled", "AlwaysDropout", "AlwaysDropout"]
     assert "x * -0.0" in expected and "training=True" in expected and "self.training" in expected
 
 
@@ -112,5 +113,20 @@ def test_argument_keys_are_exact():
     assert argument_key(True, {}) != argument_key(1, {})
     assert argument_key((1, [2.5, None]), {}) == argument_key((1, [2.5, None]), {})
     assert argument_key(slice(1, 3), {}) != argument_key(slice(1, 4), {})
+    # fx keeps list arguments as immutable_list (`x.view([2, -1])`): keyed, as its own kind
+    assert argument_key(immutable_list([2, -1]), {}) not in (argument_key([2, -1], {}), argument_key((2, -1), {}))
     with pytest.raises(Unkeyable):
         argument_key(torch.ones(2), {})
+
+
+@pytest.mark.parametrize("family", ["BERT", "LLaMA"])
+def test_transformers_layers_are_lowered_once(monkeypatch, family):
+    from tests.conformance.hf_models import build
+
+    model, inputs = build(family)
+    options = dict(example_inputs=((), inputs), capture="export")
+    expected = _without_reuse(monkeypatch, model, **options)
+    reused = _reuses(monkeypatch)
+    assert fxgen.render(model, **options) == expected
+    layer = {"BERT": "BertLayer", "LLaMA": "LlamaDecoderLayer"}[family]
+    assert reused.count(layer) == 1  # the second of two layers
