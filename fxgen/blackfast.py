@@ -52,6 +52,8 @@ _NUMBER = r"\.?\d(?:[\w.]|(?<=[eE])[+-])*"  # digits, letters, dots, an exponent
 _TOKEN = re.compile(f"(?P<string>{_STRING})|(?P<number>{_NUMBER})|(?P<name>{_NAME})")
 _INTEGER = re.compile(r"(?<![\w.])\d+(?![\w.])")  # once names are spelled `a`
 _PLAIN_STRING = re.compile(r'"[\w .,:/-]*"')  # black keeps it, whatever its letters
+#: a line whose only quotes are plain strings standing alone (no prefix, no neighbouring quote)
+_ONLY_PLAIN_STRINGS = re.compile(r"""(?:[^"'\\]|(?<![\w"])"[\w .,:/-]*"(?!"))*""")
 # tokens that change the target versions black infers, or need a grammar of their own
 _UNPACKING = re.compile(r"(?:[(\[{,=]|\breturn)\s*\*")  # `return *a, b` too
 _FORMATTED_STRING = re.compile(r"""\b(?:[rR]?[fFtT]|[fFtT][rR])['"]""")
@@ -179,6 +181,8 @@ def _short_shape(line: str) -> str:
     line = line.lstrip(" ")
     if "'" not in line and '"' not in line:
         return _INTEGER.sub("1", _IDENTIFIER.sub("a", line))
+    if _ONLY_PLAIN_STRINGS.fullmatch(line):  # the same, after one substitution without a callback
+        return _INTEGER.sub("1", _IDENTIFIER.sub("a", _PLAIN_STRING.sub('"a"', line)))
     return _TOKEN.sub(_short_token, line)
 
 

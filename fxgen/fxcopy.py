@@ -8,7 +8,6 @@ created without arguments and then given them (the same node, users and metadata
 
 from __future__ import annotations
 
-import copy
 from typing import Any, Callable
 
 from torch import fx
@@ -21,7 +20,8 @@ def copy_node(graph: fx.Graph, node: fx.Node, value_of: Callable[[fx.Node], Any]
     result = graph.create_node(node.op, node.target, (), {}, node.name, node.type)
     result.args = fx.map_arg(node.args, value_of)
     result.kwargs = fx.map_arg(node.kwargs, value_of)
-    result.meta = copy.copy(node.meta)
+    result.meta.clear()  # in place: assigning an attribute of a node in a graph re-files it in fx's lookup table
+    result.meta.update(node.meta)
     return result
 
 

@@ -32,6 +32,10 @@ CASES = {
         "class C:\n    x = [element_number_one, element_number_two, element_number_three, element_four]\n"
     ),
     "strings black rewrites": "x = 'a'\ny = \"it's\"\nz = u\"x\"\nw = f('{x}')\nv = '''t'''\n",
+    "plain strings beside others": (
+        'x = "a""b"\ny = """t"""\nz = b"x" b"y"\nw = f("a b", \'c\')\nv = g("x:y", "")\nu = "é"\n'
+        't = h("0", 1e-05, 0.5, x1)\n'
+    ),
     "long line with single quotes": "x = function_name_that_is_long('first string argument', 'second string argument', 3)\n",
     "numbers black rewrites": "x = 1E5\ny = 0XFF\nz = 1.\nw = 10J\nv = 1_000\n",
     "redundant parentheses": "x = (a)\ny = (1)\nprint((a))\nfor (i) in (b):\n    pass\n",
@@ -224,3 +228,4 @@ def test_a_fast_path_that_differs_from_black_fails_the_run(monkeypatch):
     monkeypatch.setattr(formatting, "format_like_black", lambda text, mode, tree=None: text + "\n")  # a stray line
     with compared_with_black(), pytest.raises(FastPathMismatch, match="differs from black on the whole text"):
         fxgen.render(model, example_inputs=inputs, formatter="black")
+
