@@ -560,6 +560,7 @@ class _ClassLowering:
                 _chain_kind(s.node),
                 _commutative(s.node),
                 user_names.get(id(s), []),
+                source.from_stack_trace(s.node.meta.get("stack_trace")) if s.node is not None else None,
             )
             for s in body
         ]

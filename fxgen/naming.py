@@ -115,6 +115,7 @@ class Draft:
     commutative: bool = False  #: a `+`/`*` merge: either operand may carry the name on
     #: the user's own names for the bound values (`q` from `q = q.view(...)`), where known
     source_hints: list[str | None] = field(default_factory=list)
+    line: object = None  #: the user's source line it comes from, where known
     deletes: list[str] = field(default_factory=list)  #: tokens to `del` after it
 
     @property
@@ -148,7 +149,8 @@ def plan_names(
        last time, and which is a module call, a step with one tensor input, or an
        elementwise `+ - * /` with another value, binds its tensor result to that input's name:
        `x = self.conv1(x)`, `x = x.view(2, -1)`, `x = x + identity`. A chain is named after
-       the last user's name along it.
+       the last user's name along it; where the user renames the value
+       (`attn = scores.softmax(-1)`), a new chain starts at the first statement of that line.
     3. Residual: a tensor read twice, first as the primary input of a statement that starts
        a chain and then by a `+`/`-` or a module call, is kept as `identity = x` before the
        chain, so that the chain carries on as `x`.
@@ -187,11 +189,20 @@ def plan_names(
                 user[bound] = source_hint
             if bound in root:
                 members.setdefault(root[bound], []).append(bound)
-    for start, chain in members.items():
-        named = [user[t] for t in chain if t in user]
-        if start in params and named and named[-1] != params[start]:
-            for bound in chain:  # the user named this value: a chain of its own
-                root[bound] = chain[0]
+    line_of = {bound: draft.line for draft in drafts for bound in draft.binds}
+    for start, chain in members.items():  # where the user renames the value, a new chain starts
+        segment, name = start, params.get(start) or user.get(start)
+        for i, bound in enumerate(chain):
+            if bound in user and name is not None and user[bound] != name:
+                # `attn = scores.softmax(-1)`: no longer `scores`, from the first step of that line
+                first = i
+                while first > 0 and chain[first - 1] not in user and line_of[chain[first - 1]] == line_of[bound] is not None:
+                    first -= 1
+                segment = chain[first]
+                for earlier in chain[first:i]:
+                    root[earlier] = segment
+            name = user.get(bound, name)
+            root[bound] = segment
     hint: dict[str, str] = {}  # chain root -> its name: the last user's name along it
     for draft in drafts:
         for bound in draft.binds:

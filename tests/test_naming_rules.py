@@ -25,6 +25,32 @@ def test_chains_reuse_names_and_residuals_keep_identity():
     assert "identity = x" in block and "out = self.bn1(out)" in block and "out = out + identity" in block
 
 
+class Renames(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(4)
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x, v):
+        x = self.norm(x)
+        h = self.fc(x) * 2
+        scores = h.masked_fill(h > 0, 0.0)
+        attn = scores.softmax(-1)
+        return attn @ v
+
+
+def test_a_value_the_user_renames_takes_the_new_name_from_the_first_step_of_its_line():
+    inputs = (torch.randn(2, 4), torch.randn(4, 4))
+    text = forward_of(fxgen.render(Renames(), example_inputs=inputs), "Renames")
+    assert "x = self.norm(x)" in text, text
+    assert "h = self.fc(x)" in text and "h = h * 2" in text, text  # the whole line, from its first step
+    assert "scores = h.masked_fill(" in text and "attn = scores.softmax(" in text and "attn @ v" in text, text
+    # torch.export: a built-in module's call has no source line yet (hierarchy.replace), so
+    # `self.fc(x)` keeps `x`; the renames after it hold
+    text = forward_of(fxgen.render(Renames(), example_inputs=inputs, capture="export"), "Renames")
+    assert "scores = h.masked_fill(" in text and "attn = torch.softmax(scores" in text and "attn @ v" in text, text
+
+
 def test_reuse_names_false_gives_every_value_its_own_name():
     model, inputs = ZOO["mlp"]()
     text = forward_of(fxgen.render(model, example_inputs=inputs, reuse_names=False), "MLP")

@@ -9,76 +9,78 @@ import torch.nn.functional as F
 
 def forward(state, x: torch.Tensor):
     """ResidualNet's forward: `state` maps its state_dict() keys to tensors."""
-    identity = F.conv2d(x, state["stem.weight"], state["stem.bias"], padding=1)
-    identity_1 = identity
+    x = F.conv2d(x, state["stem.weight"], state["stem.bias"], padding=1)
+    identity = x
     # tests.zoo:76  out = self.relu(self.bn1(self.conv1(x)))
-    identity = F.conv2d(identity, state["layer1.0.conv1.weight"], None, padding=1)
-    identity = F.batch_norm(
-        identity,
+    out = F.conv2d(x, state["layer1.0.conv1.weight"], None, padding=1)
+    del x
+    out = F.batch_norm(
+        out,
         state["layer1.0.bn1.running_mean"].detach(),
         state["layer1.0.bn1.running_var"].detach(),
         state["layer1.0.bn1.weight"],
         state["layer1.0.bn1.bias"],
     )
-    identity = F.relu(identity, inplace=True)
+    out = F.relu(out, inplace=True)
     # tests.zoo:77  out = self.bn2(self.conv2(out))
-    identity = F.conv2d(identity, state["layer1.0.conv2.weight"], None, padding=1)
-    identity = F.batch_norm(
-        identity,
+    out = F.conv2d(out, state["layer1.0.conv2.weight"], None, padding=1)
+    out = F.batch_norm(
+        out,
         state["layer1.0.bn2.running_mean"].detach(),
         state["layer1.0.bn2.running_var"].detach(),
         state["layer1.0.bn2.weight"],
         state["layer1.0.bn2.bias"],
     )
     # tests.zoo:80  return self.relu(out + identity)
-    identity = identity + identity_1
-    del identity_1
-    identity = F.relu(identity, inplace=True)
-    identity_1 = identity
+    out = out + identity
+    del identity
+    out = F.relu(out, inplace=True)
+    identity = out
     # tests.zoo:76  out = self.relu(self.bn1(self.conv1(x)))
-    identity = F.conv2d(identity, state["layer1.1.conv1.weight"], None, padding=1)
-    identity = F.batch_norm(
-        identity,
+    out = F.conv2d(out, state["layer1.1.conv1.weight"], None, padding=1)
+    out = F.batch_norm(
+        out,
         state["layer1.1.bn1.running_mean"].detach(),
         state["layer1.1.bn1.running_var"].detach(),
         state["layer1.1.bn1.weight"],
         state["layer1.1.bn1.bias"],
     )
-    identity = F.relu(identity, inplace=True)
+    out = F.relu(out, inplace=True)
     # tests.zoo:77  out = self.bn2(self.conv2(out))
-    identity = F.conv2d(identity, state["layer1.1.conv2.weight"], None, padding=1)
-    identity = F.batch_norm(
-        identity,
+    out = F.conv2d(out, state["layer1.1.conv2.weight"], None, padding=1)
+    out = F.batch_norm(
+        out,
         state["layer1.1.bn2.running_mean"].detach(),
         state["layer1.1.bn2.running_var"].detach(),
         state["layer1.1.bn2.weight"],
         state["layer1.1.bn2.bias"],
     )
     # tests.zoo:80  return self.relu(out + identity)
-    identity = identity + identity_1
-    del identity_1
-    identity = F.relu(identity, inplace=True)
+    out = out + identity
+    del identity
+    out = F.relu(out, inplace=True)
     # tests.zoo:76  out = self.relu(self.bn1(self.conv1(x)))
-    out = F.conv2d(identity, state["layer2.0.conv1.weight"], None, stride=2, padding=1)
-    out = F.batch_norm(
-        out,
+    out_1 = F.conv2d(out, state["layer2.0.conv1.weight"], None, stride=2, padding=1)
+    out_1 = F.batch_norm(
+        out_1,
         state["layer2.0.bn1.running_mean"].detach(),
         state["layer2.0.bn1.running_var"].detach(),
         state["layer2.0.bn1.weight"],
         state["layer2.0.bn1.bias"],
     )
-    out = F.relu(out, inplace=True)
+    out_1 = F.relu(out_1, inplace=True)
     # tests.zoo:77  out = self.bn2(self.conv2(out))
-    out = F.conv2d(out, state["layer2.0.conv2.weight"], None, padding=1)
-    out = F.batch_norm(
-        out,
+    out_1 = F.conv2d(out_1, state["layer2.0.conv2.weight"], None, padding=1)
+    out_1 = F.batch_norm(
+        out_1,
         state["layer2.0.bn2.running_mean"].detach(),
         state["layer2.0.bn2.running_var"].detach(),
         state["layer2.0.bn2.weight"],
         state["layer2.0.bn2.bias"],
     )
     # tests.zoo:79  identity = self.downsample(x)
-    identity = F.conv2d(identity, state["layer2.0.downsample.0.weight"], None, stride=2)
+    identity = F.conv2d(out, state["layer2.0.downsample.0.weight"], None, stride=2)
+    del out
     identity = F.batch_norm(
         identity,
         state["layer2.0.downsample.1.running_mean"].detach(),
@@ -87,10 +89,10 @@ def forward(state, x: torch.Tensor):
         state["layer2.0.downsample.1.bias"],
     )
     # tests.zoo:80  return self.relu(out + identity)
-    out = out + identity
+    out_1 = out_1 + identity
     del identity
-    out = F.relu(out, inplace=True)
-    return out.mean(dim=(2, 3))
+    out_1 = F.relu(out_1, inplace=True)
+    return out_1.mean(dim=(2, 3))
 
 
 def load_state(path=None, map_location="cpu"):

@@ -42,9 +42,10 @@ class SelfAttention(torch.nn.Module):
         # tests.zoo:108  scores = scores.masked_fill(mask[:, None, None, :] == 0, flo...
         mask = mask[:, None, None, :]
         mask = mask == 0
-        attn = scores.masked_fill(mask, -float("inf"))
-        del scores, mask
-        attn = F.softmax(attn, dim=-1)
+        scores = scores.masked_fill(mask, -float("inf"))
+        del mask
+        attn = F.softmax(scores, dim=-1)
+        del scores
         # tests.zoo:110  out = (attn @ v).transpose(1, 2).reshape(batch, seq, dim)
         out = attn @ v
         del attn, v
