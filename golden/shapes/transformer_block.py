@@ -43,9 +43,10 @@ class SelfAttention(torch.nn.Module):
         # tests.zoo:108  scores = scores.masked_fill(mask[:, None, None, :] == 0, flo...
         mask = mask[:, None, None, :]  # (2, 1, 1, 5) int64
         mask = mask == 0  # (2, 1, 1, 5) bool
-        attn = scores.masked_fill(mask, -float("inf"))  # (2, 2, 5, 5) float32
-        del scores, mask
-        attn = F.softmax(attn, dim=-1)  # (2, 2, 5, 5) float32
+        scores = scores.masked_fill(mask, -float("inf"))  # (2, 2, 5, 5) float32
+        del mask
+        attn = F.softmax(scores, dim=-1)  # (2, 2, 5, 5) float32
+        del scores
         # tests.zoo:110  out = (attn @ v).transpose(1, 2).reshape(batch, seq, dim)
         out = attn @ v  # (2, 2, 5, 8) float32
         del attn, v
