@@ -185,7 +185,7 @@ class _Splitter:
         outputs = [n for n in nodes if any(u not in inside for u in n.users)]
         recorded = self.recorded(path, call_index)
         if self.collapse and self.collapsible(module, inputs, outputs, recorded):
-            self.replace(graph, nodes, outputs, relative, _call_arguments(recorded, inputs), key)
+            self.replace(graph, nodes, outputs, relative, _call_arguments(recorded, inputs), key, module)
             _drop_unused_attributes(graph, attributes)
             return None
         if keep_inline:
@@ -197,7 +197,7 @@ class _Splitter:
         sizes = _sizes_from_inputs(inputs)
         passed = [value for value in inputs if value not in sizes]
         child_graph = _extract(attributes + nodes, passed, sizes, outputs, retarget, recorded)
-        self.replace(graph, nodes, outputs, relative, (tuple(passed), {}), key)
+        self.replace(graph, nodes, outputs, relative, (tuple(passed), {}), key, module)
         _drop_unused_attributes(graph, attributes)
         return Unit(path, module, child_graph, cls)
 
@@ -224,15 +224,17 @@ class _Splitter:
         target: str,
         arguments: tuple[tuple[Any, ...], dict[str, Any]],
         key: str,
+        module: nn.Module,
     ) -> None:
-        """Put one `call_module` of `target` where `nodes` were."""
+        """Put one `call_module` of `target` (`module`) where `nodes` were."""
         args, kwargs = arguments
         with graph.inserting_before(nodes[0]):
             call = graph.call_module(target, args, kwargs)
             stack = nodes[0].meta.get("nn_module_stack") or {}
             keys = list(stack)
             call.meta["nn_module_stack"] = {k: stack[k] for k in keys[: keys.index(key)]}
-            call.meta["stack_trace"] = source.call_site([n.meta.get("stack_trace") for n in nodes])
+            traces = [n.meta.get("stack_trace") for n in nodes]
+            call.meta["stack_trace"] = source.call_site(traces, source.is_internal_code(type(module).forward))
             shared = _shared_context(nodes)
             if shared:  # the call runs inside the region; the callee's code does not repeat it
                 call.meta[CONTEXT] = shared

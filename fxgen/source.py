@@ -7,16 +7,18 @@ comments read the same on every machine and in every working directory.
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import re
 import sys
 import traceback
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 import torch
 
-__all__ = ["Location", "from_stack_trace", "from_traceback", "call_site"]
+__all__ = ["Location", "from_stack_trace", "from_traceback", "call_site", "is_internal_code"]
 
 _INTERNAL_DIRS = tuple(
     os.path.dirname(os.path.abspath(m.__file__)) + os.sep  # type: ignore[type-var]
@@ -88,6 +90,13 @@ def _innermost(stack_trace: str, modules: int) -> Location | None:
     return Location(_module_name(file), line, code)
 
 
+def is_internal_code(function: Any) -> bool:
+    """Whether `function` (a module's forward) is torch's or fxgen's own code, whose lines
+    never appear among the user frames of a stack trace."""
+    code = getattr(inspect.unwrap(function), "__code__", None)
+    return code is not None and _is_internal(code.co_filename)
+
+
 def from_traceback(tb: TracebackType | None) -> Location | None:
     """The innermost user frame of an exception's traceback."""
     frames = [f for f in traceback.extract_tb(tb) if not _is_internal(f.filename)]
@@ -97,9 +106,10 @@ def from_traceback(tb: TracebackType | None) -> Location | None:
     return Location(_module_name(frame.filename), frame.lineno or 0, (frame.line or "").strip())
 
 
-def call_site(stack_traces: list[str | None]) -> str | None:
+def call_site(stack_traces: list[str | None], callee_internal: bool = False) -> str | None:
     """The stack trace of a call whose operations have these stack traces: the user frames
-    they all share (without the callee's own line when they share that too)."""
+    they all share (without the callee's own line when they share that too; a callee of
+    torch's own, `callee_internal`, has no line among them: the last shared one is the call)."""
     frame_lists = [_user_frames(t) for t in stack_traces if t]
     if not frame_lists:
         return None
@@ -109,7 +119,7 @@ def call_site(stack_traces: list[str | None]) -> str | None:
         while n < min(len(common), len(frames)) and common[n] == frames[n]:
             n += 1
         common = common[:n]
-    if all(frames == common for frames in frame_lists):
+    if not callee_internal and all(frames == common for frames in frame_lists):
         common = common[:-1]  # every operation is on one line of the callee: its caller
     return "\n".join(f'  File "{file}", line {line}, in {func}\n    {code}' for file, line, func, code in common) or None
 

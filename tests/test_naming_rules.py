@@ -41,14 +41,13 @@ class Renames(nn.Module):
 
 def test_a_value_the_user_renames_takes_the_new_name_from_the_first_step_of_its_line():
     inputs = (torch.randn(2, 4), torch.randn(4, 4))
-    text = forward_of(fxgen.render(Renames(), example_inputs=inputs), "Renames")
-    assert "x = self.norm(x)" in text, text
-    assert "h = self.fc(x)" in text and "h = h * 2" in text, text  # the whole line, from its first step
-    assert "scores = h.masked_fill(" in text and "attn = scores.softmax(" in text and "attn @ v" in text, text
-    # torch.export: a built-in module's call has no source line yet (hierarchy.replace), so
-    # `self.fc(x)` keeps `x`; the renames after it hold
-    text = forward_of(fxgen.render(Renames(), example_inputs=inputs, capture="export"), "Renames")
-    assert "scores = h.masked_fill(" in text and "attn = torch.softmax(scores" in text and "attn @ v" in text, text
+    for capture, softmax in (("fx", "attn = scores.softmax("), ("export", "attn = torch.softmax(scores")):
+        text = forward_of(fxgen.render(Renames(), example_inputs=inputs, capture=capture), "Renames")
+        assert "x = self.norm(x)" in text, text
+        assert "h = self.fc(x)" in text and "h = h * 2" in text, text  # the whole line, from its first step
+        assert "scores = h.masked_fill(" in text and softmax in text and "attn @ v" in text, text
+        # a call of torch's own module keeps its line (torch.export traces through it)
+        assert "# tests.test_naming_rules:36  h = self.fc(x) * 2" in text, text
 
 
 def test_reuse_names_false_gives_every_value_its_own_name():

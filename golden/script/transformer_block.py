@@ -77,6 +77,7 @@ class TransformerBlock(torch.nn.Module):
         x = self.attn(x, mask)
         x = identity + x
         del identity
+        # tests.zoo:124  return x + self.mlp(self.ln2(x))
         ln2 = self.ln2(x)
         ln2 = self.mlp(ln2)
         return x + ln2

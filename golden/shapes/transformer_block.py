@@ -78,6 +78,7 @@ class TransformerBlock(torch.nn.Module):
         x = self.attn(x, mask)  # (2, 5, 16) float32
         x = identity + x  # (2, 5, 16) float32
         del identity
+        # tests.zoo:124  return x + self.mlp(self.ln2(x))
         ln2 = self.ln2(x)  # (2, 5, 16) float32
         ln2 = self.mlp(ln2)  # (2, 5, 16) float32
         return x + ln2
