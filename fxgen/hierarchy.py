@@ -233,8 +233,7 @@ class _Splitter:
             stack = nodes[0].meta.get("nn_module_stack") or {}
             keys = list(stack)
             call.meta["nn_module_stack"] = {k: stack[k] for k in keys[: keys.index(key)]}
-            traces = [n.meta.get("stack_trace") for n in nodes]
-            call.meta["stack_trace"] = source.call_site(traces, source.is_internal_code(type(module).forward))
+            call.meta["stack_trace"] = source.call_site([n.meta.get("stack_trace") for n in nodes], type(module).forward)
             shared = _shared_context(nodes)
             if shared:  # the call runs inside the region; the callee's code does not repeat it
                 call.meta[CONTEXT] = shared

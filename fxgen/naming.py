@@ -196,7 +196,8 @@ def plan_names(
             if bound in user and name is not None and user[bound] != name:
                 # `attn = scores.softmax(-1)`: no longer `scores`, from the first step of that line
                 first = i
-                while first > 0 and chain[first - 1] not in user and line_of[chain[first - 1]] == line_of[bound] is not None:
+                line = line_of[bound]
+                while first > 0 and line is not None and chain[first - 1] not in user and line_of[chain[first - 1]] == line:
                     first -= 1
                 segment = chain[first]
                 for earlier in chain[first:i]:

@@ -13,12 +13,12 @@ import re
 import sys
 import traceback
 from dataclasses import dataclass
-from types import TracebackType
+from types import CodeType, TracebackType
 from typing import Any
 
 import torch
 
-__all__ = ["Location", "from_stack_trace", "from_traceback", "call_site", "is_internal_code"]
+__all__ = ["Location", "from_stack_trace", "from_traceback", "call_site"]
 
 _INTERNAL_DIRS = tuple(
     os.path.dirname(os.path.abspath(m.__file__)) + os.sep  # type: ignore[type-var]
@@ -90,13 +90,6 @@ def _innermost(stack_trace: str, modules: int) -> Location | None:
     return Location(_module_name(file), line, code)
 
 
-def is_internal_code(function: Any) -> bool:
-    """Whether `function` (a module's forward) is torch's or fxgen's own code, whose lines
-    never appear among the user frames of a stack trace."""
-    code = getattr(inspect.unwrap(function), "__code__", None)
-    return code is not None and _is_internal(code.co_filename)
-
-
 def from_traceback(tb: TracebackType | None) -> Location | None:
     """The innermost user frame of an exception's traceback."""
     frames = [f for f in traceback.extract_tb(tb) if not _is_internal(f.filename)]
@@ -106,10 +99,11 @@ def from_traceback(tb: TracebackType | None) -> Location | None:
     return Location(_module_name(frame.filename), frame.lineno or 0, (frame.line or "").strip())
 
 
-def call_site(stack_traces: list[str | None], callee_internal: bool = False) -> str | None:
+def call_site(stack_traces: list[str | None], callee: Any) -> str | None:
     """The stack trace of a call whose operations have these stack traces: the user frames
-    they all share (without the callee's own line when they share that too; a callee of
-    torch's own, `callee_internal`, has no line among them: the last shared one is the call)."""
+    they all share, without the last one where that is a line of `callee` (the called
+    module's forward) itself: every operation on one line of the callee is called from
+    the frame before. A callee of torch's own has no line among user frames."""
     frame_lists = [_user_frames(t) for t in stack_traces if t]
     if not frame_lists:
         return None
@@ -119,9 +113,25 @@ def call_site(stack_traces: list[str | None], callee_internal: bool = False) -> 
         while n < min(len(common), len(frames)) and common[n] == frames[n]:
             n += 1
         common = common[:n]
-    if not callee_internal and all(frames == common for frames in frame_lists):
-        common = common[:-1]  # every operation is on one line of the callee: its caller
+    if common and _within(common[-1][0], common[-1][1], callee):
+        common = common[:-1]
     return "\n".join(f'  File "{file}", line {line}, in {func}\n    {code}' for file, line, func, code in common) or None
+
+
+def _within(file: str, line: int, function: Any) -> bool:
+    """Whether `file:line` is a line of `function` (decorators looked through)."""
+    code = getattr(inspect.unwrap(function), "__code__", None)
+    if code is None:
+        return False
+    span = _lines(code)
+    return span is not None and span[0] <= line <= span[1] and os.path.abspath(file) == os.path.abspath(code.co_filename)
+
+
+@functools.lru_cache(maxsize=1024)
+def _lines(code: CodeType) -> tuple[int, int] | None:
+    """The first and last source line of a code object."""
+    lines = [line for _, _, line in code.co_lines() if line is not None]
+    return (min(lines), max(lines)) if lines else None
 
 
 @functools.lru_cache(maxsize=4096)
