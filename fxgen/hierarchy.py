@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import fx, nn
@@ -22,7 +22,8 @@ from torch import fx, nn
 from fxgen import source
 from fxgen.fxcopy import copy_graph, copy_node
 from fxgen.modules import SINGLE_TENSOR_MODULES
-from fxgen.tree import ConstructorCache
+from fxgen.reuse import Unkeyable, argument_key, value_key
+from fxgen.tree import StructureKeys
 
 __all__ = ["Unit", "split", "ORIGIN"]
 
@@ -54,6 +55,9 @@ class Unit:
     #: True for an `nn.Sequential` whose forward is its children's chain: it stays a
     #: `torch.nn.Sequential`, with no class of its own
     sequential: bool = False
+    #: a unit cut earlier whose lowering this one's would repeat (`NodeKey`); `graph`
+    #: is that unit's, and it is not lowered again
+    twin_of: Unit | None = None
 
 
 @dataclass(frozen=True)
@@ -72,26 +76,50 @@ class Origin:
     name: str
 
 
+#: what lowering reads of a node, for a unit at a path: (node, its target relative to the
+#: unit, positions of the unit's values, its `with` regions in the unit, unit path,
+#: unit module) -> key; raises `Unkeyable` (lower.py's reuse key, shared)
+NodeKey = Callable[[fx.Node, Any, dict[fx.Node, int], Any, str, nn.Module], Any]
+
+
 def split(
     graph: fx.Graph,
     root: nn.Module,
     class_name: str,
     calls: dict[str, list[Call]],
-    cache: ConstructorCache,
+    structures: StructureKeys,
     collapse: bool,
     inline: frozenset[str] = frozenset(),
+    node_key: NodeKey | None = None,
+    apart: frozenset[str] = frozenset(),
 ) -> list[Unit]:
     """Units for a copy of `graph`: children before their parents, the root unit last.
 
     A module called more than once gives one unit per call (same `path`); the caller
     checks that their code is the same and otherwise splits again with that path in
-    `inline`."""
+    `inline`. With `node_key`, a call whose unit would repeat an earlier one (equal
+    nodes by `node_key`, equal module subtrees, equal recorded calls inside) is not cut
+    out again: it and its subtree become twins of that unit (`Unit.twin_of`), except at
+    the paths in `apart`."""
     copy = fx.Graph()
     copy.output(copy_graph(copy, graph, {}))
-    splitter = _Splitter(root, calls, cache, collapse, inline)
+    splitter = _Splitter(root, calls, structures, collapse, inline, _call_indices(graph), node_key, apart)
     top = Unit("", root, copy, class_name)
     splitter.visit(top, 0)
     return splitter.units
+
+
+def _call_indices(graph: fx.Graph) -> dict[str, int]:
+    """Each module call (`nn_module_stack` key) -> its index among its module's recorded
+    calls: calls of one module are recorded in the order they run, the graph's order."""
+    indices: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    for node in graph.nodes:
+        for key, (path, _) in (node.meta.get("nn_module_stack") or {}).items():
+            if key not in indices:
+                indices[key] = counts.get(path, 0)
+                counts[path] = indices[key] + 1
+    return indices
 
 
 #: the entry torch.export records for nodes outside any module call
@@ -120,17 +148,32 @@ def scope(node: fx.Node, unit_path: str = "") -> list[tuple[str, str, str]]:
 
 class _Splitter:
     def __init__(
-        self, root: nn.Module, calls: dict[str, list[Call]], cache: ConstructorCache, collapse: bool, inline: frozenset[str]
+        self,
+        root: nn.Module,
+        calls: dict[str, list[Call]],
+        structures: StructureKeys,
+        collapse: bool,
+        inline: frozenset[str],
+        call_indices: dict[str, int],
+        node_key: NodeKey | None,
+        apart: frozenset[str],
     ) -> None:
         self.root = root
         self.calls = calls
-        self.cache = cache
+        self.structures = structures
+        self.cache = structures.cache
         self.collapse = collapse
         self.inline = inline
+        self.call_indices = call_indices
+        self.node_key = node_key
+        self.apart = apart | inline
         self.units: list[Unit] = []
-        self.call_counts: dict[str, int] = {}
+        self.firsts: dict[Any, Unit] = {}  # twin key -> the unit cut for it
+        self.subtrees: dict[int, list[Unit]] = {}  # id(unit) -> its units, itself last
+        self.siblings: set[int] = set()  # ids of the units cut so far by the visit cutting now
 
     def visit(self, unit: Unit, depth: int) -> None:
+        start = len(self.units)
         graph = unit.graph
         _hoist_attributes(graph)
         groups: dict[str, list[fx.Node]] = {}
@@ -142,22 +185,37 @@ class _Splitter:
                 groups.setdefault(key, []).append(node)
                 info[key] = (path, cls)
         children = []
+        self.siblings = set()
         for key, nodes in groups.items():
             path, cls = info[key]
-            child = self.cut(unit, key, path, cls, nodes, path in self.inline)
+            child = self.cut(unit, key, path, cls, nodes, depth)
             if child is not None:
                 children.append(child)
+                self.siblings.add(id(child))
         for child in children:
-            self.visit(child, depth + 1)
+            if child.twin_of is None:
+                self.visit(child, depth + 1)
+            else:
+                self.repeat(child)
         unit.sequential = _is_plain_sequential(unit)
         self.units.append(unit)
+        self.subtrees[id(unit)] = self.units[start:]
 
-    def cut(self, unit: Unit, key: str, path: str, cls: str, nodes: list[fx.Node], keep_inline: bool) -> Unit | None:
+    def repeat(self, twin: Unit) -> None:
+        """A twin's units: its first's subtree, at the twin's paths."""
+        first = twin.twin_of
+        assert first is not None
+        start = len(self.units)
+        for unit in self.subtrees[id(first)]:
+            relative = unit.path[len(first.path) + 1 :]
+            path, module = (_join(twin.path, relative), twin.module.get_submodule(relative)) if relative else (twin.path, twin.module)
+            self.units.append(Unit(path, module, unit.graph, unit.class_hint, list(unit.notes), unit.sequential, unit))
+        self.subtrees[id(twin)] = self.units[start:]
+
+    def cut(self, unit: Unit, key: str, path: str, cls: str, nodes: list[fx.Node], depth: int) -> Unit | None:
         """Replace one call's nodes by a call node; the child unit, or None if none."""
         graph = unit.graph
         relative = path[len(unit.path) + 1 :] if unit.path else path
-        call_index = self.call_counts.get(path, 0)
-        self.call_counts[path] = call_index + 1
         try:
             module = unit.module.get_submodule(relative)
         except AttributeError:
@@ -183,27 +241,96 @@ class _Splitter:
                 unit.notes.append(f"{relative}: it uses {node.target!r} of another module, so its code is inline")
                 return None
         outputs = [n for n in nodes if any(u not in inside for u in n.users)]
-        recorded = self.recorded(path, call_index)
+        recorded = self.recorded(path, key)
         if self.collapse and self.collapsible(module, inputs, outputs, recorded):
             self.replace(graph, nodes, outputs, relative, _call_arguments(recorded, inputs), key, module)
             _drop_unused_attributes(graph, attributes)
             return None
-        if keep_inline:
+        if path in self.inline:
             note = f"{relative}: called more than once with different code, so its code is inline"
             if note not in unit.notes:
                 unit.notes.append(note)
             return None
         retarget = lambda t: _relative_target(t, relative, members, unit.module)  # noqa: E731
         sizes = _sizes_from_inputs(inputs)
-        passed = [value for value in inputs if value not in sizes]
-        child_graph = _extract(attributes + nodes, passed, sizes, outputs, retarget, recorded)
+        passed, names = _named_inputs([value for value in inputs if value not in sizes], recorded)
+        twin_key = self.twin_key(path, module, depth, attributes + nodes, passed, names, sizes, outputs, retarget)
+        first = self.firsts.get(twin_key) if twin_key is not None else None
+        if first is not None and id(first) not in self.subtrees and id(first) not in self.siblings:
+            first = twin_key = None  # repeated only once visited: a sibling's visit comes first, a cousin's may not
+        if first is None:
+            child = Unit(path, module, _extract(attributes + nodes, passed, names, sizes, outputs, retarget), cls)
+            if twin_key is not None:
+                self.firsts.setdefault(twin_key, child)
+        else:
+            child = Unit(path, module, first.graph, cls, twin_of=first)
         self.replace(graph, nodes, outputs, relative, (tuple(passed), {}), key, module)
         _drop_unused_attributes(graph, attributes)
-        return Unit(path, module, child_graph, cls)
+        return child
 
-    def recorded(self, path: str, index: int) -> Call | None:
+    def recorded(self, path: str, key: str) -> Call | None:
         calls = self.calls.get(path, [])
+        index = self.call_indices.get(key, len(calls))
         return calls[index] if index < len(calls) else None
+
+    def twin_key(
+        self,
+        path: str,
+        module: nn.Module,
+        depth: int,
+        nodes: list[fx.Node],
+        inputs: list[fx.Node],
+        names: list[str],
+        sizes: dict[fx.Node, tuple[fx.Node, int]],
+        outputs: list[fx.Node],
+        retarget: Callable[[str], str | None],
+    ) -> Any:
+        """Everything the child's graph, its own cuts and their lowering depend on, with
+        paths relative to the child and values by position; None where a part has no
+        exact key (the child is then cut out as usual)."""
+        if self.node_key is None or any(p == path or p.startswith(path + ".") for p in self.apart):
+            return None
+        index: dict[fx.Node, int] = {}
+        positions: dict[str, tuple[int, int]] = {}  # captured name -> (value, rank of the name)
+
+        def place(node: fx.Node, aliases: set[str]) -> None:
+            index[node] = len(index)
+            for rank, name in enumerate(sorted(aliases)):
+                positions.setdefault(name, (index[node], rank))
+
+        for value in inputs:
+            place(value, origins(value))
+        for value in sizes:
+            place(value, {value.meta[ORIGIN]} if value.meta.get(ORIGIN) is not None else set())
+        calls: dict[str, tuple[int, str]] = {}  # calls made inside the child -> (number, path)
+        try:
+            keys: list[Any] = [
+                tuple((name, value_key(value.meta.get("val"))) for name, value in zip(names, inputs)),
+                tuple((index[tensor], dim, value_key(value.meta.get("val"))) for value, (tensor, dim) in sizes.items()),
+                self.structures.key(module),
+            ]
+            shared = _shared_context([n for n in nodes if n.op != "get_attr"] or nodes)
+            for node in nodes:
+                place(node, origins(node))
+                target = retarget(str(node.target)) if node.op in ("get_attr", "call_module") else node.target
+                context = node.meta.get(CONTEXT)
+                if context:
+                    context = tuple(context)[len(shared) :]
+                stack = []
+                for key, inner, cls in module_stack(node)[depth + 1 :]:
+                    if not inner.startswith(path + "."):
+                        return None
+                    number = calls.setdefault(key, (len(calls), inner))[0]
+                    stack.append((number, inner[len(path) + 1 :], cls))
+                keys.append((self.node_key(node, target, index, context, path, module), tuple(stack)))
+            keys.append(tuple(index[value] for value in outputs))
+            for key, (_, inner) in calls.items():  # recorded arguments name the inputs of units inside
+                keys.append(_call_key(self.recorded(inner, key), positions))
+            key = tuple(keys)
+            hash(key)
+        except (Unkeyable, TypeError):  # TypeError: unhashable
+            return None
+        return key
 
     def collapsible(self, module: nn.Module, inputs: list[fx.Node], outputs: list[fx.Node], recorded: Call | None) -> bool:
         """A built-in leaf that takes one tensor and returns one: a plain module call."""
@@ -371,17 +498,34 @@ def _sizes_from_inputs(inputs: list[fx.Node]) -> dict[fx.Node, tuple[fx.Node, in
     return sizes
 
 
+def _call_key(call: Call | None, positions: dict[str, tuple[int, int]]) -> Any:
+    """A recorded call as a key: graph values by position (and rank among the value's
+    names), literals exactly; raises `Unkeyable` for a value from outside the child."""
+    if call is None:
+        return None
+
+    def value(v: Any) -> Any:
+        if isinstance(v, Origin):
+            if v.name not in positions:
+                raise Unkeyable(v.name)
+            return ("value", positions[v.name])
+        if type(v) in (tuple, list):
+            return (type(v), tuple(value(item) for item in v))
+        return argument_key(v, {})
+
+    return (tuple(value(a) for a in call.args), tuple((k, value(v)) for k, v in call.kwargs.items()), call.names)
+
+
 def _extract(
     nodes: list[fx.Node],
     inputs: list[fx.Node],
+    names: list[str],
     sizes: dict[fx.Node, tuple[fx.Node, int]],
     outputs: list[fx.Node],
     retarget: Any,
-    recorded: Call | None,
 ) -> fx.Graph:
     """The child's own graph: a placeholder per input, its sizes, its nodes, its outputs."""
     graph = fx.Graph()
-    names = _input_names(inputs, recorded)
     values: dict[fx.Node, fx.Node] = {}
     for value, name in zip(inputs, names):
         placeholder = graph.placeholder(name)
@@ -404,11 +548,14 @@ def _extract(
     return graph
 
 
-def _input_names(inputs: list[fx.Node], recorded: Call | None) -> list[str]:
-    """Each input named after the parameter it was passed as, else after its value."""
+def _named_inputs(inputs: list[fx.Node], recorded: Call | None) -> tuple[list[fx.Node], list[str]]:
+    """Each input named after the parameter it was passed as, else after its value; those
+    passed as parameters first, in the order of `forward`'s signature."""
     by_origin: dict[str, str] = {}
+    order: dict[str, int] = {}  # parameter name -> place in the signature
 
     def note(name: str, value: Any) -> None:
+        order.setdefault(name, len(order))
         if isinstance(value, Origin):
             by_origin.setdefault(value.name, name)
         elif type(value) in (tuple, list):  # `position_embeddings=(cos, sin)`
@@ -428,4 +575,5 @@ def _input_names(inputs: list[fx.Node], recorded: Call | None) -> list[str]:
             count += 1
             name = f"{base}_{count}"
         names.append(name)
-    return names
+    ranked = sorted(range(len(inputs)), key=lambda i: order.get(names[i], len(order)))
+    return [inputs[i] for i in ranked], [names[i] for i in ranked]

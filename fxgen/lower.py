@@ -54,7 +54,7 @@ from fxgen.pyexpr import (
     unary,
 )
 from fxgen.reuse import ClassReuse, Unkeyable, argument_key, code_key, value_key
-from fxgen.tree import ModuleTree, add_constant, build_tree
+from fxgen.tree import ModuleTree, StructureKeys, add_constant, build_tree, nonpersistent_buffers
 from fxgen.unlift import KEYWORD_ONLY
 
 __all__ = ["lower"]
@@ -99,9 +99,14 @@ def lower(
     module_names.reserve(root_name)
     node_count = sum(1 for _ in captured.graph.nodes)
     inline: frozenset[str] = frozenset()
+    apart: frozenset[str] = frozenset()
+    structures = StructureKeys(captured.root, captured.constructors, captured.numbered_modules_are_lists)
+    node_key = functools.partial(_node_key, captured.constants)
     while True:
         if hierarchy:
-            units = split(captured.graph, captured.root, root_name, captured.calls, captured.constructors, True, inline)
+            units = split(
+                captured.graph, captured.root, root_name, captured.calls, structures, True, inline, node_key, apart
+            )
         else:
             units = [Unit("", captured.root, captured.graph, root_name)]
         attempt_imports, attempt_names = imports.copy(), module_names.copy()
@@ -113,6 +118,8 @@ def lower(
             break
         except _DifferentCalls as exc:  # one module, two calls, two codes: write its calls inline
             inline |= {exc.path}
+        except _TwinApart as exc:  # a twin would be lowered with other imported names
+            apart |= {exc.path}
     imports = attempt_imports
     return Program(
         context_version=CONTEXT_VERSION,
@@ -247,6 +254,11 @@ class _DifferentCalls(Exception):
         self.path = path
 
 
+class _TwinApart(Exception):
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
 def _lower_units(
     captured: Captured,
     units: list[Unit],
@@ -271,17 +283,27 @@ def _lower_units(
     uses: dict[str, int] = {}  # class token -> number of modules using it
     buffers: dict[str, torch.Tensor] = {}
     reuse = ClassReuse()
+    lowered: dict[int, tuple[ClassDef, frozenset[str]]] = {}  # id(unit) -> its class, the names it avoided
     for unit in units:
-        inputs = example_inputs if not unit.path else None
-        lowering = _ClassLowering(captured, unit, imports, style, inputs, _descendants(unit.path, class_of, paths))
-        cls = reuse.lowered(_reuse_key(lowering) if unit.path else None, lambda: lowering.lower(*naming)[0])
-        tree = lowering.tree
-        buffers.update({_join(unit.path, k): v for k, v in tree.buffers.items()})
-        if not unit.path:
-            cls.name = root_name
-            classes.append(cls)
-            _name_classes(classes, uses, module_names)
-            return classes, tree, buffers
+        if unit.twin_of is not None:  # `hierarchy.split` found its lowering would repeat another's
+            cls, avoided = lowered[id(unit.twin_of)]
+            if _local_names(imports) != avoided:
+                raise _TwinApart(unit.path)
+            lowered[id(unit)] = cls, avoided
+            buffers.update({_join(unit.path, k): v for k, v in nonpersistent_buffers(unit.module).items()})
+        else:
+            inputs = example_inputs if not unit.path else None
+            lowering = _ClassLowering(captured, unit, imports, style, inputs, _descendants(unit.path, class_of, paths))
+            avoided = _local_names(imports)
+            cls = reuse.lowered(_reuse_key(lowering) if unit.path else None, lambda: lowering.lower(*naming)[0])
+            lowered[id(unit)] = cls, avoided
+            tree = lowering.tree
+            buffers.update({_join(unit.path, k): v for k, v in tree.buffers.items()})
+            if not unit.path:
+                cls.name = root_name
+                classes.append(cls)
+                _name_classes(classes, uses, module_names)
+                return classes, tree, buffers
         if unit.sequential:
             continue  # stays a torch.nn.Sequential
         key = (unit.class_hint, code_key(cls))
@@ -375,33 +397,59 @@ def _reuse_key(lowering: _ClassLowering) -> tuple[Any, ...] | None:
     try:
         for node in unit.graph.nodes:
             index[node] = len(index)
-            meta = node.meta
-            if node.op == "get_attr":
-                read = _attribute_key(lowering, str(node.target))
-            elif node.target in _TRAINING_ARGUMENTS:  # the mode of the module it is in
-                stack = module_stack(node)
-                path = stack[-1][1] if stack else ""
-                inside = path == unit.path or path.startswith(unit.path + ".")
-                relative = path[len(unit.path) + 1 :] if unit.path else path
-                read = (relative, module.get_submodule(relative).training) if inside else ("outside", path)
-            else:
-                read = None
-            nodes.append((
-                node.op, node.target, node.type, _name_hint(node),
-                argument_key(node.args, index), argument_key(node.kwargs, index),
-                value_key(meta.get("val")), meta.get("stack_trace"), meta.get(CONTEXT), bool(meta.get(KEYWORD_ONLY)),
-                read,
-            ))
+            nodes.append(
+                _node_key(lowering.captured.constants, node, node.target, index, node.meta.get(CONTEXT), unit.path, module)
+            )
         key = (
             unit.class_hint, tuple(unit.notes), tuple(nodes),
             tuple(s.code for s in tree.init), tuple(tree.kinds.items()),
             _first_tensor_device(module) if lowering.captured.method == "export" else None,
-            frozenset(lowering.imports.local_names() - _ALWAYS_TAKEN),  # `F` imported by now or not: same names
+            _local_names(lowering.imports),
         )
         hash(key)
     except (Unkeyable, TypeError, AttributeError, IndexError, ExportError):  # TypeError: unhashable
         return None
     return key
+
+
+def _node_key(
+    constants: dict[str, torch.Tensor],
+    node: fx.Node,
+    target: Any,
+    index: dict[fx.Node, int],
+    context: Any,
+    unit_path: str,
+    module: nn.Module,
+) -> tuple[Any, ...]:
+    """What lowering reads of one node of the unit at `unit_path` (`target`, `context`:
+    the node's target and `with` regions as that unit's graph has them); raises
+    `Unkeyable` (`hierarchy.NodeKey`)."""
+    meta = node.meta
+    try:
+        if node.op == "get_attr":
+            read = _attribute_key(constants, unit_path, module, str(target))
+        elif node.target in _TRAINING_ARGUMENTS:  # the mode of the module it is in
+            stack = module_stack(node)
+            path = stack[-1][1] if stack else ""
+            inside = path == unit_path or path.startswith(unit_path + ".")
+            relative = path[len(unit_path) + 1 :] if unit_path else path
+            read = (relative, module.get_submodule(relative).training) if inside else ("outside", path)
+        else:
+            read = None
+    except (AttributeError, IndexError, ExportError) as exc:
+        raise Unkeyable(str(target)) from exc
+    return (
+        node.op, target, node.type, _name_hint(node, target),
+        argument_key(node.args, index), argument_key(node.kwargs, index),
+        value_key(meta.get("val")), meta.get("stack_trace"), context, bool(meta.get(KEYWORD_ONLY)),
+        read,
+    )
+
+
+def _local_names(imports: Imports) -> frozenset[str]:
+    """The imported names a class's lowering avoids, less those always avoided (`F`
+    imported by now or not: the same names)."""
+    return frozenset(imports.local_names() - _ALWAYS_TAKEN)
 
 
 def _first_tensor_device(module: nn.Module) -> torch.device | None:
@@ -410,16 +458,16 @@ def _first_tensor_device(module: nn.Module) -> torch.device | None:
     return None if tensor is None else tensor.device
 
 
-def _attribute_key(lowering: _ClassLowering, target: str) -> Any:
+def _attribute_key(constants: dict[str, torch.Tensor], unit_path: str, module: nn.Module, target: str) -> Any:
     """What a `get_attr` reads: a registered tensor or a module (written by name), or a
     literal; a constant is no part of a key (it becomes the instance's own buffer)."""
-    if _join(lowering.unit.path, target) in lowering.captured.constants:
+    if _join(unit_path, target) in constants:
         raise Unkeyable(target)
-    value = _resolve_attr(lowering.module, target)
+    value = _resolve_attr(module, target)
     if isinstance(value, nn.Module):
         return "module"
     if isinstance(value, torch.Tensor):
-        if not _is_registered(lowering.module, target):
+        if not _is_registered(module, target):
             raise Unkeyable(target)
         return "tensor"
     return argument_key(value, {})
@@ -964,10 +1012,11 @@ def _rewraps_public_result(target: Any, args: tuple[Any, ...], public_calls: set
     )
 
 
-def _name_hint(node: fx.Node) -> str:
+def _name_hint(node: fx.Node, target: Any = None) -> str:
     """What a value is called: the module it comes from or the operation that makes it,
-    relative to its own class and without torch.fx's global counters."""
-    target = node.target
+    relative to its own class and without torch.fx's global counters (`target`: the
+    node's, relative to its class, where its graph is not that class's)."""
+    target = node.target if target is None else target
     if node.op in ("call_module", "get_attr", "call_method", "placeholder"):
         return str(target)
     if isinstance(target, torch._ops.OpOverload):

@@ -22,8 +22,18 @@ from fxgen.modules import Constructor, EmptyTensor, constructor_for, is_builtin,
 from fxgen.naming import attribute, is_attr_name
 from fxgen.program import InitStatement
 from fxgen.pyexpr import ExprWriter, string_literal
+from fxgen.reuse import Unkeyable, argument_key
 
-__all__ = ["ModuleTree", "ConstructorCache", "build_tree", "add_constant", "tensor_source"]
+__all__ = [
+    "ModuleTree",
+    "ConstructorCache",
+    "StructureKeys",
+    "build_tree",
+    "add_constant",
+    "module_kind",
+    "nonpersistent_buffers",
+    "tensor_source",
+]
 
 
 class ConstructorCache:
@@ -80,6 +90,110 @@ def build_tree(
     builder = _Builder(writer, cache, numbered_modules_are_lists, classes or {})
     builder.visit_root(root)
     return builder.tree
+
+
+def module_kind(module: nn.Module, cache: ConstructorCache, numbered_modules_are_lists: bool) -> str:
+    """How `build_tree` rebuilds a module that is not a generated class (`ModuleTree.kinds`)."""
+    children = list(module._modules)
+    numbered = children == [str(i) for i in range(len(children))]
+    if isinstance(module, nn.ParameterList):
+        return "params"
+    if isinstance(module, nn.ParameterDict):
+        return "param_dict"
+    if type(module) is nn.Sequential:
+        return "sequential" if numbered else "named_sequential"
+    if type(module) is nn.ModuleList:
+        return "list"
+    if type(module) is nn.ModuleDict:
+        return "dict"
+    if cache.is_leaf(module):
+        return "leaf"
+    if numbered_modules_are_lists and type(module) is nn.Module and children and numbered:
+        if not module._parameters and not module._buffers:
+            return "list"  # GraphModule flattens ModuleList/Sequential into plain modules
+    return "plain"
+
+
+class StructureKeys:
+    """Keys of module subtrees: equal keys make equal `build_tree` results (equal
+    `__init__` code, kinds and buffers by name), given equal generated classes below.
+
+    A key holds each module's type, kind, mode and constructor (leaves) and each tensor's
+    name, shape, dtype, device, `requires_grad` and persistence. A subtree holding a
+    tensor or module that appears twice in the root (a tie) has no key: `build_tree`
+    writes ties by where the other occurrence is."""
+
+    def __init__(self, root: nn.Module, cache: ConstructorCache, numbered_modules_are_lists: bool) -> None:
+        self.cache = cache
+        self.numbered_modules_are_lists = numbered_modules_are_lists
+        self.keys: dict[int, Any] = {}
+        counts: dict[int, int] = {}
+        for module in root.modules(remove_duplicate=False):
+            for item in [module, *module._parameters.values(), *module._buffers.values()]:
+                if item is not None:
+                    counts[id(item)] = counts.get(id(item), 0) + 1
+        self.shared = {key for key, count in counts.items() if count > 1}
+        self.keepalive = root  # the ids above stay unique while the root lives
+
+    def key(self, module: nn.Module) -> Any:
+        """The module's subtree key; raises `Unkeyable` for a subtree with a tie."""
+        key = self.keys.get(id(module))
+        if key is None:
+            key = self.keys[id(module)] = self._key(module)
+        if key is _TIED:
+            raise Unkeyable(type(module).__name__)
+        return key
+
+    def _key(self, module: nn.Module) -> Any:
+        if id(module) in self.shared:
+            return _TIED
+        kind = module_kind(module, self.cache, self.numbered_modules_are_lists)
+        tensors = []
+        for name, tensor in module._parameters.items():
+            tensors.append((name, True, _tensor_key(tensor)))
+        for name, tensor in module._buffers.items():
+            tensors.append((name, name not in module._non_persistent_buffers_set, _tensor_key(tensor)))
+        if any(tensor is not None and id(tensor) in self.shared for tensor in [*module._parameters.values(), *module._buffers.values()]):
+            return _TIED
+        try:
+            children = tuple((name, None if child is None else self.key(child)) for name, child in module._modules.items())
+            constructor = _constructor_key(self.cache.get(module)) if kind == "leaf" else None
+        except Unkeyable:
+            return _TIED
+        return (type(module), kind, module.training, constructor, tuple(tensors), children)
+
+
+_TIED = object()  # a subtree without a key
+
+
+def _tensor_key(tensor: torch.Tensor | None) -> Any:
+    if tensor is None:
+        return None
+    return (type(tensor), tuple(tensor.shape), tensor.dtype, tensor.device, tensor.requires_grad)
+
+
+def _constructor_key(value: Any) -> Any:
+    """A leaf's constructor call as a key (`Constructor`, its arguments and wrappers)."""
+    if isinstance(value, Constructor):
+        return (
+            Constructor, value.cls, tuple((k, _constructor_key(v)) for k, v in value.kwargs.items()),
+            tuple(value.requires_grad.items()),
+            tuple((w.function, tuple((k, _constructor_key(v)) for k, v in w.kwargs.items())) for w in value.wrappers),
+        )
+    if isinstance(value, EmptyTensor):
+        return (EmptyTensor, tuple(value.shape), value.dtype)
+    return argument_key(value, {})
+
+
+def nonpersistent_buffers(module: nn.Module) -> dict[str, torch.Tensor]:
+    """The non-persistent buffers of a subtree without ties, by qualified name: what
+    `build_tree` puts in `ModuleTree.buffers` for it."""
+    return {
+        _join(path, name): buffer
+        for path, owner in module.named_modules()
+        for name, buffer in owner._buffers.items()
+        if buffer is not None and name in owner._non_persistent_buffers_set
+    }
 
 
 def _child_access(owner: str, owner_kind: str, name: str) -> str:
@@ -141,24 +255,7 @@ class _Builder:
     def kind(self, module: nn.Module, path: str) -> str:
         if path in self.classes:
             return "class"
-        children = list(module._modules)
-        numbered = children == [str(i) for i in range(len(children))]
-        if isinstance(module, nn.ParameterList):
-            return "params"
-        if isinstance(module, nn.ParameterDict):
-            return "param_dict"
-        if type(module) is nn.Sequential:
-            return "sequential" if numbered else "named_sequential"
-        if type(module) is nn.ModuleList:
-            return "list"
-        if type(module) is nn.ModuleDict:
-            return "dict"
-        if self.cache.is_leaf(module):
-            return "leaf"
-        if self.numbered_modules_are_lists and type(module) is nn.Module and children and numbered:
-            if not module._parameters and not module._buffers:
-                return "list"  # GraphModule flattens ModuleList/Sequential into plain modules
-        return "plain"
+        return module_kind(module, self.cache, self.numbered_modules_are_lists)
 
     # -- modules --------------------------------------------------------------------
 

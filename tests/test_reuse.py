@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import pytest
 import torch
 from torch import nn
@@ -9,7 +11,9 @@ from torch.fx.immutable_collections import immutable_list
 
 import fxgen
 import fxgen.lower
+from fxgen.hierarchy import _Splitter
 from fxgen.reuse import ClassReuse, Unkeyable, argument_key
+from tests import reuse_identity
 from tests.reuse_identity import ReuseMismatch
 from tests.zoo import ZOO
 
@@ -39,25 +43,46 @@ class Unregistered(nn.Module):
         return x + self.offset
 
 
-def _reuses(monkeypatch) -> list[str]:
-    """The class hint of every class reused from here on (the test run still lowers
-    each reused unit too, to compare: tests/reuse_identity.py)."""
-    hits: list[str] = []
+def _reuses(monkeypatch) -> Callable[[], list[str]]:
+    """The class hint of every module call not lowered on its own from here on: twins
+    that `hierarchy.split` did not cut out, then classes reused by key (the test run
+    still lowers each of them too, to compare: tests/reuse_identity.py)."""
+    twins, hits = _twins(monkeypatch), []
     reused = ClassReuse.reused
 
     def counted(self, key, lower):
         cls = reused(self, key, lower)
-        hits.append(cls.original)
+        if not reuse_identity.checking:
+            hits.append(cls.original)
         return cls
 
     monkeypatch.setattr(ClassReuse, "reused", counted)
-    return hits
+    return lambda: twins + hits
+
+
+def _twins(monkeypatch) -> list[str]:
+    """The class hint of every twin `hierarchy.split` makes from here on."""
+    twins: list[str] = []
+    repeat = _Splitter.repeat
+
+    def repeated(self, twin):
+        twins.append(twin.class_hint)
+        repeat(self, twin)
+
+    monkeypatch.setattr(_Splitter, "repeat", repeated)
+    return twins
 
 
 def _without_reuse(monkeypatch, model, **options) -> str:
+    """The file with every module call cut out and lowered on its own."""
     with monkeypatch.context() as patch:
         patch.setattr(fxgen.lower, "_reuse_key", lambda lowering: None)
+        patch.setattr(fxgen.lower, "_node_key", _unkeyable)
         return fxgen.render(model, **options)
+
+
+def _unkeyable(*args):
+    raise Unkeyable("no twins")
 
 
 @pytest.mark.parametrize("capture", ["fx", "export"])
@@ -67,7 +92,7 @@ def test_equal_module_calls_lower_once_and_write_the_same_file(monkeypatch, capt
     expected = _without_reuse(monkeypatch, model, **options)
     reused = _reuses(monkeypatch)
     assert fxgen.render(model, **options) == expected
-    assert reused == ["Scaled"] * 5
+    assert reused() == ["Scaled"] * 5
 
 
 def test_calls_that_read_different_things_are_lowered_apart(monkeypatch):
@@ -82,7 +107,7 @@ def test_calls_that_read_different_things_are_lowered_apart(monkeypatch):
     assert fxgen.render(model, **options) == expected
     # the third call is the first one's; each later dropout is the earlier one in its mode
     # (the first dropout's lowering imports F, which changes no name: F is always taken)
-    assert reused == ["Scaled", "AlwaysDropout", "AlwaysDropout"]
+    assert reused() == ["Scaled", "AlwaysDropout", "AlwaysDropout"]
     assert "x * -0.0" in expected and "training=True" in expected and "self.training" in expected
 
 
@@ -92,7 +117,7 @@ def test_units_that_read_constants_are_not_reused(monkeypatch):
     expected = _without_reuse(monkeypatch, model, **options)
     reused = _reuses(monkeypatch)
     assert fxgen.render(model, **options) == expected
-    assert reused == []
+    assert reused() == []
 
 
 @pytest.mark.parametrize("name", sorted(ZOO))
@@ -129,4 +154,104 @@ def test_transformers_layers_are_lowered_once(monkeypatch, family):
     reused = _reuses(monkeypatch)
     assert fxgen.render(model, **options) == expected
     layer = {"BERT": "BertLayer", "LLaMA": "LlamaDecoderLayer"}[family]
-    assert reused.count(layer) == 1  # the second of two layers
+    assert reused().count(layer) == 1  # the second of two layers
+
+
+class Inner(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return torch.relu(self.fc(x)) + x
+
+
+class Outer(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = Inner()
+        self.norm = nn.LayerNorm(4)
+
+    def forward(self, x, scale: float = 1.0):
+        return self.norm(self.inner(x)) * scale
+
+
+class Stages(nn.Module):
+    """Outer blocks in a list, then a plain Inner and two Outer blocks sharing a weight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList([Outer() for _ in range(3)])
+        self.alone = Inner()
+        self.last = Outer()
+        self.tied = Outer()
+        self.tied.inner.fc.weight = self.last.inner.fc.weight
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x, scale=0.5)
+        return self.tied(self.last(self.alone(x)), 0.5)
+
+
+@pytest.mark.parametrize("capture", ["fx", "export"])
+def test_repeated_calls_are_twins_of_the_first_and_write_the_same_file(monkeypatch, capture):
+    model = Stages().eval()
+    options = dict(example_inputs=(torch.randn(2, 4),), capture=capture)
+    expected = _without_reuse(monkeypatch, model, **options)
+    twins = _twins(monkeypatch)
+    assert fxgen.render(model, **options) == expected
+    # blocks.1 and blocks.2 repeat blocks.0 with its Inner; `alone` is called elsewhere
+    # (other source lines); `last` and `tied` share a weight (no key)
+    assert twins == ["Outer", "Outer"]
+    assert "self.tied.inner.fc.weight = self.last.inner.fc.weight" in expected
+
+
+def test_a_twin_key_that_misses_a_difference_fails_the_test_run(monkeypatch):
+    def class_only(self, path, module, *rest):
+        return type(module).__name__ if self.node_key is not None else None
+
+    monkeypatch.setattr(_Splitter, "twin_key", class_only)
+    model = nn.Sequential(Scaled(0.5), Scaled(2.0))
+    with pytest.raises(ReuseMismatch, match="twins change the lowering"):
+        fxgen.render(model, example_inputs=(torch.randn(2, 4),))
+
+
+def test_a_twin_lowered_among_other_imported_names_is_cut_out_again(monkeypatch):
+    # each lowering sees new imported names: no twin can stand for its first, and the
+    # export splits again with those calls apart
+    names = iter(range(1000))
+    monkeypatch.setattr(fxgen.lower, "_local_names", lambda imports: frozenset({str(next(names))}))
+    model = nn.Sequential(*[Scaled(0.5) for _ in range(3)]).eval()
+    options = dict(example_inputs=(torch.randn(2, 4),))
+    reused = _reuses(monkeypatch)
+    assert fxgen.render(model, **options) == _without_reuse(monkeypatch, model, **options)
+    assert reused() == ["Scaled"] * 3  # two twins in the first split, one in the second; both dropped
+
+
+def test_recorded_arguments_of_a_module_called_inside_its_parent_and_from_the_root():
+    # `block.gate` runs inside `block`, then from the root: each call's recorded
+    # arguments are the ones of the call at that place (calls in the order they ran),
+    # so both name their inputs after the parameters
+    class Gate(nn.Module):
+        def forward(self, hidden, gate):
+            return hidden * torch.sigmoid(gate)
+
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+            self.gate = Gate()
+
+        def forward(self, x):
+            return self.gate(self.fc(x), x)
+
+    class Model(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.block = Block()
+
+        def forward(self, x):
+            return self.block.gate(self.block(x), x)
+
+    text = fxgen.render(Model(), example_inputs=(torch.randn(2, 4),))
+    assert "def forward(self, hidden: torch.Tensor, gate: torch.Tensor):" in text
