@@ -141,10 +141,13 @@ class Prepared:
 
     code_path: Path
     style: Style
-    program: Program
     text: str
     weights: bytes | None  #: the weight file's bytes (None for listings and pictures)
     example_inputs: Any
+    original: Any  #: what was exported, to compare the written file with
+    node_count: int
+    capture: str
+    approximate: bool  #: compared within `functional.TOLERANCE` (the functional style's attention)
 
 
 def prepare_export(obj: Any, path: str | os.PathLike[str], **options: Any) -> Prepared:
@@ -166,7 +169,13 @@ def _prepare(obj: Any, code_path: Path, options: _Options) -> Prepared:
         if weights is not None:
             program.header.append(weights_header_line(code_path, weights))
         text = _text(program, chosen, options.template_dirs, options.formatter, code_path)
-    return Prepared(code_path, chosen, program, text, weights, options.example_inputs)
+        approximate = program.functional is not None and program.functional.approximate
+        prepared = Prepared(
+            code_path, chosen, text, weights, options.example_inputs, program.original, program.node_count,
+            program.capture, approximate,
+        )
+        del program  # freed while the collector is paused: the collection that follows has less to walk
+    return prepared
 
 
 @contextlib.contextmanager
@@ -186,18 +195,17 @@ def _collector_paused() -> Iterator[None]:
 def write_prepared(prepared: Prepared, *, overwrite: bool = False, verify: bool = True) -> ExportResult:
     """Write a prepared file and its weights together, verified first where it has
     example inputs; on any failure nothing is replaced."""
-    program, code_path, style = prepared.program, prepared.code_path, prepared.style
+    code_path, style = prepared.code_path, prepared.style
     verified = verify and prepared.example_inputs is not None and style.python
     comparison: list[str] = []
 
     def check(pair: StagedPair) -> None:
         if verified:
             stage(f"verifying {code_path.name}")
-            approximate = program.functional is not None and program.functional.approximate
-            tolerance = TOLERANCE if approximate else None
+            tolerance = TOLERANCE if prepared.approximate else None
             comparison.append(
                 verify_file(
-                    pair.staged_code, program.original, prepared.example_inputs, style.lowering, tolerance, code_path.name
+                    pair.staged_code, prepared.original, prepared.example_inputs, style.lowering, tolerance, code_path.name
                 )
             )
 
@@ -206,10 +214,10 @@ def write_prepared(prepared: Prepared, *, overwrite: bool = False, verify: bool 
         code_path=code_path,
         weights_path=code_path.with_suffix(".pt"),
         style=style.name,
-        node_count=program.node_count,
+        node_count=prepared.node_count,
         line_count=prepared.text.count("\n"),
         verified=verified,
-        capture=program.capture,
+        capture=prepared.capture,
         comparison=comparison[0] if comparison else None,
     )
 

@@ -12,6 +12,7 @@ says why.
 
 from __future__ import annotations
 
+import functools
 import operator
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -138,14 +139,6 @@ def module_stack(node: fx.Node) -> list[tuple[str, str, str]]:
     return entries
 
 
-def scope(node: fx.Node, unit_path: str = "") -> list[tuple[str, str, str]]:
-    """The module calls a node is inside, outermost first: (call key, path, class name)."""
-    entries = module_stack(node)
-    if node.op == "call_module" and entries and entries[-1][1] == _join(unit_path, str(node.target)):
-        entries.pop()  # a leaf call belongs to the module that makes it
-    return entries
-
-
 class _Splitter:
     def __init__(
         self,
@@ -171,6 +164,7 @@ class _Splitter:
         self.firsts: dict[Any, Unit] = {}  # twin key -> the unit cut for it
         self.subtrees: dict[int, list[Unit]] = {}  # id(unit) -> its units, itself last
         self.siblings: set[int] = set()  # ids of the units cut so far by the visit cutting now
+        self.stacks: dict[int, tuple[Any, list[tuple[str, str, str]]]] = {}
 
     def visit(self, unit: Unit, depth: int) -> None:
         start = len(self.units)
@@ -179,7 +173,7 @@ class _Splitter:
         groups: dict[str, list[fx.Node]] = {}
         info: dict[str, tuple[str, str]] = {}
         for node in graph.nodes:
-            entries = scope(node, unit.path)
+            entries = self.scope(node, unit.path)
             if len(entries) > depth:
                 key, path, cls = entries[depth]
                 groups.setdefault(key, []).append(node)
@@ -201,6 +195,21 @@ class _Splitter:
         self.units.append(unit)
         self.subtrees[id(unit)] = self.units[start:]
 
+    def scope(self, node: fx.Node, unit_path: str) -> list[tuple[str, str, str]]:
+        """The module calls a node is inside, outermost first: (call key, path, class name)."""
+        entries = self.stack(node)
+        if node.op == "call_module" and entries and entries[-1][1] == _join(unit_path, str(node.target)):
+            return entries[:-1]  # a leaf call belongs to the module that makes it
+        return entries
+
+    def stack(self, node: fx.Node) -> list[tuple[str, str, str]]:
+        """`module_stack(node)`, read once per recorded stack (copies of a node share it)."""
+        recorded = node.meta.get("nn_module_stack")
+        hit = self.stacks.get(id(recorded))
+        if hit is None or hit[0] is not recorded:
+            hit = self.stacks[id(recorded)] = (recorded, module_stack(node))
+        return hit[1]
+
     def repeat(self, twin: Unit) -> None:
         """A twin's units: its first's subtree, at the twin's paths."""
         first = twin.twin_of
@@ -215,16 +224,16 @@ class _Splitter:
     def cut(self, unit: Unit, key: str, path: str, cls: str, nodes: list[fx.Node], depth: int) -> Unit | None:
         """Replace one call's nodes by a call node; the child unit, or None if none."""
         graph = unit.graph
-        relative = path[len(unit.path) + 1 :] if unit.path else path
+        relative = self.relative_name(unit, path)
         try:
-            module = unit.module.get_submodule(relative)
+            module = unit.module.get_submodule(relative or "-")
         except AttributeError:
-            unit.notes.append(f"{relative}: not a submodule of {unit.class_hint}, so its code is inline")
+            unit.notes.append(f"{relative or path}: not a submodule of {unit.class_hint}, so its code is inline")
             return None
         if not _contiguous(graph, nodes):
             unit.notes.append(f"{relative}: its operations interleave with others, so its code is inline")
             return None
-        members = _member_names(module)
+        members = functools.cache(lambda: _member_names(module))  # for tied names only
         inside = set(nodes)
         inputs: list[fx.Node] = []
         attributes: list[fx.Node] = []  # the child's own attributes, read in the parent so far
@@ -267,6 +276,19 @@ class _Splitter:
         self.replace(graph, nodes, outputs, relative, (tuple(passed), {}), key, module)
         _drop_unused_attributes(graph, attributes)
         return child
+
+    def relative_name(self, unit: Unit, path: str) -> str | None:
+        """The name under `unit` of the module at `path`: capture names a module shared by
+        several owners by one path, so one shared into `unit` is found by identity."""
+        if not unit.path:
+            return path
+        if path.startswith(unit.path + "."):
+            return path[len(unit.path) + 1 :]
+        try:
+            module = self.root.get_submodule(path)
+        except AttributeError:
+            return None
+        return _member_names(unit.module).get(id(module))
 
     def recorded(self, path: str, key: str) -> Call | None:
         calls = self.calls.get(path, [])
@@ -317,7 +339,7 @@ class _Splitter:
                 if context:
                     context = tuple(context)[len(shared) :]
                 stack = []
-                for key, inner, cls in module_stack(node)[depth + 1 :]:
+                for key, inner, cls in self.stack(node)[depth + 1 :]:
                     if not inner.startswith(path + "."):
                         return None
                     number = calls.setdefault(key, (len(calls), inner))[0]
@@ -469,7 +491,7 @@ def _member_names(module: nn.Module) -> dict[int, str]:
     return names
 
 
-def _relative_target(target: str, relative: str, members: dict[int, str], parent: nn.Module) -> str | None:
+def _relative_target(target: str, relative: str, members: Callable[[], dict[int, str]], parent: nn.Module) -> str | None:
     """`target` (relative to the parent) as seen from the child at `relative`, or None.
 
     A tensor the child owns under another name (a tied weight) is found by identity."""
@@ -478,7 +500,7 @@ def _relative_target(target: str, relative: str, members: dict[int, str], parent
     value: Any = parent
     for part in target.split("."):
         value = getattr(value, part, None)
-    return members.get(id(value)) if value is not None else None
+    return members().get(id(value)) if value is not None else None
 
 
 def _sizes_from_inputs(inputs: list[fx.Node]) -> dict[fx.Node, tuple[fx.Node, int]]:

@@ -27,7 +27,7 @@ from fxgen.errors import ExportError
 from fxgen.functional import DETACHED, approximate_modules, functionalize
 from fxgen.graphview import diagram, graph_nodes
 from fxgen.hierarchy import CONTEXT, Unit, module_stack, split
-from fxgen.naming import RESERVED, TOKEN, Draft, Namespace, is_attr_name, plan_names, sanitize, token
+from fxgen.naming import RESERVED, Draft, Namespace, is_attr_name, plan_names, sanitize, substitute, token
 from fxgen.program import (
     CONTEXT_VERSION,
     ClassDef,
@@ -100,10 +100,10 @@ def lower(
     node_count = sum(1 for _ in captured.graph.nodes)
     inline: frozenset[str] = frozenset()
     apart: frozenset[str] = frozenset()
-    structures = StructureKeys(captured.root, captured.constructors, captured.numbered_modules_are_lists)
     node_key = functools.partial(_node_key, captured.constants)
     while True:
         if hierarchy:
+            structures = StructureKeys(captured.root, captured.constructors, captured.numbered_modules_are_lists)
             units = split(
                 captured.graph, captured.root, root_name, captured.calls, structures, True, inline, node_key, apart
             )
@@ -634,7 +634,7 @@ class _ClassLowering:
         return statements, statement_contexts
 
     def substitute(self, text: str) -> str:
-        return TOKEN.sub(lambda m: self.names_of[m.group(0)], text)
+        return substitute(text, self.names_of)
 
     # -- one function per opcode -------------------------------------------------------
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from fxgen.pyexpr import string_literal
 
-__all__ = ["is_attr_name", "attribute", "Namespace", "RESERVED", "sanitize", "Draft", "Plan", "plan_names", "token", "TOKEN"]
+__all__ = ["is_attr_name", "attribute", "Namespace", "RESERVED", "sanitize", "Draft", "Plan", "plan_names", "substitute", "token"]
 
 #: Names a generated variable may never take: they are used by generated code itself.
 RESERVED = frozenset(
@@ -95,13 +95,21 @@ class Namespace:
 
 # -- variables of one function: chains reuse a name ----------------------------------
 
-TOKEN = re.compile("\x00(\\d+)\x00")
 _TOKEN_TEXT = re.compile("\x00\\d+\x00")  # the whole token, for findall
 
 
 def token(index: int) -> str:
     """A stand-in for a value's variable name until `plan_names` has chosen the names."""
     return f"\x00{index}\x00"
+
+
+def substitute(text: str, names: dict[str, str]) -> str:
+    """`text` with each token replaced by its name (`names`: token -> name)."""
+    if "\x00" not in text:
+        return text
+    parts = text.split("\x00")  # tokens are the odd parts, without their \x00 marks
+    parts[1::2] = [names[f"\x00{index}\x00"] for index in parts[1::2]]
+    return "".join(parts)
 
 
 @dataclass

@@ -266,7 +266,10 @@ class _Builder:
         first = self.seen_modules.get(id(module))
         if first is not None:  # an alias: a placeholder now, the original once it exists
             self.tree.kinds[path] = self.tree.kinds[first]
-            self.statement(InitStatement("tie", path, f"{self.tree.member(path)} = {self.tree.member(first)}"), late=True)
+            # a tie inside one generated class is that class's own business
+            across = self.owning_class(path) != self.owning_class(first)
+            tie = InitStatement("tie", path, f"{self.tree.member(path)} = {self.tree.member(first)}")
+            self.statement(tie, late=True, force=across)
             return f"{self.writer.qualified(nn.Module)}()"
         kind = self.kind(module, path)
         self.tree.kinds[path] = kind
@@ -315,6 +318,8 @@ class _Builder:
                 if tensor is not None and self.note_tensor(tensor, _join(prefix, name)):
                     if name in sub._non_persistent_buffers_set:
                         self.tree.buffers[_join(prefix, name)] = tensor
+        if self.quiet:  # inside a generated class: its own `__init__` writes the call
+            return ""
         for name, flag in constructor.requires_grad.items():
             target = _join(path, name)
             self.statement(InitStatement("requires_grad", target, f"{self.tree.member(target)}.requires_grad_({flag})"), late=True)

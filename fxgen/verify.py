@@ -11,10 +11,11 @@ model anyway.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from torch.utils import _pytree as pytree
@@ -53,14 +54,14 @@ def verify_file(
     may be staged)."""
     name = name or os.path.basename(path)
     args, kwargs = normalize_inputs(example_inputs)
-    module = import_isolated(path)
-    if lowering == "functional":
-        state = module.load_state()
-        generated = functools.partial(module.forward, state)
-    else:
-        generated = module.load()
     expected = _run_original(original, args, kwargs)
-    actual = run_seeded(generated, args, kwargs)
+    with _fails_as_verification(name):
+        module = import_isolated(path)
+        if lowering == "functional":
+            generated: Callable[..., Any] = functools.partial(module.forward, module.load_state())
+        else:
+            generated = module.load()
+        actual = run_seeded(generated, args, kwargs)
     diff = first_difference(expected, actual)
     if diff is None:
         return EXACT
@@ -79,6 +80,18 @@ def verify_file(
         f"the generated file {name} does not reproduce the original: {diff}. "
         "Please report this as an fxgen bug, with the model."
     )
+
+
+@contextlib.contextmanager
+def _fails_as_verification(name: str) -> Iterator[None]:
+    """An exception while loading or running the generated file: a `VerificationError`."""
+    try:
+        yield
+    except Exception as exc:
+        raise VerificationError(
+            f"the generated file {name} fails where the original runs: {type(exc).__name__}: {exc}. "
+            "Please report this as an fxgen bug, with the model; pass verify=False to write it anyway."
+        ) from exc
 
 
 def _run_original(original: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 import fxgen
+import fxgen.verify
 from fxgen.verify import first_difference
 from tests.conftest import GOLDEN_MODE
 from tests.zoo import ZOO, AwkwardNames, Buffers, SeedModel, TiedWeights, TrainingModes
@@ -84,6 +85,55 @@ def test_state_ties_modes_and_buffers_survive_loading(tmp_path):
     assert torch.equal(loaded.scale, buffers.scale) and "scale" not in loaded.state_dict()
     assert loaded.unused is None and "steps" in loaded.state_dict()
     assert not any(t.is_meta for t in list(loaded.parameters()) + list(loaded.buffers()))
+
+
+class _Gate(nn.Module):
+    def forward(self, hidden, gate):
+        return hidden * torch.sigmoid(gate)
+
+
+class _Caller(nn.Module):
+    def __init__(self, gate: nn.Module) -> None:
+        super().__init__()
+        self.gate = gate
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.gate(self.fc(x), x)
+
+
+class _SharedGate(nn.Module):
+    """One gate module owned by the root and by two callers, called from all three."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = _Gate()
+        self.first = _Caller(self.gate)
+        self.second = _Caller(self.gate)
+
+    def forward(self, x):
+        return self.second(self.gate(self.first(x), gate=x))
+
+
+def test_a_module_shared_by_several_owners_is_one_class_tied_into_each(tmp_path):
+    torch.manual_seed(0)
+    model = _SharedGate()
+    result, loaded = export_and_load(model, tmp_path, (torch.randn(2, 4),))
+    text = result.code_path.read_text()
+    assert "def forward(self, hidden: torch.Tensor, gate: torch.Tensor):" in text
+    assert "self.first.gate = self.gate\n        self.second.gate = self.gate\n" in text
+    assert loaded.first.gate is loaded.gate is loaded.second.gate
+
+
+def test_a_generated_file_that_fails_to_run_is_a_verification_error(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(fxgen.verify, "run_seeded", lambda fn, args, kwargs: fn(*args, **kwargs) if fn is model else broken())
+    model = SeedModel()
+    with pytest.raises(fxgen.VerificationError, match="seed_gen.py fails where the original runs: RuntimeError: boom"):
+        fxgen.export(model, tmp_path / "seed_gen.py", example_inputs=(torch.randn(5, 4),))
+    assert list(tmp_path.iterdir()) == []
 
 
 def _fresh(tmp_path: Path, name: str) -> Path:
