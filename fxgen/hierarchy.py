@@ -173,6 +173,8 @@ class _Splitter:
         groups: dict[str, list[fx.Node]] = {}
         info: dict[str, tuple[str, str]] = {}
         for node in graph.nodes:
+            if node.op == "get_attr":
+                continue  # a read, not a step: hoisted above, it goes to the unit that uses it (`cut`)
             entries = self.scope(node, unit.path)
             if len(entries) > depth:
                 key, path, cls = entries[depth]

@@ -125,6 +125,35 @@ def test_a_module_shared_by_several_owners_is_one_class_tied_into_each(tmp_path)
     assert loaded.first.gate is loaded.gate is loaded.second.gate
 
 
+class _Scale(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(4))
+
+    def forward(self, x):
+        return x * self.weight + 1
+
+
+class _Scales(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = _Scale()
+        self.second = _Scale()
+
+    def forward(self, x):
+        return self.second(self.first(x).relu())
+
+
+def test_modules_that_read_their_own_parameters_are_classes(tmp_path):
+    # symbolic tracing records each attribute read inside the module that reads it; the
+    # reads are hoisted to the top of the caller and go to the class that uses them
+    torch.manual_seed(0)
+    result, _ = export_and_load(_Scales(), tmp_path, (torch.randn(2, 4),))
+    text = result.code_path.read_text()
+    assert "class Scale(torch.nn.Module):" in text and "interleave" not in text
+    assert "x = x * self.weight" in text and "x = self.first(x)" in text
+
+
 def test_a_generated_file_that_fails_to_run_is_a_verification_error(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
