@@ -12,14 +12,24 @@ from typing import Any, Callable
 
 from torch import fx
 
-__all__ = ["copy_node", "copy_graph"]
+__all__ = ["copy_node", "copy_graph", "new_node"]
+
+
+def new_node(
+    graph: fx.Graph, op: str, target: Any, args: tuple[Any, ...], kwargs: dict[str, Any], name: str | None = None, type_: Any = None
+) -> fx.Node:
+    """`graph.create_node(op, target, args, kwargs, name, type_)` for arguments that hold
+    graph values and literals only (no tracer's SymInts to warn about)."""
+    result = graph.create_node(op, target, (), {}, name, type_)
+    result.args = args
+    result.kwargs = kwargs
+    return result
 
 
 def copy_node(graph: fx.Graph, node: fx.Node, value_of: Callable[[fx.Node], Any]) -> fx.Node:
     """`graph.node_copy(node, value_of)`."""
-    result = graph.create_node(node.op, node.target, (), {}, node.name, node.type)
-    result.args = fx.map_arg(node.args, value_of)
-    result.kwargs = fx.map_arg(node.kwargs, value_of)
+    args, kwargs = fx.map_arg(node.args, value_of), fx.map_arg(node.kwargs, value_of)
+    result = new_node(graph, node.op, node.target, args, kwargs, node.name, node.type)
     result.meta.clear()  # in place: assigning an attribute of a node in a graph re-files it in fx's lookup table
     result.meta.update(node.meta)
     return result

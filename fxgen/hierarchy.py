@@ -20,10 +20,10 @@ from typing import Any, Callable
 import torch
 from torch import fx, nn
 
-from fxgen import source
-from fxgen.fxcopy import copy_graph, copy_node
+from fxgen.fxcopy import copy_node, new_node
 from fxgen.modules import SINGLE_TENSOR_MODULES
 from fxgen.reuse import Unkeyable, argument_key, value_key
+from fxgen.source import call_site
 from fxgen.tree import StructureKeys
 
 __all__ = ["Unit", "split", "ORIGIN"]
@@ -94,7 +94,8 @@ def split(
     node_key: NodeKey | None = None,
     apart: frozenset[str] = frozenset(),
 ) -> list[Unit]:
-    """Units for a copy of `graph`: children before their parents, the root unit last.
+    """Units made of `graph`'s nodes (the graph is not changed): children before their
+    parents, the root unit last.
 
     A module called more than once gives one unit per call (same `path`); the caller
     checks that their code is the same and otherwise splits again with that path in
@@ -102,12 +103,35 @@ def split(
     nodes by `node_key`, equal module subtrees, equal recorded calls inside) is not cut
     out again: it and its subtree become twins of that unit (`Unit.twin_of`), except at
     the paths in `apart`."""
-    copy = fx.Graph()
-    copy.output(copy_graph(copy, graph, {}))
     splitter = _Splitter(root, calls, structures, collapse, inline, _call_indices(graph), node_key, apart)
-    top = Unit("", root, copy, class_name)
-    splitter.visit(top, 0)
+    splitter.visit(Unit("", root, fx.Graph(), class_name), _Source(list(graph.nodes)), 0)
     return splitter.units
+
+
+@dataclass
+class _Source:
+    """What a unit's graph is built from: captured nodes, seen from the unit. Each
+    captured node is copied once, into the innermost unit it belongs to."""
+
+    nodes: list[fx.Node]  #: in graph order (the root's: the whole captured graph)
+    #: values read from outside: (captured node, the caller's node for it); each becomes a
+    #: placeholder (in order, named by `names`), or a size of a tensor input (`sizes`)
+    inputs: list[tuple[fx.Node, fx.Node]] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    #: size inputs read from a tensor input instead: captured size -> (captured tensor, dim)
+    sizes: dict[fx.Node, tuple[fx.Node, int]] = field(default_factory=dict)
+    outputs: list[fx.Node] = field(default_factory=list)  #: captured nodes the caller reads
+    retarget: Callable[[str], str | None] = str  #: a captured target as seen from the unit
+    strip: int = 0  #: how many outer `with` regions the callers hold
+
+    def target(self, node: fx.Node) -> Any:
+        """The node's target as seen from the unit."""
+        return self.retarget(str(node.target)) if node.op in ("get_attr", "call_module") else node.target
+
+    def context(self, node: fx.Node) -> Any:
+        """The node's `with` regions inside the unit."""
+        context = node.meta.get(CONTEXT)
+        return tuple(context)[self.strip :] if context else context
 
 
 def _call_indices(graph: fx.Graph) -> dict[str, int]:
@@ -166,41 +190,85 @@ class _Splitter:
         self.siblings: set[int] = set()  # ids of the units cut so far by the visit cutting now
         self.stacks: dict[int, tuple[Any, list[tuple[str, str, str]]]] = {}
 
-    def visit(self, unit: Unit, depth: int) -> None:
+    def visit(self, unit: Unit, source: _Source, depth: int) -> None:
         start = len(self.units)
-        graph = unit.graph
-        _hoist_attributes(graph)
-        groups: dict[str, list[fx.Node]] = {}
-        info: dict[str, tuple[str, str]] = {}
-        for node in graph.nodes:
-            if node.op == "get_attr":
-                continue  # a read, not a step: hoisted above, it goes to the unit that uses it (`cut`)
-            entries = self.scope(node, unit.path)
-            if len(entries) > depth:
-                key, path, cls = entries[depth]
-                groups.setdefault(key, []).append(node)
-                info[key] = (path, cls)
-        children = []
-        self.siblings = set()
-        for key, nodes in groups.items():
-            path, cls = info[key]
-            child = self.cut(unit, key, path, cls, nodes, depth)
-            if child is not None:
-                children.append(child)
-                self.siblings.add(id(child))
-        for child in children:
-            if child.twin_of is None:
-                self.visit(child, depth + 1)
-            else:
+        for child, child_source in self.build(unit, source, depth):
+            if child_source is None:
                 self.repeat(child)
+            else:
+                self.visit(child, child_source, depth + 1)
         unit.sequential = _is_plain_sequential(unit)
         self.units.append(unit)
         self.subtrees[id(unit)] = self.units[start:]
 
-    def scope(self, node: fx.Node, unit_path: str) -> list[tuple[str, str, str]]:
-        """The module calls a node is inside, outermost first: (call key, path, class name)."""
+    def build(self, unit: Unit, source: _Source, depth: int) -> list[tuple[Unit, _Source | None]]:
+        """Fill `unit.graph` from `source`: placeholders, attribute reads (hoisted: they
+        read, never compute), sizes, then the nodes, each module call that can be cut out
+        as one call node. The children cut out, with their sources (None: a twin)."""
+        graph, local = unit.graph, {}  # captured node -> the unit's node for it
+        callers = dict(source.inputs)
+        passed = [(value, caller) for value, caller in source.inputs if value not in source.sizes]
+        for (value, caller), name in zip(passed, source.names):
+            local[value] = graph.placeholder(name)
+            local[value].meta = {k: v for k, v in caller.meta.items() if k in ("val", "tensor_meta", ORIGIN, ALIASES)}
+        rest = []
+        for node in source.nodes:
+            if node.op == "placeholder":
+                local[node] = self.copy(graph, node, source, local)
+        for node in source.nodes:
+            if node.op == "get_attr":
+                local[node] = self.copy(graph, node, source, local)
+            elif node.op != "placeholder":
+                rest.append(node)
+        for value, (tensor, dim) in source.sizes.items():
+            local[value] = new_node(graph, "call_function", torch.ops.aten.sym_size.int, (local[tensor], dim), {})
+            local[value].meta = {k: v for k, v in callers[value].meta.items() if k in ("val", ORIGIN)}
+        groups: dict[str, list[fx.Node]] = {}
+        info: dict[str, tuple[str, str]] = {}
+        for node in rest:
+            entries = self.scope(node, unit.path, source.target(node))
+            if len(entries) > depth:
+                key, path, cls = entries[depth]
+                groups.setdefault(key, []).append(node)
+                info[key] = (path, cls)
+        starts = {nodes[0]: key for key, nodes in groups.items()}
+        position = {node: i for i, node in enumerate(rest)}
+        children: list[tuple[Unit, _Source | None]] = []
+        moved: dict[fx.Node, None] = {}  # attribute reads a cut took into its call
+        cut: set[fx.Node] = set()
+        self.siblings = set()
+        for node in rest:
+            key = starts.get(node)
+            if key is not None:
+                path, cls = info[key]
+                nodes = groups[key]
+                contiguous = position[nodes[-1]] - position[nodes[0]] == len(nodes) - 1
+                if self.cut(unit, source, local, key, path, cls, nodes, contiguous, depth, moved, children):
+                    cut.update(nodes)
+            if node not in cut:
+                local[node] = self.copy(graph, node, source, local)
+        if source.outputs:
+            outputs = [local[o] for o in source.outputs]
+            graph.output(outputs[0] if len(outputs) == 1 else tuple(outputs))
+        for node in moved:
+            if not node.users:
+                graph.erase_node(node)
+        return children
+
+    def copy(self, graph: fx.Graph, node: fx.Node, source: _Source, local: dict[fx.Node, fx.Node]) -> fx.Node:
+        """A captured node in the unit's graph: its target and `with` regions as the unit sees them."""
+        copy = copy_node(graph, node, local.__getitem__)
+        if copy.op in ("get_attr", "call_module") and source.target(node) != copy.target:
+            copy.target = source.target(node)
+        if copy.meta.get(CONTEXT):
+            copy.meta[CONTEXT] = source.context(node)
+        return copy
+
+    def scope(self, node: fx.Node, unit_path: str, target: Any) -> list[tuple[str, str, str]]:
+        """The module calls a node is inside, outermost first: (call key, path, class name)
+        (`target`: the node's, as seen from the unit)."""
         entries = self.stack(node)
-        if node.op == "call_module" and entries and entries[-1][1] == _join(unit_path, str(node.target)):
+        if node.op == "call_module" and entries and entries[-1][1] == _join(unit_path, str(target)):
             return entries[:-1]  # a leaf call belongs to the module that makes it
         return entries
 
@@ -223,61 +291,90 @@ class _Splitter:
             self.units.append(Unit(path, module, unit.graph, unit.class_hint, list(unit.notes), unit.sequential, unit))
         self.subtrees[id(twin)] = self.units[start:]
 
-    def cut(self, unit: Unit, key: str, path: str, cls: str, nodes: list[fx.Node], depth: int) -> Unit | None:
-        """Replace one call's nodes by a call node; the child unit, or None if none."""
-        graph = unit.graph
+    def cut(
+        self,
+        unit: Unit,
+        source: _Source,
+        local: dict[fx.Node, fx.Node],
+        key: str,
+        path: str,
+        cls: str,
+        nodes: list[fx.Node],
+        contiguous: bool,
+        depth: int,
+        moved: dict[fx.Node, None],
+        children: list[tuple[Unit, _Source | None]],
+    ) -> bool:
+        """One call's nodes as one call node in `unit.graph`, or False where its code stays
+        inline. A child unit cut out goes to `children`, with its source (None: a twin)."""
         relative = self.relative_name(unit, path)
         try:
             module = unit.module.get_submodule(relative or "-")
         except AttributeError:
             unit.notes.append(f"{relative or path}: not a submodule of {unit.class_hint}, so its code is inline")
-            return None
-        if not _contiguous(graph, nodes):
+            return False
+        if not contiguous:
             unit.notes.append(f"{relative}: its operations interleave with others, so its code is inline")
-            return None
+            return False
         members = functools.cache(lambda: _member_names(module))  # for tied names only
+        retarget = lambda t: _relative_target(t, relative, members, unit.module)  # noqa: E731
         inside = set(nodes)
-        inputs: list[fx.Node] = []
-        attributes: list[fx.Node] = []  # the child's own attributes, read in the parent so far
+        inputs: dict[fx.Node, fx.Node] = {}  # the caller's node -> the captured value it stands for
+        attributes: dict[fx.Node, fx.Node] = {}  # likewise, for the child's own attributes read here
         for node in nodes:
             for value in node.all_input_nodes:
-                if value in inside or value in inputs or value in attributes:
+                if value in inside:
                     continue
-                if value.op == "get_attr" and _relative_target(str(value.target), relative, members, unit.module) is not None:
-                    attributes.append(value)
+                seen = local[value]
+                if seen in inputs or seen in attributes:
                     continue
-                inputs.append(value)
+                if seen.op == "get_attr" and retarget(str(seen.target)) is not None:
+                    attributes[seen] = value
+                else:
+                    inputs[seen] = value
         for node in nodes:
-            if node.op in ("get_attr", "call_module") and _relative_target(str(node.target), relative, members, unit.module) is None:
-                unit.notes.append(f"{relative}: it uses {node.target!r} of another module, so its code is inline")
-                return None
+            if node.op == "call_module" and retarget(str(source.target(node))) is None:
+                unit.notes.append(f"{relative}: it uses {source.target(node)!r} of another module, so its code is inline")
+                return False
         outputs = [n for n in nodes if any(u not in inside for u in n.users)]
         recorded = self.recorded(path, key)
-        if self.collapse and self.collapsible(module, inputs, outputs, recorded):
-            self.replace(graph, nodes, outputs, relative, _call_arguments(recorded, inputs), key, module)
-            _drop_unused_attributes(graph, attributes)
-            return None
+        seen_inputs = list(inputs)
+        if self.collapse and self.collapsible(module, seen_inputs, outputs, recorded):
+            self.call(unit.graph, source, local, nodes, outputs, relative, _call_arguments(recorded, seen_inputs), key, module)
+            moved.update(dict.fromkeys(attributes))
+            return True
         if path in self.inline:
             note = f"{relative}: called more than once with different code, so its code is inline"
             if note not in unit.notes:
                 unit.notes.append(note)
-            return None
-        retarget = lambda t: _relative_target(t, relative, members, unit.module)  # noqa: E731
-        sizes = _sizes_from_inputs(inputs)
-        passed, names = _named_inputs([value for value in inputs if value not in sizes], recorded)
-        twin_key = self.twin_key(path, module, depth, attributes + nodes, passed, names, sizes, outputs, retarget)
+            return False
+        sizes = _sizes_from_inputs(seen_inputs)
+        passed, names = _named_inputs([value for value in seen_inputs if value not in sizes], recorded)
+        child_source = _Source(
+            [*attributes.values(), *nodes],
+            [(inputs[seen], seen) for seen in passed + list(sizes)],
+            names,
+            {inputs[size]: (inputs[tensor], dim) for size, (tensor, dim) in sizes.items()},
+            outputs,
+            lambda t: _then(source.retarget(t), retarget),
+        )
+        contexts = [source.context(n) or () for n in nodes]
+        child_source.strip = source.strip + len(_shared_context(contexts))
+        twin_key = self.twin_key(path, module, depth, child_source)
         first = self.firsts.get(twin_key) if twin_key is not None else None
         if first is not None and id(first) not in self.subtrees and id(first) not in self.siblings:
             first = twin_key = None  # repeated only once visited: a sibling's visit comes first, a cousin's may not
         if first is None:
-            child = Unit(path, module, _extract(attributes + nodes, passed, names, sizes, outputs, retarget), cls)
+            child = Unit(path, module, fx.Graph(), cls)
             if twin_key is not None:
                 self.firsts.setdefault(twin_key, child)
         else:
             child = Unit(path, module, first.graph, cls, twin_of=first)
-        self.replace(graph, nodes, outputs, relative, (tuple(passed), {}), key, module)
-        _drop_unused_attributes(graph, attributes)
-        return child
+        self.call(unit.graph, source, local, nodes, outputs, relative, (tuple(passed), {}), key, module)
+        moved.update(dict.fromkeys(attributes))
+        children.append((child, child_source if first is None else None))
+        self.siblings.add(id(child))
+        return True
 
     def relative_name(self, unit: Unit, path: str) -> str | None:
         """The name under `unit` of the module at `path`: capture names a module shared by
@@ -297,18 +394,7 @@ class _Splitter:
         index = self.call_indices.get(key, len(calls))
         return calls[index] if index < len(calls) else None
 
-    def twin_key(
-        self,
-        path: str,
-        module: nn.Module,
-        depth: int,
-        nodes: list[fx.Node],
-        inputs: list[fx.Node],
-        names: list[str],
-        sizes: dict[fx.Node, tuple[fx.Node, int]],
-        outputs: list[fx.Node],
-        retarget: Callable[[str], str | None],
-    ) -> Any:
+    def twin_key(self, path: str, module: nn.Module, depth: int, source: _Source) -> Any:
         """Everything the child's graph, its own cuts and their lowering depend on, with
         paths relative to the child and values by position; None where a part has no
         exact key (the child is then cut out as usual)."""
@@ -322,32 +408,27 @@ class _Splitter:
             for rank, name in enumerate(sorted(aliases)):
                 positions.setdefault(name, (index[node], rank))
 
-        for value in inputs:
-            place(value, origins(value))
-        for value in sizes:
-            place(value, {value.meta[ORIGIN]} if value.meta.get(ORIGIN) is not None else set())
+        callers = dict(source.inputs)
+        for value, caller in source.inputs:
+            place(value, origins(caller) if value not in source.sizes else _origin_only(caller))
         calls: dict[str, tuple[int, str]] = {}  # calls made inside the child -> (number, path)
         try:
             keys: list[Any] = [
-                tuple((name, value_key(value.meta.get("val"))) for name, value in zip(names, inputs)),
-                tuple((index[tensor], dim, value_key(value.meta.get("val"))) for value, (tensor, dim) in sizes.items()),
+                tuple((name, value_key(caller.meta.get("val"))) for name, (_, caller) in zip(source.names, source.inputs)),
+                tuple((index[tensor], dim, value_key(callers[size].meta.get("val"))) for size, (tensor, dim) in source.sizes.items()),
                 self.structures.key(module),
             ]
-            shared = _shared_context([n for n in nodes if n.op != "get_attr"] or nodes)
-            for node in nodes:
+            for node in source.nodes:
                 place(node, origins(node))
-                target = retarget(str(node.target)) if node.op in ("get_attr", "call_module") else node.target
-                context = node.meta.get(CONTEXT)
-                if context:
-                    context = tuple(context)[len(shared) :]
                 stack = []
                 for key, inner, cls in self.stack(node)[depth + 1 :]:
                     if not inner.startswith(path + "."):
                         return None
                     number = calls.setdefault(key, (len(calls), inner))[0]
                     stack.append((number, inner[len(path) + 1 :], cls))
-                keys.append((self.node_key(node, target, index, context, path, module), tuple(stack)))
-            keys.append(tuple(index[value] for value in outputs))
+                node_key = self.node_key(node, source.target(node), index, source.context(node), path, module)
+                keys.append((node_key, tuple(stack)))
+            keys.append(tuple(index[value] for value in source.outputs))
             for key, (_, inner) in calls.items():  # recorded arguments name the inputs of units inside
                 keys.append(_call_key(self.recorded(inner, key), positions))
             key = tuple(keys)
@@ -367,9 +448,11 @@ class _Splitter:
         passed = [a for a in list(recorded.args) + list(recorded.kwargs.values()) if isinstance(a, Origin)]
         return len(inputs) == 1 and len(passed) == 1 and passed[0].name in origins(inputs[0])
 
-    def replace(
+    def call(
         self,
         graph: fx.Graph,
+        source: _Source,
+        local: dict[fx.Node, fx.Node],
         nodes: list[fx.Node],
         outputs: list[fx.Node],
         target: str,
@@ -377,46 +460,40 @@ class _Splitter:
         key: str,
         module: nn.Module,
     ) -> None:
-        """Put one `call_module` of `target` (`module`) where `nodes` were."""
+        """One `call_module` of `target` (`module`) where `nodes` would be; what the caller
+        reads of them reads the call (or an item of it)."""
         args, kwargs = arguments
-        with graph.inserting_before(nodes[0]):
-            call = graph.call_module(target, args, kwargs)
-            stack = nodes[0].meta.get("nn_module_stack") or {}
-            keys = list(stack)
-            call.meta["nn_module_stack"] = {k: stack[k] for k in keys[: keys.index(key)]}
-            call.meta["stack_trace"] = source.call_site([n.meta.get("stack_trace") for n in nodes], type(module).forward)
-            shared = _shared_context(nodes)
-            if shared:  # the call runs inside the region; the callee's code does not repeat it
-                call.meta[CONTEXT] = shared
-            if len(outputs) == 1:
-                call.meta["val"] = outputs[0].meta.get("val")
-                call.meta[ORIGIN] = outputs[0].meta.get(ORIGIN)
-                call.meta[ALIASES] = outputs[0].meta.get(ALIASES, [])
-                outputs[0].replace_all_uses_with(call)
-            else:
-                for i, out in enumerate(outputs):
-                    item = graph.call_function(operator.getitem, (call, i))
-                    item.meta = dict(out.meta)
-                    item.meta["nn_module_stack"] = call.meta["nn_module_stack"]
-                    out.replace_all_uses_with(item)
-        for node in reversed(nodes):
-            graph.erase_node(node)
+        call = new_node(graph, "call_module", target, args, kwargs)
+        stack = nodes[0].meta.get("nn_module_stack") or {}
+        keys = list(stack)
+        call.meta["nn_module_stack"] = {k: stack[k] for k in keys[: keys.index(key)]}
+        call.meta["stack_trace"] = call_site([n.meta.get("stack_trace") for n in nodes], type(module).forward)
+        shared = _shared_context([source.context(n) or () for n in nodes])
+        if shared:  # the call runs inside the region; the callee's code does not repeat it
+            call.meta[CONTEXT] = shared
+        if len(outputs) == 1:
+            call.meta["val"] = outputs[0].meta.get("val")
+            call.meta[ORIGIN] = outputs[0].meta.get(ORIGIN)
+            call.meta[ALIASES] = outputs[0].meta.get(ALIASES, [])
+            local[outputs[0]] = call
+            return
+        for i, out in enumerate(outputs):
+            item = new_node(graph, "call_function", operator.getitem, (call, i), {})
+            item.meta = dict(out.meta)
+            if out.meta.get(CONTEXT):
+                item.meta[CONTEXT] = source.context(out)
+            item.meta["nn_module_stack"] = call.meta["nn_module_stack"]
+            local[out] = item
 
 
-def _shared_context(nodes: list[fx.Node]) -> tuple[Any, ...]:
+def _shared_context(contexts: list[tuple[Any, ...]]) -> tuple[Any, ...]:
     """The `with` regions every node of a call is inside (the longest common prefix)."""
-    contexts = [tuple(n.meta.get(CONTEXT, ())) for n in nodes]
-    shared = contexts[0]
+    shared = tuple(contexts[0])
     for context in contexts[1:]:
+        context = tuple(context)
         while context[: len(shared)] != shared:
             shared = shared[:-1]
     return shared
-
-
-def _drop_unused_attributes(graph: fx.Graph, attributes: list[fx.Node]) -> None:
-    for node in attributes:
-        if not node.users:
-            graph.erase_node(node)
 
 
 def _is_plain_sequential(unit: Unit) -> bool:
@@ -451,35 +528,6 @@ def _call_arguments(recorded: Call | None, inputs: list[fx.Node]) -> tuple[tuple
         return by_origin[v.name] if isinstance(v, Origin) else v
 
     return tuple(value(a) for a in recorded.args), {k: value(v) for k, v in recorded.kwargs.items()}
-
-
-def _hoist_attributes(graph: fx.Graph) -> None:
-    """Move attribute reads right after the placeholders (they read, never compute)."""
-    anchor = None
-    for node in graph.nodes:
-        if node.op == "placeholder":
-            anchor = node
-    for node in list(graph.nodes):
-        if node.op == "get_attr":
-            if anchor is None:
-                next(iter(graph.nodes)).prepend(node)
-            else:
-                anchor.append(node)
-            anchor = node
-
-
-def _contiguous(graph: fx.Graph, nodes: list[fx.Node]) -> bool:
-    """Whether `nodes` (in graph order) follow each other with nothing in between: a walk
-    from the first, never the whole graph (a cut per module call would be quadratic)."""
-    inside = set(nodes)
-    node = nodes[0]
-    for _ in range(len(inside)):
-        if node not in inside:
-            return False
-        if node is nodes[-1]:
-            return True
-        node = node.next
-    return False
 
 
 def _member_names(module: nn.Module) -> dict[int, str]:
@@ -522,6 +570,15 @@ def _sizes_from_inputs(inputs: list[fx.Node]) -> dict[fx.Node, tuple[fx.Node, in
     return sizes
 
 
+def _then(target: str | None, retarget: Callable[[str], str | None]) -> str | None:
+    return None if target is None else retarget(target)
+
+
+def _origin_only(node: fx.Node) -> set[str]:
+    """The node's own captured name (what a size placeholder keeps of its value's names)."""
+    return {node.meta[ORIGIN]} if node.meta.get(ORIGIN) is not None else set()
+
+
 def _call_key(call: Call | None, positions: dict[str, tuple[int, int]]) -> Any:
     """A recorded call as a key: graph values by position (and rank among the value's
     names), literals exactly; raises `Unkeyable` for a value from outside the child."""
@@ -538,38 +595,6 @@ def _call_key(call: Call | None, positions: dict[str, tuple[int, int]]) -> Any:
         return argument_key(v, {})
 
     return (tuple(value(a) for a in call.args), tuple((k, value(v)) for k, v in call.kwargs.items()), call.names)
-
-
-def _extract(
-    nodes: list[fx.Node],
-    inputs: list[fx.Node],
-    names: list[str],
-    sizes: dict[fx.Node, tuple[fx.Node, int]],
-    outputs: list[fx.Node],
-    retarget: Any,
-) -> fx.Graph:
-    """The child's own graph: a placeholder per input, its sizes, its nodes, its outputs."""
-    graph = fx.Graph()
-    values: dict[fx.Node, fx.Node] = {}
-    for value, name in zip(inputs, names):
-        placeholder = graph.placeholder(name)
-        placeholder.meta = {k: v for k, v in value.meta.items() if k in ("val", "tensor_meta", ORIGIN, ALIASES)}
-        values[value] = placeholder
-    for value, (tensor, dim) in sizes.items():
-        size = graph.call_function(torch.ops.aten.sym_size.int, (values[tensor], dim))
-        size.meta = {k: v for k, v in value.meta.items() if k in ("val", ORIGIN)}
-        values[value] = size
-    shared = _shared_context([n for n in nodes if n.op != "get_attr"] or nodes)
-    for node in nodes:
-        copy = copy_node(graph, node, values.__getitem__)
-        if copy.op in ("get_attr", "call_module"):
-            copy.target = retarget(str(copy.target))
-        if copy.meta.get(CONTEXT):
-            copy.meta[CONTEXT] = tuple(copy.meta[CONTEXT])[len(shared) :]
-        values[node] = copy
-    result = values[outputs[0]] if len(outputs) == 1 else tuple(values[o] for o in outputs)
-    graph.output(result)
-    return graph
 
 
 def _named_inputs(inputs: list[fx.Node], recorded: Call | None) -> tuple[list[fx.Node], list[str]]:
