@@ -273,7 +273,7 @@ class _Splitter:
         return entries
 
     def stack(self, node: fx.Node) -> list[tuple[str, str, str]]:
-        """`module_stack(node)`, read once per recorded stack (copies of a node share it)."""
+        """`module_stack(node)`, read once per node (each depth of the split asks again)."""
         recorded = node.meta.get("nn_module_stack")
         hit = self.stacks.get(id(recorded))
         if hit is None or hit[0] is not recorded:
