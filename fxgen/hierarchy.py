@@ -38,10 +38,24 @@ CONTEXT = "fxgen_context"
 
 def origins(node: fx.Node) -> set[str]:
     """The captured names under which recorded calls may refer to `node`'s value."""
-    names = set(node.meta.get(ALIASES, ()))
-    if node.meta.get(ORIGIN) is not None:
-        names.add(node.meta[ORIGIN])
+    return _origins(node.meta)
+
+
+def _origins(meta: dict[str, Any]) -> set[str]:
+    names = set(meta.get(ALIASES, ()))
+    if meta.get(ORIGIN) is not None:
+        names.add(meta[ORIGIN])
     return names
+
+
+#: what a unit's placeholder keeps of its caller's node's metadata, and what a size read
+#: from a tensor input keeps
+_INPUT_META = ("val", "tensor_meta", ORIGIN, ALIASES)
+_SIZE_META = ("val", ORIGIN)
+
+
+def _kept(meta: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v for k, v in meta.items() if k in keys}
 
 
 @dataclass
@@ -210,7 +224,7 @@ class _Splitter:
         passed = [(value, caller) for value, caller in source.inputs if value not in source.sizes]
         for (value, caller), name in zip(passed, source.names):
             local[value] = graph.placeholder(name)
-            local[value].meta = {k: v for k, v in caller.meta.items() if k in ("val", "tensor_meta", ORIGIN, ALIASES)}
+            local[value].meta = _kept(caller.meta, _INPUT_META)
         rest = []
         for node in source.nodes:
             if node.op == "placeholder":
@@ -222,7 +236,7 @@ class _Splitter:
                 rest.append(node)
         for value, (tensor, dim) in source.sizes.items():
             local[value] = new_node(graph, "call_function", torch.ops.aten.sym_size.int, (local[tensor], dim), {})
-            local[value].meta = {k: v for k, v in callers[value].meta.items() if k in ("val", ORIGIN)}
+            local[value].meta = _kept(callers[value].meta, _SIZE_META)
         groups: dict[str, list[fx.Node]] = {}
         info: dict[str, tuple[str, str]] = {}
         for node in rest:
@@ -410,7 +424,7 @@ class _Splitter:
 
         callers = dict(source.inputs)
         for value, caller in source.inputs:
-            place(value, origins(caller) if value not in source.sizes else _origin_only(caller))
+            place(value, _origins(_kept(caller.meta, _SIZE_META if value in source.sizes else _INPUT_META)))
         calls: dict[str, tuple[int, str]] = {}  # calls made inside the child -> (number, path)
         try:
             keys: list[Any] = [
@@ -572,11 +586,6 @@ def _sizes_from_inputs(inputs: list[fx.Node]) -> dict[fx.Node, tuple[fx.Node, in
 
 def _then(target: str | None, retarget: Callable[[str], str | None]) -> str | None:
     return None if target is None else retarget(target)
-
-
-def _origin_only(node: fx.Node) -> set[str]:
-    """The node's own captured name (what a size placeholder keeps of its value's names)."""
-    return {node.meta[ORIGIN]} if node.meta.get(ORIGIN) is not None else set()
 
 
 def _call_key(call: Call | None, positions: dict[str, tuple[int, int]]) -> Any:

@@ -249,14 +249,19 @@ def _first_tensor_input(params: list[Param]) -> str:
     return string_literal("cpu")
 
 
-class _DifferentCalls(Exception):
+class _SplitAgain(Exception):
+    """The units of `path` must be split otherwise."""
+
     def __init__(self, path: str) -> None:
         self.path = path
 
 
-class _TwinApart(Exception):
-    def __init__(self, path: str) -> None:
-        self.path = path
+class _DifferentCalls(_SplitAgain):
+    pass
+
+
+class _TwinApart(_SplitAgain):
+    pass
 
 
 def _lower_units(

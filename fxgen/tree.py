@@ -266,10 +266,7 @@ class _Builder:
         first = self.seen_modules.get(id(module))
         if first is not None:  # an alias: a placeholder now, the original once it exists
             self.tree.kinds[path] = self.tree.kinds[first]
-            # a tie inside one generated class is that class's own business
-            across = self.owning_class(path) != self.owning_class(first)
-            tie = InitStatement("tie", path, f"{self.tree.member(path)} = {self.tree.member(first)}")
-            self.statement(tie, late=True, force=across)
+            self.tie(path, first)
             return f"{self.writer.qualified(nn.Module)}()"
         kind = self.kind(module, path)
         self.tree.kinds[path] = kind
@@ -358,11 +355,16 @@ class _Builder:
             self.seen_tensors[id(tensor)] = qualified
             self.keepalive.append(tensor)
             return True
-        if self.owning_class(qualified) != self.owning_class(first) or not self.quiet:
-            # a tie inside one generated class is that class's own business
-            self.statement(InitStatement("tie", qualified, f"{self.tree.member(qualified)} = {self.tree.member(first)}"), late=True, force=True)
+        self.tie(qualified, first)
         self.tensor_ties.append((qualified, first))
         return False
+
+    def tie(self, alias: str, first: str) -> None:
+        """`alias` made the same object as `first`, after the whole tree exists; a tie inside
+        one generated class is that class's own business (its `__init__` writes it)."""
+        across = self.owning_class(alias) != self.owning_class(first)
+        tie = InitStatement("tie", alias, f"{self.tree.member(alias)} = {self.tree.member(first)}")
+        self.statement(tie, late=True, force=across)
 
     def add_tensor(
         self,

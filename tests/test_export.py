@@ -17,7 +17,7 @@ import fxgen
 import fxgen.verify
 from fxgen.verify import first_difference
 from tests.conftest import GOLDEN_MODE
-from tests.zoo import ZOO, AwkwardNames, Buffers, SeedModel, TiedWeights, TrainingModes
+from tests.zoo import ZOO, AwkwardNames, Buffers, Gate, GatedLinear, SeedModel, TiedWeights, TrainingModes
 
 ALLOWED_IMPORTS = {"math", "torch", "torch.nn.functional"}
 
@@ -87,29 +87,14 @@ def test_state_ties_modes_and_buffers_survive_loading(tmp_path):
     assert not any(t.is_meta for t in list(loaded.parameters()) + list(loaded.buffers()))
 
 
-class _Gate(nn.Module):
-    def forward(self, hidden, gate):
-        return hidden * torch.sigmoid(gate)
-
-
-class _Caller(nn.Module):
-    def __init__(self, gate: nn.Module) -> None:
-        super().__init__()
-        self.gate = gate
-        self.fc = nn.Linear(4, 4)
-
-    def forward(self, x):
-        return self.gate(self.fc(x), x)
-
-
 class _SharedGate(nn.Module):
     """One gate module owned by the root and by two callers, called from all three."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.gate = _Gate()
-        self.first = _Caller(self.gate)
-        self.second = _Caller(self.gate)
+        self.gate = Gate()
+        self.first = GatedLinear(self.gate)
+        self.second = GatedLinear(self.gate)
 
     def forward(self, x):
         return self.second(self.gate(self.first(x), gate=x))

@@ -15,7 +15,7 @@ from fxgen.hierarchy import _Splitter
 from fxgen.reuse import ClassReuse, Unkeyable, argument_key
 from tests import reuse_identity
 from tests.reuse_identity import ReuseMismatch
-from tests.zoo import ZOO
+from tests.zoo import ZOO, Gate, GatedLinear
 
 
 class Scaled(nn.Module):
@@ -232,23 +232,10 @@ def test_recorded_arguments_of_a_module_called_inside_its_parent_and_from_the_ro
     # `block.gate` runs inside `block`, then from the root: each call's recorded
     # arguments are the ones of the call at that place (calls in the order they ran),
     # so both name their inputs after the parameters
-    class Gate(nn.Module):
-        def forward(self, hidden, gate):
-            return hidden * torch.sigmoid(gate)
-
-    class Block(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.fc = nn.Linear(4, 4)
-            self.gate = Gate()
-
-        def forward(self, x):
-            return self.gate(self.fc(x), x)
-
     class Model(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.block = Block()
+            self.block = GatedLinear(Gate())
 
         def forward(self, x):
             return self.block.gate(self.block(x), x)

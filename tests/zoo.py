@@ -324,6 +324,25 @@ class Parametrized(nn.Module):
         return self.lazy(self.c(self.b(self.a(x))))
 
 
+class Gate(nn.Module):
+    """`hidden` scaled by a sigmoid gate: a module with two inputs and no weights."""
+
+    def forward(self, hidden, gate):
+        return hidden * torch.sigmoid(gate)
+
+
+class GatedLinear(nn.Module):
+    """A linear layer gated by its input, through a gate module it is given."""
+
+    def __init__(self, gate: nn.Module) -> None:
+        super().__init__()
+        self.gate = gate
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.gate(self.fc(x), x)
+
+
 def _seeded(factory: Callable[[], tuple[nn.Module, tuple[Any, ...]]]) -> Callable[[], tuple[nn.Module, tuple[Any, ...]]]:
     def make() -> tuple[nn.Module, tuple[Any, ...]]:
         torch.manual_seed(0)
