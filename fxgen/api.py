@@ -16,7 +16,7 @@ from typing import Any, Iterator, Sequence
 from fxgen.capture import capture as capture_program
 from fxgen.capture import normalize_inputs
 from fxgen.errors import ExportError
-from fxgen.format import Formatter, check_syntax, format_text
+from fxgen.format import Formatter, format_text
 from fxgen.functional import TOLERANCE
 from fxgen.lower import lower
 from fxgen.program import Program
@@ -310,6 +310,5 @@ def _text(
     text = render_program(program, style, template_dirs)
     if not style.python:
         return text  # a listing or a picture: written as rendered
-    tree = check_syntax(text, f"the {style.name!r} render")
     stage(f"formatting {text.count(chr(10)):,} lines")
-    return format_text(text, formatter, path, tree)
+    return format_text(text, formatter, path, f"the {style.name!r} render")

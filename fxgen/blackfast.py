@@ -12,6 +12,15 @@ operators, strings and numbers, and on its indentation, never on which names it 
   and integer replaced by one of the same length, at its indentation, and its own tokens
   are put back into that layout.
 
+Such statements are found without parsing the text: a scan that follows brackets,
+strings and comments marks every whole logical line that starts with a name, `return` or
+`del`, and the distinct shapes of those lines are parsed together (a name spelled `a` is
+as valid as any other); a line whose shape is one plain statement may be cut out. The
+skeleton left is parsed too, so the text is proven to be Python without `ast.parse` of
+the whole text (a fifth of a large export's time). Where the scan is unsure (backslash
+continuations, f-string fields it cannot follow) or a proof fails, the whole text is
+parsed, which also gives a text that is not Python its own SyntaxError.
+
 Runs of such statements (with the comments between them) are cut out of the text, each
 replaced by one placeholder statement, and black formats what remains: class and def
 lines, blank lines, imports and anything unusual. The runs, laid out, go back where
@@ -50,7 +59,8 @@ _IDENTIFIER = re.compile(_NAME)
 _STRING = r"""[bBrRuU]{0,2}(?:'''.*?'''|\"\"\".*?\"\"\"|'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")"""
 _NUMBER = r"\.?\d(?:[\w.]|(?<=[eE])[+-])*"  # digits, letters, dots, an exponent's sign
 _TOKEN = re.compile(f"(?P<string>{_STRING})|(?P<number>{_NUMBER})|(?P<name>{_NAME})")
-_INTEGER = re.compile(r"(?<![\w.])\d+(?![\w.])")  # once names are spelled `a`
+#: a decimal integer once names are spelled `a` (not `0123`, which is not Python: the shape must not be either)
+_INTEGER = re.compile(r"(?<![\w.])(?:0+|[1-9]\d*)(?![\w.])")
 _PLAIN_STRING = re.compile(r'"[\w .,:/-]*"')  # black keeps it, whatever its letters
 #: a line whose only quotes are plain strings standing alone (no prefix, no neighbouring quote)
 _ONLY_PLAIN_STRINGS = re.compile(r"""(?:[^"'\\]|(?<![\w"])"[\w .,:/-]*"(?!"))*""")
@@ -74,18 +84,23 @@ def fast_path_applies(mode: black.Mode) -> bool:
     )
 
 
-def format_like_black(text: str, mode: black.Mode, tree: ast.Module | None = None) -> str:
+def format_like_black(text: str, mode: black.Mode) -> str:
     """`black.format_str(text, mode=mode)`, with black run only on what needs it.
 
-    `tree` is `ast.parse(text)` where the caller has it already."""
+    Raises SyntaxError where `text` is not Python. Where the fast path applies, that is
+    proven without parsing the whole text: the skeleton is parsed, and each statement cut
+    out of it is parsed by its shape (a name spelled `a` is as valid as any other)."""
     if not fast_path_applies(mode) or _WHOLE_FILE_ONLY.search(text) or "fxgen_run_" in text:
+        ast.parse(text)
         return black_whole(text, mode)
     lines = text.split("\n")
-    runs = _runs(tree if tree is not None else ast.parse(text), lines, mode)
-    if not runs:
-        return black_whole(text, mode)
-    skeleton = _skeleton(lines, runs)
-    return _fill(black_whole(skeleton, mode), runs) or black_whole(text, mode)
+    scanned = _scanned(lines)
+    if scanned is not None:
+        formatted = _formatted(lines, scanned, mode, parsed=False)
+        if formatted is not None:
+            return formatted
+    statements = _parsed(ast.parse(text), lines)  # the text's own SyntaxError, or a scan left unsure
+    return _formatted(lines, statements, mode, parsed=True) or black_whole(text, mode)
 
 
 def black_whole(text: str, mode: black.Mode) -> str:
@@ -103,37 +118,64 @@ class _Run:
     laid_out: list[str]
 
 
-def _runs(tree: ast.Module, lines: list[str], mode: black.Mode) -> list[_Run]:
-    """Runs of statements black lays out without seeing their context, in text order."""
-    bodies = [[s for s in body if _plain(s, lines)] for body in _bodies(tree.body)]
+def _formatted(lines: list[str], statements: list[tuple[int, int]], mode: black.Mode, parsed: bool) -> str | None:
+    """The text formatted, with runs of `statements` ((line index, indentation) in text
+    order) cut out of what black sees; None where that cannot be done (and, unless the
+    text was `parsed`, where its syntax is not proven)."""
+    runs = _runs(lines, statements, mode, parsed)
+    if not runs:
+        return None
+    skeleton = _skeleton(lines, runs)
+    if not parsed:
+        try:
+            ast.parse(skeleton)
+        except SyntaxError:
+            return None
+    return _fill(black_whole(skeleton, mode), runs)
+
+
+def _runs(lines: list[str], statements: list[tuple[int, int]], mode: black.Mode, parsed: bool) -> list[_Run] | None:
+    """Runs of statements black lays out without seeing their context, in text order.
+
+    Lines that were not `parsed` are taken only where their shape parses as one plain
+    statement; None where a shape does not parse at all."""
     shapes: dict[str, str | None] = {}  # line -> its short shape; None where it must not be in a run
-    for body in bodies:
-        for statement in body:
-            line = lines[statement.lineno - 1]
-            if line not in shapes:
-                shapes[line] = None if _changes_versions(line) else _short_shape(line) if len(line) <= mode.line_length else ""
-    stable = _stable_shapes({shape for shape in shapes.values() if shape}, mode)
-    runs = []
-    for body in bodies:
-        current: _Run | None = None
-        for statement in body:
-            start = statement.lineno - 1
-            shape = shapes[lines[start]]
-            if shape is None:
-                laid_out = None
-            elif shape in stable:
-                laid_out = [lines[start]]
-            else:
-                laid_out = _laid_out(lines[start], statement.col_offset, mode)
-            if laid_out is None:
-                current = None
-            elif current is not None and _only_comments(lines, current.last + 1, start, current.indent):
-                current.laid_out += lines[current.last + 1 : start] + laid_out
-                current.last = start
-            else:
-                current = _Run(start, start, statement.col_offset, laid_out)
-                runs.append(current)
-    return sorted(runs, key=lambda run: run.first)
+    for index, _ in statements:
+        line = lines[index]
+        if line not in shapes:
+            shapes[line] = None if _changes_versions(line) else _short_shape(line)
+    if not parsed:
+        plain = _plain_shapes({shape for shape in shapes.values() if shape})
+        if plain is None:
+            return None
+        shapes = {line: shape if shape in plain else None for line, shape in shapes.items()}
+    width = mode.line_length
+    stable = _stable_shapes({shape for line, shape in shapes.items() if shape and len(line) <= width}, mode)
+    runs: list[_Run] = []
+    current: _Run | None = None
+    for index, indent in statements:
+        line = lines[index]
+        shape = shapes[line]
+        if shape is None:
+            laid_out = None
+        elif shape in stable and len(line) <= width:
+            laid_out = [line]
+        else:
+            laid_out = _laid_out(line, indent, mode)
+        if laid_out is None:
+            current = None
+        elif current is not None and current.indent == indent and _only_comments(lines, current.last + 1, index, indent):
+            current.laid_out += lines[current.last + 1 : index] + laid_out
+            current.last = index
+        else:
+            current = _Run(index, index, indent, laid_out)
+            runs.append(current)
+    return runs
+
+
+def _parsed(tree: ast.Module, lines: list[str]) -> list[tuple[int, int]]:
+    """(line index, indentation) of the text's plain statements, in text order."""
+    return sorted((s.lineno - 1, s.col_offset) for body in _bodies(tree.body) for s in body if _plain(s, lines))
 
 
 def _bodies(statements: list[ast.stmt]) -> Iterator[list[ast.stmt]]:
@@ -150,12 +192,7 @@ def _bodies(statements: list[ast.stmt]) -> Iterator[list[ast.stmt]]:
 
 def _plain(statement: ast.stmt, lines: list[str]) -> bool:
     """A one-line assignment, call, `return` or `del`, alone on its line."""
-    if isinstance(statement, ast.Expr):
-        if isinstance(statement.value, ast.Constant):  # docstrings, `...` bodies
-            return False
-    elif not isinstance(statement, (ast.Assign, ast.AugAssign, ast.Return, ast.Delete)):
-        return False
-    if statement.end_lineno != statement.lineno:
+    if not _plain_kind(statement) or statement.end_lineno != statement.lineno:
         return False
     line = lines[statement.lineno - 1]
     if not line.isascii() or statement.end_col_offset != len(line):
@@ -163,6 +200,118 @@ def _plain(statement: ast.stmt, lines: list[str]) -> bool:
     if line[: statement.col_offset].strip(" "):
         return False
     return statement.lineno < 2 or not lines[statement.lineno - 2].endswith("\\")
+
+
+def _plain_kind(statement: ast.stmt) -> bool:
+    if isinstance(statement, ast.Expr):
+        return not isinstance(statement.value, ast.Constant)  # docstrings, `...` bodies
+    return isinstance(statement, (ast.Assign, ast.AugAssign, ast.Return, ast.Delete))
+
+
+def _plain_shapes(shapes: set[str]) -> set[str] | None:
+    """The shapes that are each one plain statement, parsed together; None where they do
+    not all parse."""
+    ordered = sorted(shapes)
+    try:
+        tree = ast.parse("\n".join(ordered))
+    except SyntaxError:
+        return None
+    starting: dict[int, list[ast.stmt]] = {}
+    for statement in tree.body:
+        starting.setdefault(statement.lineno, []).append(statement)
+    plain = set()
+    for number, shape in enumerate(ordered, 1):
+        found = starting.get(number, [])
+        if len(found) == 1 and _plain_kind(found[0]) and found[0].end_lineno == number:
+            if found[0].col_offset == 0 and found[0].end_col_offset == len(shape):
+                plain.add(shape)
+    return plain
+
+
+# The scan: where logical lines start, found without parsing the text.
+_SCAN_SPECIAL = re.compile(r"""['"#\\]""")
+_SCAN_LEXEME = re.compile(r"""[()\[\]{}#\\]|'''|\"\"\"|['"]""")
+_STRING_END = {
+    "'": re.compile(r"(?:\\.|[^\\\n'])*'"),
+    '"': re.compile(r'(?:\\.|[^\\\n"])*"'),
+    "'''": re.compile(r"(?:\\.|[^\\])*?'''"),
+    '"""': re.compile(r'(?:\\.|[^\\])*?"""'),
+}
+_PREFIX_LETTERS = frozenset("bBrRuUfFtT")
+_FIELD_PREFIX_LETTERS = frozenset("fFtT")
+#: a line that may be a plain statement starts with `return`, `del` or a name that is not a keyword
+_STATEMENT_START = re.compile(
+    r"(?:return|del)\b|(?!(?:" + "|".join(sorted(_KEPT_NAMES - {"_", "print", "exec"})) + r")\b)[A-Za-z_]"
+)
+
+
+def _scanned(lines: list[str]) -> list[tuple[int, int]] | None:
+    """(line index, indentation) of every line that is a whole logical line starting with
+    a name, `return` or `del`: the statements that may be plain, to be proven so by their
+    shapes. None where the scan is unsure (a backslash outside strings, an f-string whose
+    fields the scan cannot follow, brackets that do not balance)."""
+    found = []
+    depth, quote = 0, None  # brackets and the triple quote open at the start of a line
+    for index, line in enumerate(lines):
+        whole = depth == 0 and quote is None
+        if quote is None and _SCAN_SPECIAL.search(line) is None:
+            depth += line.count("(") + line.count("[") + line.count("{")
+            depth -= line.count(")") + line.count("]") + line.count("}")
+        else:
+            state = _scan_line(line, depth, quote)
+            if state is None:
+                return None
+            depth, quote = state
+        if depth < 0:
+            return None
+        if whole and depth == 0 and quote is None and line.isascii():
+            body = line.lstrip(" ")
+            if _STATEMENT_START.match(body):
+                found.append((index, len(line) - len(body)))
+    return found if depth == 0 and quote is None else None
+
+
+def _scan_line(line: str, depth: int, quote: str | None) -> tuple[int, str | None] | None:
+    """The bracket depth and the triple quote open after `line`; None where unsure."""
+    position = 0
+    while True:
+        if quote is not None:
+            end = _STRING_END[quote].match(line, position)
+            if end is None:  # a triple-quoted string goes on; a one-quote one is an error
+                return (depth, quote) if len(quote) == 3 else None
+            if not _fields_closed(line, position, end.end() - len(quote)):
+                return None
+            position, quote = end.end(), None
+        lexeme = _SCAN_LEXEME.search(line, position)
+        if lexeme is None or lexeme.group() == "#":
+            return depth, None
+        token = lexeme.group()
+        if token == "\\":
+            return None
+        if token in "([{":
+            depth += 1
+        elif token in ")]}":
+            depth -= 1
+        else:
+            quote = token
+        position = lexeme.end()
+
+
+def _fields_closed(line: str, start: int, end: int) -> bool:
+    """Whether the string whose text is line[start:end] may end there: not an f-string
+    (or t-string) with a field still open (from Python 3.12 a field may hold the string's
+    own quotes)."""
+    opening = start
+    while opening > 0 and line[opening - 1] in "'\"":
+        opening -= 1
+    prefix_start = opening
+    while prefix_start > 0 and line[prefix_start - 1].isalnum():
+        prefix_start -= 1
+    prefix = set(line[prefix_start:opening])
+    if opening - prefix_start > 2 or not prefix <= _PREFIX_LETTERS or not prefix & _FIELD_PREFIX_LETTERS:
+        return True
+    text = line[start:end].replace("{{", "").replace("}}", "")
+    return text.count("{") == text.count("}")
 
 
 def _changes_versions(line: str) -> bool:
@@ -191,7 +340,7 @@ def _short_token(match: re.Match[str]) -> str:
     if match.group("name"):
         return "a"
     if match.group("number"):
-        return "1" if token.isdigit() else token
+        return "1" if _INTEGER.fullmatch(token) else token
     return '"a"' if _PLAIN_STRING.fullmatch(token) else token
 
 

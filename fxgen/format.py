@@ -35,15 +35,15 @@ __all__ = ["Formatter", "format_text", "black_mode", "project_formatter", "ruff_
 
 Formatter = Union[str, black.Mode, None]
 
-def format_text(text: str, formatter: Formatter, path: Path | None = None, tree: ast.Module | None = None) -> str:
-    """`text` formatted as `formatter` says, for a file to be written at `path`
-    (`tree`: the text parsed, where the caller has it)."""
-    if formatter is None:
-        return text
+
+def format_text(text: str, formatter: Formatter, path: Path | None = None, what: str = "the text") -> str:
+    """`text` formatted as `formatter` says, for a file to be written at `path`; an
+    ExportError names `what` where the text is not valid Python."""
     if formatter == "auto":
         formatter = project_formatter(path)
-    if formatter == "ruff":
-        return ruff_format(text, path)
+    if formatter is None or formatter == "ruff":
+        check_syntax(text, what)
+        return text if formatter is None else ruff_format(text, path)
     if isinstance(formatter, black.Mode):
         mode = formatter
     elif formatter in ("black", "black-full"):
@@ -53,10 +53,13 @@ def format_text(text: str, formatter: Formatter, path: Path | None = None, tree:
             f"unknown formatter {formatter!r}: use 'auto', 'black', 'black-full', 'ruff', a black.Mode, "
             "or None (unformatted)"
         )
-    try:
-        if formatter == "black-full":
-            return black.format_str(text, mode=mode)
-        return format_like_black(text, mode, tree)
+    whole = formatter == "black-full"
+    if whole:
+        check_syntax(text, what)
+    try:  # the fast path proves the syntax itself, mostly without parsing the whole text
+        return black.format_str(text, mode=mode) if whole else format_like_black(text, mode)
+    except SyntaxError as exc:
+        raise _not_python(text, what, exc) from exc
     except Exception as exc:  # black reports invalid input with its own exception types
         raise FormatError(f"black could not format the generated code: {exc}") from exc
 
@@ -142,14 +145,18 @@ def _mode_from_config(config: dict, pyproject: Path) -> black.Mode:
         raise FormatError(f"{pyproject}: invalid black settings: {exc}") from exc
 
 
-def check_syntax(text: str, what: str) -> ast.Module:
-    """The parsed text; refuses text that is not valid Python (a bug in a template or in fxgen)."""
+def check_syntax(text: str, what: str) -> None:
+    """Refuses text that is not valid Python (a bug in a template or in fxgen)."""
     try:
-        return ast.parse(text)
+        ast.parse(text)
     except SyntaxError as exc:
-        line = text.splitlines()[exc.lineno - 1] if exc.lineno else ""
-        raise ExportError(
-            f"{what} is not valid Python (line {exc.lineno}: {exc.msg}: {line.strip()!r}); "
-            "nothing was written. If a user template is involved, check it; otherwise "
-            "please report this as an fxgen bug."
-        ) from exc
+        raise _not_python(text, what, exc) from exc
+
+
+def _not_python(text: str, what: str, exc: SyntaxError) -> ExportError:
+    line = text.splitlines()[exc.lineno - 1] if exc.lineno else ""
+    return ExportError(
+        f"{what} is not valid Python (line {exc.lineno}: {exc.msg}: {line.strip()!r}); "
+        "nothing was written. If a user template is involved, check it; otherwise "
+        "please report this as an fxgen bug."
+    )

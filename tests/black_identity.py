@@ -25,8 +25,8 @@ class FastPathMismatch(BaseException):
 def compared_with_black() -> Iterator[None]:
     fast = formatting.format_like_black
 
-    def compared(text, mode, tree=None):
-        result = fast(text, mode, tree)
+    def compared(text, mode):
+        result = fast(text, mode)
         whole = black.format_str(text, mode=mode)
         if result != whole:
             diff = "".join(difflib.unified_diff(whole.splitlines(True), result.splitlines(True), "black", "fast path"))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import black
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -67,6 +68,15 @@ CASES = {
         "class C:\n    def m(self):\n        return 1\n    y = 2\nreturn_value = 3\n"
     ),
     "placeholder-like text": "fxgen_run_0_ = 1\nx = 2\n",
+    "brackets and hashes in strings": "x = f(\"(\", \"#\", ')')\ny = \"[\" + '{'  # ( [\nz = g(\"}\")\n",
+    "multi-line strings": (
+        'x = """\ny = (\n  z = 1\n"""\nw = 2\ns = f(\'\'\'a\n#b\'\'\', "c")\nv = 3\n'
+        'def f():\n    """Doc.\n\n    x = 1\n    """\n    y = \'\'\'\\\'\'\'\'\n    z = 1\n'
+    ),
+    "keyword before a string": 'x = a if b else"s"\ny = 1\n',
+    "prefixed strings": "x = rb\"\\d(\" + b'['\ny = Rb'\\''\nz = 1\n",
+    "fields of f-strings": "x = f\"{a['b']}\"\ny = f'{{x}}'\nz = 1\nw = f'{x:{y}}'\nv = 2\n",
+    "float with a dotted exponent": "x = 1.e5\ny = 2\n",
     "first line": "x = 1\n",
     "empty": "",
 }
@@ -132,7 +142,8 @@ SIMPLE = st.one_of(
     EXPRESSIONS.map(lambda e: f"return {e}"),
     st.lists(NAMES, min_size=1, max_size=3).map(lambda names: "del " + ", ".join(names)),
     st.sampled_from(["pass", "return x", "del x", "import os", "from a import b", "x: int = 1", "a = b = c", "x = 1; y = 2",
-                     "# a comment", "#tight comment", "# spaced comment   ", "", "", "\"\"\"a docstring\"\"\"", "raise E", "x = 1 + \\\n    2"]),
+                     "# a comment", "#tight comment", "# spaced comment   ", "", "", "\"\"\"a docstring\"\"\"", "raise E", "x = 1 + \\\n    2",
+                     "x = '''\nfrom (\n  y = [1\n'''", "s = f(\"\"\"a\nb\"\"\", '#')", "x = f'{y}(' + f\"{{\""]),
 )
 
 
@@ -166,6 +177,72 @@ def test_random_programs_same_as_black(text):
                 blackfast.format_like_black(text, mode)
             continue
         assert blackfast.format_like_black(text, mode) == expected
+    _assert_scan_agrees(text)
+
+
+def _assert_scan_agrees(text):
+    """The scan marks only lines where a statement starts (what a wrong scan could break),
+    and every plain statement that starts with a name, `return` or `del` (what it is for)."""
+    lines = text.split("\n")
+    scanned = blackfast._scanned(lines)
+    if scanned is None:
+        return
+    tree = ast.parse(text)
+    starts = {(s.lineno - 1, s.col_offset) for s in ast.walk(tree) if isinstance(s, ast.stmt)}
+    assert set(scanned) <= starts
+    wanted = {(i, c) for i, c in blackfast._parsed(tree, lines) if blackfast._STATEMENT_START.match(lines[i][c:])}
+    assert wanted <= set(scanned)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_the_scan_agrees_with_the_parser(name):
+    _assert_scan_agrees(CASES[name])
+
+
+def test_the_scan_agrees_with_the_parser_on_every_golden():
+    goldens = sorted(GOLDEN.rglob("*.py"))
+    assert len(goldens) > 40
+    for path in goldens:
+        _assert_scan_agrees(path.read_text())
+    assert all(blackfast._scanned(path.read_text().split("\n")) is not None for path in GOLDEN.glob("*/*.py"))
+
+
+INVALID = [
+    "x = 0123\ny = 1\n",  # a shape spelled `1` would hide it
+    "x = a b\ny = 1\n",
+    "x = 1\n    y = 2\n",
+    "def f(:\n    x = 1\n",
+    "def f():\n    x = 1\n  y = 2\n",
+    "x = (1,\ny = 2\n",
+    "x = 1)\ny = 2\n",
+    "x = 'abc\ny = 1\n",
+    'x = """abc\ny = 1\n',
+    "x = 1 +\ny = 2\n",
+    "return return\n",
+    "del f()\nx = 1\n",
+    "f() = 1\nx = 1\n",
+    "x = f(a for a in b, c)\n",
+    "class C:\nx = 1\n",
+    "x = 1\nelse:\n    y = 2\n",
+]
+
+
+@pytest.mark.parametrize("text", INVALID)
+def test_text_that_is_not_python_is_refused(text):
+    with pytest.raises(SyntaxError):
+        ast.parse(text)
+    with pytest.raises(SyntaxError):
+        blackfast.format_like_black(text, black.Mode())
+
+
+def test_the_syntax_is_proven_without_parsing_the_whole_text(monkeypatch):
+    model = torch.nn.Sequential(*[layer for _ in range(40) for layer in (torch.nn.Linear(4, 4), torch.nn.ReLU())])
+    text = fxgen.render(model, example_inputs=(torch.ones(1, 4),), formatter=None)
+    parsed = []
+    parse = ast.parse
+    monkeypatch.setattr(ast, "parse", lambda source, *a, **k: parsed.append(source) or parse(source, *a, **k))
+    assert blackfast.format_like_black(text, black.Mode()) == black.format_str(text, mode=black.Mode())
+    assert parsed and text not in parsed and sum(p.count("\n") for p in parsed) < text.count("\n") / 2
 
 
 def test_black_sees_only_the_skeleton(monkeypatch):
@@ -225,7 +302,7 @@ def test_a_fast_path_that_differs_from_black_fails_the_run(monkeypatch):
     from tests.black_identity import FastPathMismatch, compared_with_black
 
     model, inputs = ZOO["mlp"]()
-    monkeypatch.setattr(formatting, "format_like_black", lambda text, mode, tree=None: text + "\n")  # a stray line
+    monkeypatch.setattr(formatting, "format_like_black", lambda text, mode: text + "\n")  # a stray line
     with compared_with_black(), pytest.raises(FastPathMismatch, match="differs from black on the whole text"):
         fxgen.render(model, example_inputs=inputs, formatter="black")
 

@@ -174,6 +174,20 @@ def test_a_template_error_names_the_file_and_line(tmp_path, text, where):
         fxgen.render(ZOO["mlp"]()[0], template_dirs=[folder])
 
 
+@pytest.mark.parametrize("formatter", ["black", "black-full", None])
+@pytest.mark.parametrize("suffix, shown", [(" +", "= self.fc1(x) +"), (":", "= self.fc1(x):")])
+def test_a_template_that_renders_invalid_python_is_refused(tmp_path, formatter, suffix, shown):
+    folder = _write(tmp_path / "broken", {"call_module.py.jinja": (
+        '{% import "macros.py.jinja" as common %}'
+        '{% macro render(stmt) %}{{ common.statement(stmt, "' + suffix + '") }}{% endmacro %}'
+    )})
+    model, inputs = ZOO["mlp"]()
+    with pytest.raises(fxgen.ExportError, match=r"the 'module' render is not valid Python \(line \d+: .*") as info:
+        fxgen.export(model, tmp_path / "mlp_gen.py", example_inputs=inputs, template_dirs=[folder], formatter=formatter)
+    assert shown in str(info.value) and "nothing was written" in str(info.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken"]
+
+
 def test_the_example_style_annotates_shapes(fxgen_golden):
     from tests.conftest import GOLDEN_MODE
 
