@@ -134,16 +134,33 @@ def _formatted(lines: list[str], statements: list[tuple[int, int]], mode: black.
     return _fill(black_whole(skeleton, mode), runs)
 
 
+#: digits 2-9 spelled 1. Lines alike but for such digits have shapes alike: what black does
+#: with a statement and whether it is Python do not depend on a digit's value, except in
+#: binary and octal numbers (`_RADIX`), in escapes (whose digits decide a warning) and in
+#: leading zeros (a 0 stays itself); lines with a radix prefix or a backslash are not
+#: taken as alike.
+_DIGITS_ALIKE = str.maketrans("23456789", "11111111")
+_RADIX = re.compile(r"0[bBoO]")
+_UNKNOWN = "\n"  # no shape holds a line break
+
+
 def _runs(lines: list[str], statements: list[tuple[int, int]], mode: black.Mode, parsed: bool) -> list[_Run] | None:
     """Runs of statements black lays out without seeing their context, in text order.
 
     Lines that were not `parsed` are taken only where their shape parses as one plain
     statement; None where a shape does not parse at all."""
     shapes: dict[str, str | None] = {}  # line -> its short shape; None where it must not be in a run
+    alike: dict[str, str | None] = {}  # the same, by the line with its digits alike
     for index, _ in statements:
         line = lines[index]
         if line not in shapes:
-            shapes[line] = None if _changes_versions(line) else _short_shape(line)
+            key = None if "\\" in line or _RADIX.search(line) else line.translate(_DIGITS_ALIKE)
+            shape = alike.get(key, _UNKNOWN) if key is not None else _UNKNOWN
+            if shape is _UNKNOWN:
+                shape = None if _changes_versions(line) else _short_shape(line)
+                if key is not None:
+                    alike[key] = shape
+            shapes[line] = shape
     if not parsed:
         plain = _plain_shapes({shape for shape in shapes.values() if shape})
         if plain is None:
@@ -151,6 +168,7 @@ def _runs(lines: list[str], statements: list[tuple[int, int]], mode: black.Mode,
         shapes = {line: shape if shape in plain else None for line, shape in shapes.items()}
     width = mode.line_length
     stable = _stable_shapes({shape for line, shape in shapes.items() if shape and len(line) <= width}, mode)
+    layouts = _Layouts(mode)
     runs: list[_Run] = []
     current: _Run | None = None
     for index, indent in statements:
@@ -161,7 +179,7 @@ def _runs(lines: list[str], statements: list[tuple[int, int]], mode: black.Mode,
         elif shape in stable and len(line) <= width:
             laid_out = [line]
         else:
-            laid_out = _laid_out(line, indent, mode)
+            laid_out = layouts.laid_out(line, indent)
         if laid_out is None:
             current = None
         elif current is not None and current.indent == indent and _only_comments(lines, current.last + 1, index, indent):
@@ -230,6 +248,8 @@ def _plain_shapes(shapes: set[str]) -> set[str] | None:
 
 # The scan: where logical lines start, found without parsing the text.
 _SCAN_SPECIAL = re.compile(r"""['"#\\]""")
+_MAYBE_FIELDS = re.compile(r"""[fFtT][rR]?['"]""")  # an f-string or t-string, or `if"a"`
+_ONE_LINE_STRINGS = re.compile(r"""'[^'\n]*'|"[^"\n]*"|#.*""")  # without backslashes
 _SCAN_LEXEME = re.compile(r"""[()\[\]{}#\\]|'''|\"\"\"|['"]""")
 _STRING_END = {
     "'": re.compile(r"(?:\\.|[^\\\n'])*'"),
@@ -254,9 +274,12 @@ def _scanned(lines: list[str]) -> list[tuple[int, int]] | None:
     depth, quote = 0, None  # brackets and the triple quote open at the start of a line
     for index, line in enumerate(lines):
         whole = depth == 0 and quote is None
-        if quote is None and _SCAN_SPECIAL.search(line) is None:
-            depth += line.count("(") + line.count("[") + line.count("{")
-            depth -= line.count(")") + line.count("]") + line.count("}")
+        code = line if quote is None else None
+        if code is not None and _SCAN_SPECIAL.search(code) is not None:
+            code = _one_line_code(code)
+        if code is not None:
+            depth += code.count("(") + code.count("[") + code.count("{")
+            depth -= code.count(")") + code.count("]") + code.count("}")
         else:
             state = _scan_line(line, depth, quote)
             if state is None:
@@ -269,6 +292,15 @@ def _scanned(lines: list[str]) -> list[tuple[int, int]] | None:
             if _STATEMENT_START.match(body):
                 found.append((index, len(line) - len(body)))
     return found if depth == 0 and quote is None else None
+
+
+def _one_line_code(line: str) -> str | None:
+    """The line without its strings and comment, where it has no triple quote, backslash
+    or f-string and every string ends on it (most lines with strings); else None."""
+    if "'''" in line or '"""' in line or "\\" in line or _MAYBE_FIELDS.search(line):
+        return None
+    code = _ONE_LINE_STRINGS.sub("", line)
+    return None if "'" in code or '"' in code else code
 
 
 def _scan_line(line: str, depth: int, quote: str | None) -> tuple[int, str | None] | None:
@@ -364,40 +396,75 @@ def _stable_shapes(shapes: set[str], mode: black.Mode) -> set[str]:
     return {s for s in shapes if _STABLE[(mode, s)]}
 
 
-def _laid_out(line: str, indent: int, mode: black.Mode) -> list[str] | None:
-    """The statement as black lays it out: its shape's layout with its own tokens put back;
-    None where its strings are not all plain (black may rewrite them)."""
-    tokens: list[str] = []
-    try:
-        shape = _TOKEN.sub(lambda match: _blank(match, tokens), line[indent:])
-    except _NotPlain:
-        return None
-    pieces = _layout(shape, indent, mode)
-    if pieces is None or len(pieces) != len(tokens) + 1:
-        return None
+
+
+class _Layouts:
+    """Long statements of one text as black lays them out: each statement's shape's layout
+    with its own tokens put back. Statements that differ only in digits inside names,
+    plain strings and integers (`getattr(self, "7").fc = ...` for every block) are blanked
+    once: the next one's text outside those tokens is compared, and its tokens are taken
+    at the same places."""
+
+    def __init__(self, mode: black.Mode) -> None:
+        self.mode = mode
+        self.known: dict[tuple[str, int], tuple[str, list[tuple[int, int]], tuple[str, ...]]] = {}
+
+    def laid_out(self, line: str, indent: int) -> list[str] | None:
+        """The statement's lines; None where its strings are not all plain (black may
+        rewrite them) or its shape has no layout."""
+        key = (line.translate(_DIGITS_ALIKE), indent)
+        known = self.known.get(key)
+        if known is not None and _same_outside(line, known[0], known[1]):
+            return _put_back(known[2], [line[start:end] for start, end in known[1]])
+        blanked = _blanked(line, indent)
+        if blanked is None:
+            return None
+        shape, spans = blanked
+        pieces = _layout(shape, indent, self.mode)
+        if pieces is None or len(pieces) != len(spans) + 1:
+            return None
+        self.known[key] = (line, spans, pieces)
+        return _put_back(pieces, [line[start:end] for start, end in spans])
+
+
+def _blanked(line: str, indent: int) -> tuple[str, list[tuple[int, int]]] | None:
+    """The statement with each name, plain string and integer replaced by a stand-in of the
+    same length, and where those tokens are; None where a string is not plain."""
+    parts, spans, position = [], [], indent
+    for match in _TOKEN.finditer(line, indent):
+        token, kind = match.group(), match.lastgroup
+        if kind == "string":
+            if not _PLAIN_STRING.fullmatch(token):
+                return None
+            stand_in = '"' + "x" * (len(token) - 2) + '"'
+        elif kind == "number":
+            if not token.isdigit():
+                continue  # kept as it is: black may respell it
+            stand_in = "1" * len(token)
+        else:
+            stand_in = "a" * len(token)
+        parts += (line[position : match.start()], stand_in)
+        spans.append(match.span())
+        position = match.end()
+    parts.append(line[position:])
+    return "".join(parts), spans
+
+
+def _same_outside(line: str, other: str, spans: list[tuple[int, int]]) -> bool:
+    """Whether two lines of one length agree everywhere outside `spans`."""
+    position = 0
+    for start, end in spans:
+        if line[position:start] != other[position:start]:
+            return False
+        position = end
+    return line[position:] == other[position:]
+
+
+def _put_back(pieces: tuple[str, ...], tokens: list[str]) -> list[str]:
     parts = [pieces[0]]
     for token, piece in zip(tokens, pieces[1:]):
         parts += (token, piece)
     return "".join(parts).split("\n")
-
-
-def _blank(match: re.Match[str], tokens: list[str]) -> str:
-    """A token's stand-in of the same length (kept where it is not a name, plain string or
-    integer); the token itself goes to `tokens`."""
-    token = match.group(0)
-    if match.group("string"):
-        if not _PLAIN_STRING.fullmatch(token):
-            raise _NotPlain
-        tokens.append(token)
-        return '"' + "x" * (len(token) - 2) + '"'
-    if match.group("number") and not token.isdigit():
-        return token
-    tokens.append(token)
-    return ("1" if match.group("number") else "a") * len(token)
-
-
-class _NotPlain(Exception):
-    pass
 
 
 @functools.lru_cache(maxsize=4096)

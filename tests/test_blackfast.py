@@ -77,6 +77,12 @@ CASES = {
     "prefixed strings": "x = rb\"\\d(\" + b'['\ny = Rb'\\''\nz = 1\n",
     "fields of f-strings": "x = f\"{a['b']}\"\ny = f'{{x}}'\nz = 1\nw = f'{x:{y}}'\nv = 2\n",
     "float with a dotted exponent": "x = 1.e5\ny = 2\n",
+    "lines alike but for digits": (
+        "x1 = f(1.5, \"a2\", 'b3', 10)\nx2 = f(2.5, \"a3\", 'b4', 20)\nx3 = f(0.5, \"a9\", 'b9', 00)\n"
+        "v1 = some_function_name(first_argument_value, 1.5e-05, \"second_argument_1\", third_one_x1, 12)\n"
+        "v2 = some_function_name(first_argument_value, 2.5E-05, \"second_argument_2\", third_one_x2, 13)\n"
+        "v3 = some_function_name(first_argument_value, 2.5e-05, \"second_argument_3\", third_one_x3, 14)\n"
+    ),
     "first line": "x = 1\n",
     "empty": "",
 }
@@ -209,6 +215,9 @@ def test_the_scan_agrees_with_the_parser_on_every_golden():
 
 INVALID = [
     "x = 0123\ny = 1\n",  # a shape spelled `1` would hide it
+    "x = 18\nx = 08\n",  # lines alike but for their digits
+    "x = 0b11\nx = 0b12\n",
+    "x = 0o11\nx = 0o19\n",
     "x = a b\ny = 1\n",
     "x = 1\n    y = 2\n",
     "def f(:\n    x = 1\n",
