@@ -396,8 +396,6 @@ def _stable_shapes(shapes: set[str], mode: black.Mode) -> set[str]:
     return {s for s in shapes if _STABLE[(mode, s)]}
 
 
-
-
 class _Layouts:
     """Long statements of one text as black lays them out: each statement's shape's layout
     with its own tokens put back. Statements that differ only in digits inside names,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ast
 import keyword
+import os
+import sysconfig
 from pathlib import Path
 
 import black
@@ -211,6 +213,40 @@ def test_the_scan_agrees_with_the_parser_on_every_golden():
     for path in goldens:
         _assert_scan_agrees(path.read_text())
     assert all(blackfast._scanned(path.read_text().split("\n")) is not None for path in GOLDEN.glob("*/*.py"))
+
+
+def _installed_sources(every: int) -> list[str]:
+    """Every `every`-th Python file installed beside torch and black that parses and that the
+    fast path takes (FXGEN_SWEEP=full: every one): texts nobody wrote for these tests."""
+    files = sorted(Path(sysconfig.get_paths()["purelib"]).rglob("*.py"))
+    texts = []
+    for path in files if os.environ.get("FXGEN_SWEEP") == "full" else files[::every]:
+        try:
+            text = path.read_text(encoding="utf-8")
+            ast.parse(text)
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        if not blackfast._WHOLE_FILE_ONLY.search(text):
+            texts.append(text)
+    return texts
+
+
+def test_the_scan_agrees_with_the_parser_on_installed_packages():
+    texts = _installed_sources(every=40)
+    assert len(texts) > 100
+    for text in texts:
+        _assert_scan_agrees(text)
+
+
+def test_same_as_black_on_installed_packages():
+    texts = [text for text in _installed_sources(every=300) if 20 < text.count("\n") < 600]
+    assert len(texts) > 10
+    for text in texts:
+        try:
+            expected = black.format_str(text, mode=black.Mode())
+        except Exception:  # a file black itself cannot format
+            continue
+        assert blackfast.format_like_black(text, black.Mode()) == expected
 
 
 INVALID = [
