@@ -188,6 +188,32 @@ def test_random_programs_same_as_black(text):
     _assert_scan_agrees(text)
 
 
+EDITS = st.sampled_from([*"()[]{}'\"#\\:=,.\n 0b8", ""])  # what a character becomes ("": deleted)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(programs(), st.lists(st.tuples(st.integers(0, 10**6), EDITS), min_size=1, max_size=3))
+def test_random_edits_are_python_exactly_where_the_parser_says(text, edits):
+    """The syntax proof accepts a text exactly where `ast.parse` does (programs with a few
+    characters replaced, inserted or deleted: mostly not Python)."""
+    for position, character in edits:
+        position %= len(text) + 1
+        rest = text[position + 1 :] if position % 2 else text[position:]  # replaced, or inserted before
+        text = text[:position] + character + rest
+    text += "\n"
+    try:
+        ast.parse(text)
+    except SyntaxError:
+        with pytest.raises(SyntaxError):
+            blackfast.format_like_black(text, black.Mode())
+        return
+    try:
+        expected = black.format_str(text, mode=black.Mode())
+    except Exception:
+        return  # Python that black does not take: not the proof's business
+    assert blackfast.format_like_black(text, black.Mode()) == expected
+
+
 def _assert_scan_agrees(text):
     """The scan marks only lines where a statement starts (what a wrong scan could break),
     and every plain statement that starts with a name, `return` or `del` (what it is for)."""
