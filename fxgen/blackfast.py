@@ -141,7 +141,6 @@ def _formatted(lines: list[str], statements: list[tuple[int, int]], mode: black.
 #: taken as alike.
 _DIGITS_ALIKE = str.maketrans("23456789", "11111111")
 _RADIX = re.compile(r"0[bBoO]")
-_UNKNOWN = "\n"  # no shape holds a line break
 
 
 def _runs(lines: list[str], statements: list[tuple[int, int]], mode: black.Mode, parsed: bool) -> list[_Run] | None:
@@ -149,18 +148,7 @@ def _runs(lines: list[str], statements: list[tuple[int, int]], mode: black.Mode,
 
     Lines that were not `parsed` are taken only where their shape parses as one plain
     statement; None where a shape does not parse at all."""
-    shapes: dict[str, str | None] = {}  # line -> its short shape; None where it must not be in a run
-    alike: dict[str, str | None] = {}  # the same, by the line with its digits alike
-    for index, _ in statements:
-        line = lines[index]
-        if line not in shapes:
-            key = None if "\\" in line or _RADIX.search(line) else line.translate(_DIGITS_ALIKE)
-            shape = alike.get(key, _UNKNOWN) if key is not None else _UNKNOWN
-            if shape is _UNKNOWN:
-                shape = None if _changes_versions(line) else _short_shape(line)
-                if key is not None:
-                    alike[key] = shape
-            shapes[line] = shape
+    shapes = _shapes(lines, statements)
     if not parsed:
         plain = _plain_shapes({shape for shape in shapes.values() if shape})
         if plain is None:
@@ -189,6 +177,25 @@ def _runs(lines: list[str], statements: list[tuple[int, int]], mode: black.Mode,
             current = _Run(index, index, indent, laid_out)
             runs.append(current)
     return runs
+
+
+def _shapes(lines: list[str], statements: list[tuple[int, int]]) -> dict[str, str | None]:
+    """Each distinct line's short shape; None where it must not be in a run. Lines alike
+    but for digits (`_DIGITS_ALIKE`) are shaped once."""
+    shapes: dict[str, str | None] = {}
+    alike: dict[str, str | None] = {}  # the same, by the line with its digits alike
+    for index, _ in statements:
+        line = lines[index]
+        if line in shapes:
+            continue
+        key = None if "\\" in line or _RADIX.search(line) else line.translate(_DIGITS_ALIKE)
+        if key is not None and key in alike:
+            shapes[line] = alike[key]
+            continue
+        shapes[line] = None if _changes_versions(line) else _short_shape(line)
+        if key is not None:
+            alike[key] = shapes[line]
+    return shapes
 
 
 def _parsed(tree: ast.Module, lines: list[str]) -> list[tuple[int, int]]:
