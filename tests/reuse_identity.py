@@ -12,6 +12,7 @@ it as a typed error).
 from __future__ import annotations
 
 import contextlib
+import inspect
 from typing import Any, Iterator
 
 import fxgen.lower
@@ -51,10 +52,14 @@ def _compared_without_twins() -> Iterator[None]:
     split, lower_units = fxgen.lower.split, fxgen.lower._lower_units
     plain_splits: dict[int, list[Any]] = {}  # id(units with twins) -> the same split without twins
 
-    def split_both(graph, root, class_name, calls, structures, collapse, inline, node_key, apart):
-        units = split(graph, root, class_name, calls, structures, collapse, inline, node_key, apart)
+    parameters = inspect.signature(split)
+
+    def split_both(*args, **kwargs):
+        units = split(*args, **kwargs)
         if any(unit.twin_of is not None for unit in units):
-            plain_splits[id(units)] = split(graph, root, class_name, calls, structures, collapse, inline, None, apart)
+            without_twins = parameters.bind(*args, **kwargs)
+            without_twins.arguments["node_key"] = None  # no key: no twins
+            plain_splits[id(units)] = split(*without_twins.args, **without_twins.kwargs)
         return units
 
     def lowered_both(captured, units, imports, names, *rest):
