@@ -94,13 +94,12 @@ def format_like_black(text: str, mode: black.Mode) -> str:
         ast.parse(text)
         return black_whole(text, mode)
     lines = text.split("\n")
-    scanned = _scanned(lines)
-    if scanned is not None:
-        formatted = _formatted(lines, scanned, mode, parsed=False)
-        if formatted is not None:
-            return formatted
-    statements = _parsed(ast.parse(text), lines)  # the text's own SyntaxError, or a scan left unsure
-    return _formatted(lines, statements, mode, parsed=True) or black_whole(text, mode)
+    found = _proven(lines, mode)
+    if found is None:  # the scan is unsure or misjudged, or the text is not Python: the parser decides
+        runs = _runs(lines, _parsed(ast.parse(text), lines), mode)
+        found = runs, _skeleton(lines, runs)
+    runs, skeleton = found
+    return _fill(black_whole(skeleton, mode), runs) or black_whole(text, mode)
 
 
 def black_whole(text: str, mode: black.Mode) -> str:
@@ -118,22 +117,6 @@ class _Run:
     laid_out: list[str]
 
 
-def _formatted(lines: list[str], statements: list[tuple[int, int]], mode: black.Mode, parsed: bool) -> str | None:
-    """The text formatted, with runs of `statements` ((line index, indentation) in text
-    order) cut out of what black sees; None where that cannot be done (and, unless the
-    text was `parsed`, where its syntax is not proven)."""
-    runs = _runs(lines, statements, mode, parsed)
-    if not runs:
-        return None
-    skeleton = _skeleton(lines, runs)
-    if not parsed:
-        try:
-            ast.parse(skeleton)
-        except SyntaxError:
-            return None
-    return _fill(black_whole(skeleton, mode), runs)
-
-
 #: digits 2-9 spelled 1. Lines alike but for such digits have shapes alike: what black does
 #: with a statement and whether it is Python do not depend on a digit's value, except in
 #: binary and octal numbers (`_RADIX`), in escapes (whose digits decide a warning) and in
@@ -143,17 +126,33 @@ _DIGITS_ALIKE = str.maketrans("23456789", "11111111")
 _RADIX = re.compile(r"0[bBoO]")
 
 
-def _runs(lines: list[str], statements: list[tuple[int, int]], mode: black.Mode, parsed: bool) -> list[_Run] | None:
-    """Runs of statements black lays out without seeing their context, in text order.
-
-    Lines that were not `parsed` are taken only where their shape parses as one plain
-    statement; None where a shape does not parse at all."""
+def _proven(lines: list[str], mode: black.Mode) -> tuple[list[_Run], str] | None:
+    """The runs the scan finds and the skeleton they leave, where the runs' shapes and the
+    skeleton parse, which proves the whole text is Python; None where the scan is unsure
+    or a parse fails."""
+    statements = _scanned(lines)
+    if statements is None:
+        return None
     shapes = _shapes(lines, statements)
-    if not parsed:
-        plain = _plain_shapes({shape for shape in shapes.values() if shape})
-        if plain is None:
-            return None
-        shapes = {line: shape if shape in plain else None for line, shape in shapes.items()}
+    plain = _plain_shapes({shape for shape in shapes.values() if shape})
+    if plain is None:
+        return None
+    runs = _runs(lines, statements, mode, {line: shape if shape in plain else None for line, shape in shapes.items()})
+    skeleton = _skeleton(lines, runs)
+    try:
+        ast.parse(skeleton)
+    except SyntaxError:
+        return None
+    return runs, skeleton
+
+
+def _runs(
+    lines: list[str], statements: list[tuple[int, int]], mode: black.Mode, shapes: dict[str, str | None] | None = None
+) -> list[_Run]:
+    """Runs of statements black lays out without seeing their context, in text order
+    (`shapes`: each line's, where already known)."""
+    if shapes is None:
+        shapes = _shapes(lines, statements)
     width = mode.line_length
     stable = _stable_shapes({shape for line, shape in shapes.items() if shape and len(line) <= width}, mode)
     layouts = _Layouts(mode)

@@ -322,9 +322,8 @@ class _Splitter:
         """One call's nodes as one call node in `unit.graph`, or False where its code stays
         inline. A child unit cut out goes to `children`, with its source (None: a twin)."""
         relative = self.relative_name(unit, path)
-        try:
-            module = unit.module.get_submodule(relative or "-")
-        except AttributeError:
+        module = _submodule(unit.module, relative) if relative is not None else None
+        if relative is None or module is None:
             unit.notes.append(f"{relative or path}: not a submodule of {unit.class_hint}, so its code is inline")
             return False
         if not contiguous:
@@ -397,11 +396,8 @@ class _Splitter:
             return path
         if path.startswith(unit.path + "."):
             return path[len(unit.path) + 1 :]
-        try:
-            module = self.root.get_submodule(path)
-        except AttributeError:
-            return None
-        return _member_names(unit.module).get(id(module))
+        module = _submodule(self.root, path)
+        return None if module is None else _member_names(unit.module).get(id(module))
 
     def recorded(self, path: str, key: str) -> Call | None:
         calls = self.calls.get(path, [])
@@ -542,6 +538,13 @@ def _call_arguments(recorded: Call | None, inputs: list[fx.Node]) -> tuple[tuple
         return by_origin[v.name] if isinstance(v, Origin) else v
 
     return tuple(value(a) for a in recorded.args), {k: value(v) for k, v in recorded.kwargs.items()}
+
+
+def _submodule(module: nn.Module, name: str) -> nn.Module | None:
+    try:
+        return module.get_submodule(name)
+    except AttributeError:
+        return None
 
 
 def _member_names(module: nn.Module) -> dict[int, str]:
