@@ -27,7 +27,17 @@ from fxgen.errors import ExportError
 from fxgen.functional import DETACHED, approximate_modules, functionalize
 from fxgen.graphview import diagram, graph_nodes
 from fxgen.hierarchy import CONTEXT, Unit, module_stack, split
-from fxgen.naming import RESERVED, Draft, Namespace, is_attr_name, plan_names, sanitize, substitute, token
+from fxgen.naming import (
+    RESERVED,
+    Draft,
+    Namespace,
+    is_attr_name,
+    plan_names,
+    sanitize,
+    substitute,
+    substitute_all,
+    token,
+)
 from fxgen.program import (
     CONTEXT_VERSION,
     ClassDef,
@@ -549,9 +559,11 @@ class _ClassLowering:
             if result.expr.count(last.expr) != 1:
                 body.append(last)
                 contexts.append(())
-        body, contexts = self.name_values(params, body + [result], contexts + [()], reuse_names)
+        body.append(result)
+        places = {s.node: source.from_stack_trace(s.node.meta.get("stack_trace")) for s in body if s.node is not None}
+        body, contexts = self.name_values(params, body, contexts + [()], reuse_names, places)
         body, contexts = body[:-1], contexts[:-1]  # the result comes back named
-        _comment_sources(body, source_comments)
+        _comment_sources(body, source_comments, places)
         forward = Function("forward", params, self.blocks(body, contexts), result)
         notes = [comment_text(note) for note in self.unit.notes]
         cls = ClassDef(
@@ -601,10 +613,16 @@ class _ClassLowering:
         return statement
 
     def name_values(
-        self, params: list[Param], body: list[Statement], contexts: list[tuple[Any, ...]], reuse: bool
+        self,
+        params: list[Param],
+        body: list[Statement],
+        contexts: list[tuple[Any, ...]],
+        reuse: bool,
+        places: dict[fx.Node, source.Location | None],
     ) -> tuple[list[Statement], list[tuple[Any, ...]]]:
-        """Choose every variable's name (`naming.plan_names`) and write it into the code."""
-        user_names = _user_names(body)
+        """Choose every variable's name (`naming.plan_names`) and write it into the code
+        (`places`: each statement's node -> the user's source line it comes from)."""
+        user_names = _user_names(body, places)
         drafts = [
             Draft(
                 [t.strip() for t in s.targets.split(",")] if s.targets else [],
@@ -613,7 +631,7 @@ class _ClassLowering:
                 _chain_kind(s.node),
                 _commutative(s.node),
                 user_names.get(id(s), []),
-                source.from_stack_trace(s.node.meta.get("stack_trace")) if s.node is not None else None,
+                places.get(s.node),
             )
             for s in body
         ]
@@ -630,12 +648,13 @@ class _ClassLowering:
             else:  # a residual kept before its chain: `identity = x`
                 statement = Statement("alias", None, draft.binds[0], "=", draft.expr)
                 context = by_draft[id(plan.drafts[i + 1])][1]
-            statement.targets = self.substitute(statement.targets)
-            statement.expr = self.substitute(draft.expr)
             statement.deletes = [plan.names[t] for t in draft.deletes]
             statement.meta.update(_recorded(statement.node))
             statements.append(statement)
             statement_contexts.append(context)
+        texts = substitute_all([s.targets for s in statements] + [d.expr for d in plan.drafts], plan.names)
+        for statement, targets, expr in zip(statements, texts, texts[len(statements) :]):
+            statement.targets, statement.expr = targets, expr
         return statements, statement_contexts
 
     def substitute(self, text: str) -> str:
@@ -859,14 +878,13 @@ _MERGES = {
 }
 
 
-def _user_names(statements: list[Statement]) -> dict[int, list[str | None]]:
+def _user_names(statements: list[Statement], places: dict[fx.Node, source.Location | None]) -> dict[int, list[str | None]]:
     """The names the user's source gave values: the last statement made from a source
     line `a = ...` (or `a, b = ...`) computes what the line assigns to `a`."""
     names: dict[int, list[str | None]] = {}
     previous, last = None, None
     for statement in statements + [Statement("output", None, "", "", "")]:
-        node = statement.node
-        where = source.from_stack_trace(node.meta.get("stack_trace")) if node is not None else None
+        where = places.get(statement.node)
         computes = last is not None and last.opcode in ("call_function", "call_method", "call_module")
         if computes and where != previous and previous is not None:
             targets = _assigned_names(previous.code)
@@ -905,7 +923,7 @@ def _assigned_names(code: str) -> tuple[str | None, ...] | None:
 _COMMENT_WIDTH = 88 - 8 - 2
 
 
-def _comment_sources(statements: list[Statement], mode: str | bool) -> None:
+def _comment_sources(statements: list[Statement], mode: str | bool, places: dict[fx.Node, source.Location | None]) -> None:
     """Label statements with the user's source line they come from (`# pkg.mod:42  code`).
 
     Consecutive statements from one line share one comment, on the first. `mode` "auto"
@@ -916,8 +934,7 @@ def _comment_sources(statements: list[Statement], mode: str | bool) -> None:
     runs: list[list[Statement]] = []
     previous = None
     for statement in statements:
-        node = statement.node
-        where = source.from_stack_trace(node.meta.get("stack_trace")) if node is not None else None
+        where = places.get(statement.node)
         if where is None:
             previous = None
             continue

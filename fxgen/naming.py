@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from fxgen.pyexpr import string_literal
 
-__all__ = ["is_attr_name", "attribute", "Namespace", "RESERVED", "sanitize", "Draft", "Plan", "plan_names", "substitute", "token"]
+__all__ = ["is_attr_name", "attribute", "Namespace", "RESERVED", "sanitize", "Draft", "Plan", "plan_names", "substitute", "substitute_all", "token"]
 
 #: Names a generated variable may never take: they are used by generated code itself.
 RESERVED = frozenset(
@@ -112,6 +112,14 @@ def substitute(text: str, names: dict[str, str]) -> str:
     return "".join(parts)
 
 
+def substitute_all(texts: list[str], names: dict[str, str]) -> list[str]:
+    """`[substitute(text, names) for text in texts]`, with one split and join for all."""
+    joined = "\x02".join(texts)
+    if joined.count("\x02") != len(texts) - 1:  # a text holds the separator itself
+        return [substitute(text, names) for text in texts]
+    return substitute(joined, names).split("\x02")
+
+
 @dataclass
 class Draft:
     """A statement as `plan_names` sees it: what it binds and reads (as tokens)."""
@@ -171,9 +179,9 @@ def plan_names(
     names["_"] = "_"
     tensors = set(tensor_tokens)
     aliases: set[str] = set()
-    if reuse:
-        drafts, aliases = _residual_aliases(drafts, tensors, namespace, names)
     reads = [_reads(d.expr) for d in drafts]
+    if reuse:
+        drafts, reads, aliases = _residual_aliases(drafts, reads, tensors)
     last = {t: i for i, tokens in enumerate(reads) for t in tokens}
     root: dict[str, str] = {}  # token -> the first token of its chain
     for i, draft in enumerate(drafts):
@@ -282,11 +290,12 @@ def _primary(draft: Draft, reads: list[str], aliases: set[str], tensors: set[str
 
 
 def _residual_aliases(
-    drafts: list[Draft], tensors: set[str], namespace: Namespace, names: dict[str, str]
-) -> tuple[list[Draft], set[str]]:
+    drafts: list[Draft], reads: list[list[str]], tensors: set[str]
+) -> tuple[list[Draft], list[list[str]], set[str]]:
+    """Rule 3: `identity = x` drafts inserted, with the reads of every draft."""
     readers: dict[str, list[int]] = {}
-    for i, draft in enumerate(drafts):
-        for t in _reads(draft.expr):
+    for i, tokens in enumerate(reads):
+        for t in tokens:
             readers.setdefault(t, []).append(i)
     aliases: dict[int, Draft] = {}  # insert before this position
     for value, where in readers.items():
@@ -297,9 +306,9 @@ def _residual_aliases(
         starts_chain = (
             first.chain
             and bound is not None
-            and _reads(first.expr)[:1] == [value]
+            and reads[where[0]][:1] == [value]
             and len(readers.get(bound, [])) == 1
-            and _reads(drafts[readers[bound][0]].expr)[:1] == [bound]
+            and reads[readers[bound][0]][:1] == [bound]
         )
         merges_back = second.chain == "module" or (second.chain == "merge" and second.hints[0] in ("add", "sub"))
         if not (starts_chain and merges_back) or where[0] in aliases:
@@ -308,9 +317,13 @@ def _residual_aliases(
         tensors.add(alias)
         aliases[where[0]] = Draft([alias], value, ["identity"], "")
         second.expr = second.expr.replace(value, alias)
+        reads[where[1]] = [alias if t == value else t for t in reads[where[1]]]
     out: list[Draft] = []
+    out_reads: list[list[str]] = []
     for i, draft in enumerate(drafts):
         if i in aliases:
             out.append(aliases[i])
+            out_reads.append([aliases[i].expr])
         out.append(draft)
-    return out, {a.binds[0] for a in aliases.values()}
+        out_reads.append(reads[i])
+    return out, out_reads, {a.binds[0] for a in aliases.values()}

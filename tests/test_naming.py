@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fxgen.naming import Namespace, attribute, is_attr_name, sanitize
+from fxgen.naming import Namespace, attribute, is_attr_name, sanitize, substitute, substitute_all, token
 
 
 @pytest.mark.parametrize("name", ["conv1", "_private", "__dunder__", "ünïcode", "match", "type"])
@@ -46,3 +46,17 @@ def test_namespace_never_hands_out_reserved_or_duplicate_names():
 @pytest.mark.parametrize("hint, expected", [("layer1.0.conv", "layer1_0_conv"), ("3d", "_3d"), ("ﬁ", "fi")])
 def test_sanitize(hint, expected):
     assert sanitize(hint) == expected
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        [f"{token(0)} + {token(1)}", "", token(1), "torch.relu(x)", f"f({token(0)}, {token(0)})"],
+        [f"{token(0)}\x02{token(1)}", token(1)],  # a text holding the separator: each on its own
+        [token(1)],
+        [],
+    ],
+)
+def test_substitute_all_equals_substitute_of_each(texts):
+    names = {token(0): "x", token(1): "identity"}
+    assert substitute_all(texts, names) == [substitute(text, names) for text in texts]
