@@ -1,0 +1,32 @@
+"""The benchmark runner's pieces work on a small graph, and its targets table judges figures right."""
+
+from __future__ import annotations
+
+import torch
+
+from benchmarks.performance import codegen_row, stack, target_rows
+
+
+def test_codegen_row_measures_a_small_stack():
+    row, figures = codegen_row("stack", stack(20), dict(example_inputs=(torch.randn(2, 8),)), 1)
+    assert row.startswith("| stack | ") and row.count("|") == 12
+    assert set(figures) == {"export", "export ratio", "render ratio"}
+    assert all(value > 0 for value in figures.values())
+
+
+def test_targets_table_says_which_targets_hold():
+    figures = {
+        "flat 10000": {"export": 1.0, "export ratio": 0.08, "render ratio": 4.9},
+        "flat 50000": {"export": 5.5, "export ratio": 0.08, "render ratio": 5.1},
+        "classes 10000": {"export": 1.0, "export ratio": 0.6, "render ratio": 0.9},
+        "classes 50000": {"export": 4.0, "export ratio": 0.4, "render ratio": 0.9},
+    }
+    rows = target_rows(figures, {"mlp": 1.001, "residual": 1.03})
+    assert rows[0] == "| target | limit | measured | holds |"
+    render, export, growth, forward = rows[2:]
+    assert render.endswith("| **no** |") and "flat 10000 4.900x" in render
+    assert export.endswith("| **no** |") and "flat 0.080x, classes 0.600x" in export
+    assert growth.endswith("| yes |") and "flat 5.500x, classes 4.000x" in growth
+    assert forward.endswith("| **no** |") and "residual 1.030x" in forward
+    assert target_rows(figures | {"flat 10000": {**figures["flat 10000"], "render ratio": 1.0}},
+                       {"mlp": 1.02})[-1].endswith("| yes |")
