@@ -48,6 +48,7 @@ from fxgen.render import find_style, render_program
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
 SIZES = {1_000: 5, 10_000: 3, 50_000: 1}  # nodes -> repeats
+FORWARD_ROUNDS = 300  # calls of each module per forward figure
 #: transformers families (tests/conformance/hf_models.py) at a size that takes milliseconds
 TRANSFORMERS = {
     "BERT": dict(hidden_size=128, num_hidden_layers=6, intermediate_size=512),
@@ -93,12 +94,15 @@ def median_time(run: Callable[[], Any], repeats: int) -> float:
 
 def interleaved_medians(modules: dict[str, nn.Module], args: Any, kwargs: Any, repeats: int) -> dict[str, float]:
     """Median call time of each module, calls taken in turns (so that the machine's load
-    drifts over all of them alike), after one warm-up call each."""
+    drifts over all of them alike), each round starting one module later (so that none
+    always runs after the same one), after one warm-up call each."""
     times: dict[str, list[float]] = {key: [] for key in modules}
+    keys = list(modules)
     for round_ in range(repeats + 1):
-        for key, module in modules.items():
+        turn = round_ % len(keys)
+        for key in keys[turn:] + keys[:turn]:
             start = time.perf_counter()
-            module(*args, **kwargs)
+            modules[key](*args, **kwargs)
             if round_:
                 times[key].append(time.perf_counter() - start)
     return {key: statistics.median(values) for key, values in times.items()}
@@ -219,7 +223,7 @@ def forward_rows() -> tuple[list[str], dict[str, float]]:
             loading = median_time(lambda: import_isolated(path).load(), 5)
         building = median_time(lambda: fx.GraphModule(graph_module, graph_module.graph), 5)
         with torch.no_grad():
-            times = interleaved_medians({"eager": model, "gm": graph_module, "gen": generated}, args, kwargs, 100)
+            times = interleaved_medians({"eager": model, "gm": graph_module, "gen": generated}, args, kwargs, FORWARD_ROUNDS)
         vs_eager[name] = times["gen"] / times["eager"]
         rows.append(
             f"| {name} | {times['eager'] * 1e3:.2f} ms | {times['gm'] * 1e3:.2f} ms | {times['gen'] * 1e3:.2f} ms | "

@@ -118,8 +118,10 @@ def call_site(stack_traces: list[str | None], callee: Any) -> str | None:
     return "\n".join(f'  File "{file}", line {line}, in {func}\n    {code}' for file, line, func, code in common) or None
 
 
+@functools.lru_cache(maxsize=4096)
 def _within(file: str, line: int, function: Any) -> bool:
-    """Whether `file:line` is a line of `function` (decorators looked through)."""
+    """Whether `file:line` is a line of `function` (decorators looked through; cached:
+    every call of a module asks about the same line)."""
     code = getattr(inspect.unwrap(function), "__code__", None)
     if code is None:
         return False
