@@ -94,7 +94,7 @@ class ClassDef:
 
     name: str  #: the class name, an identifier
     base: str  #: the base class as source, "torch.nn.Module"
-    init: list[InitStatement]  #: body of `__init__` after `super().__init__()`
+    init: list[InitStatement]  #: body of `__init__` after `super().__init__()` (empty: no `__init__` is written)
     forward: Function  #: the `forward` method
     notes: list[str] = field(default_factory=list)  #: one-line comments: why code was inlined
     original: str = ""  #: the original module's class name (variants share it)

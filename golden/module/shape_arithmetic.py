@@ -7,9 +7,6 @@ import torch
 
 
 class ShapeArithmetic(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-
     def forward(self, x: torch.Tensor):
         n, c, h, w = x.shape
         # tests.zoo:177  flat = x.reshape(n, c * h * w)
