@@ -49,6 +49,7 @@ from fxgen.render import find_style, render_program
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
 SIZES = {1_000: 5, 10_000: 3, 50_000: 1}  # nodes -> repeats
 FORWARD_ROUNDS = 300  # calls of each module per forward figure
+KINDS = ("flat", "classes")  # the stack printed as one forward (hierarchy=False), and with classes
 #: transformers families (tests/conformance/hf_models.py) at a size that takes milliseconds
 TRANSFORMERS = {
     "BERT": dict(hidden_size=128, num_hidden_layers=6, intermediate_size=512),
@@ -178,8 +179,8 @@ def codegen_rows() -> tuple[list[str], dict[str, dict[str, float]]]:
     """The code generation table, and each row's figures by its label."""
     rows, figures = list(CODEGEN_HEADER), {}
     x = torch.randn(2, 8)
-    for hierarchy in (False, True):
-        kind = "flat" if not hierarchy else "classes"
+    for kind in KINDS:
+        hierarchy = kind == "classes"
         for nodes, repeats in SIZES.items():
             row, figures[f"{kind} {nodes}"] = codegen_row(
                 f"residual stack, {kind}", stack(nodes), dict(example_inputs=(x,), hierarchy=hierarchy), repeats
@@ -223,11 +224,12 @@ def forward_rows() -> tuple[list[str], dict[str, float]]:
             loading = median_time(lambda: import_isolated(path).load(), 5)
         building = median_time(lambda: fx.GraphModule(graph_module, graph_module.graph), 5)
         with torch.no_grad():
-            times = interleaved_medians({"eager": model, "gm": graph_module, "gen": generated}, args, kwargs, FORWARD_ROUNDS)
+            modules = {"eager": model, "gm": graph_module, "gen": generated}
+            times = interleaved_medians(modules, args, kwargs, FORWARD_ROUNDS)
         vs_eager[name] = times["gen"] / times["eager"]
         rows.append(
             f"| {name} | {times['eager'] * 1e3:.2f} ms | {times['gm'] * 1e3:.2f} ms | {times['gen'] * 1e3:.2f} ms | "
-            f"{times['gen'] / times['eager']:.3f}x | {times['gen'] / times['gm']:.3f}x | "
+            f"{vs_eager[name]:.3f}x | {times['gen'] / times['gm']:.3f}x | "
             f"{loading * 1e3:.1f} ms | {building * 1e3:.1f} ms | {loading / building:.1f}x |"
         )
     return rows, vs_eager
@@ -246,9 +248,9 @@ def target_rows(codegen: dict[str, dict[str, float]], vs_eager: dict[str, float]
         "| --- | ---: | --- | --- |",
         row("lower + render vs `python_code`", 1.0, {label: f["render ratio"] for label, f in codegen.items()}),
         row("export of the 10k-node graph vs black on its text", 0.1,
-            {kind: codegen[f"{kind} 10000"]["export ratio"] for kind in ("flat", "classes")}),
+            {kind: codegen[f"{kind} 10000"]["export ratio"] for kind in KINDS}),
         row("export growth 10k -> 50k nodes", 6.0,
-            {kind: codegen[f"{kind} 50000"]["export"] / codegen[f"{kind} 10000"]["export"] for kind in ("flat", "classes")}),
+            {kind: codegen[f"{kind} 50000"]["export"] / codegen[f"{kind} 10000"]["export"] for kind in KINDS}),
         row("generated `forward` vs eager (median)", 1.02, vs_eager),
     ]
 

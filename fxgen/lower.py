@@ -74,6 +74,8 @@ __all__ = ["lower"]
 _EMITTED_BUILTINS = frozenset({"float", "complex", "getattr", "slice"})
 #: names no variable or input ever takes (also in `naming.RESERVED`), whether imported yet or not
 _ALWAYS_TAKEN = frozenset({"self", "torch", "F", "math"})
+#: each statement's node -> the user's source line it comes from (None: not known)
+_Places = dict[fx.Node, source.Location | None]
 
 
 def lower(
@@ -560,7 +562,9 @@ class _ClassLowering:
                 body.append(last)
                 contexts.append(())
         body.append(result)
-        places = {s.node: source.from_stack_trace(s.node.meta.get("stack_trace")) for s in body if s.node is not None}
+        places: _Places = {
+            s.node: source.from_stack_trace(s.node.meta.get("stack_trace")) for s in body if s.node is not None
+        }
         body, contexts = self.name_values(params, body, contexts + [()], reuse_names, places)
         body, contexts = body[:-1], contexts[:-1]  # the result comes back named
         _comment_sources(body, source_comments, places)
@@ -618,10 +622,9 @@ class _ClassLowering:
         body: list[Statement],
         contexts: list[tuple[Any, ...]],
         reuse: bool,
-        places: dict[fx.Node, source.Location | None],
+        places: _Places,
     ) -> tuple[list[Statement], list[tuple[Any, ...]]]:
-        """Choose every variable's name (`naming.plan_names`) and write it into the code
-        (`places`: each statement's node -> the user's source line it comes from)."""
+        """Choose every variable's name (`naming.plan_names`) and write it into the code."""
         user_names = _user_names(body, places)
         drafts = [
             Draft(
@@ -878,7 +881,7 @@ _MERGES = {
 }
 
 
-def _user_names(statements: list[Statement], places: dict[fx.Node, source.Location | None]) -> dict[int, list[str | None]]:
+def _user_names(statements: list[Statement], places: _Places) -> dict[int, list[str | None]]:
     """The names the user's source gave values: the last statement made from a source
     line `a = ...` (or `a, b = ...`) computes what the line assigns to `a`."""
     names: dict[int, list[str | None]] = {}
@@ -923,7 +926,7 @@ def _assigned_names(code: str) -> tuple[str | None, ...] | None:
 _COMMENT_WIDTH = 88 - 8 - 2
 
 
-def _comment_sources(statements: list[Statement], mode: str | bool, places: dict[fx.Node, source.Location | None]) -> None:
+def _comment_sources(statements: list[Statement], mode: str | bool, places: _Places) -> None:
     """Label statements with the user's source line they come from (`# pkg.mod:42  code`).
 
     Consecutive statements from one line share one comment, on the first. `mode` "auto"

@@ -18,7 +18,10 @@ from dataclasses import dataclass, field
 
 from fxgen.pyexpr import string_literal
 
-__all__ = ["is_attr_name", "attribute", "Namespace", "RESERVED", "sanitize", "Draft", "Plan", "plan_names", "substitute", "substitute_all", "token"]
+__all__ = [
+    "is_attr_name", "attribute", "Namespace", "RESERVED", "sanitize", "Draft", "Plan", "plan_names", "substitute",
+    "substitute_all", "token",
+]
 
 #: Names a generated variable may never take: they are used by generated code itself.
 RESERVED = frozenset(
