@@ -27,7 +27,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from fxgen.capture import Captured
 from fxgen.errors import ExportError
 from fxgen.fxcopy import copy_graph
-from fxgen.hierarchy import module_stack
+from fxgen.hierarchy import module_stack, submodule
 from fxgen.splice import inline_call
 
 __all__ = ["functionalize", "TABLE", "APPROXIMATE", "TOLERANCE", "DETACHED", "approximate_modules"]
@@ -205,10 +205,7 @@ def approximate_modules(captured: Captured) -> dict[str, str]:
         paths = [str(node.target)] if node.op == "call_module" else []
         paths += [path for _, path, _ in module_stack(node)]
         for path in paths:
-            try:
-                module = captured.root.get_submodule(path)
-            except AttributeError:
-                continue
+            module = submodule(captured.root, path)
             if isinstance(module, APPROXIMATE):
                 found[path] = type(module).__name__
     return dict(sorted(found.items()))
@@ -282,11 +279,8 @@ def _attribute(root: nn.Module, target: str) -> Any:
 def _owns(module: nn.Module, target: str) -> bool:
     """Whether `target` is a parameter or buffer of `module` (not a traced constant)."""
     owner, _, name = target.rpartition(".")
-    try:
-        holder = module.get_submodule(owner)
-    except AttributeError:
-        return False
-    return name in holder._parameters or name in holder._buffers
+    holder = submodule(module, owner)
+    return holder is not None and (name in holder._parameters or name in holder._buffers)
 
 
 def _inline_traced(

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import fx, nn
 
-from fxgen.hierarchy import module_stack
+from fxgen.hierarchy import module_stack, submodule
 from fxgen.program import Diagram, DiagramBox, DiagramGroup, GraphNode
 from fxgen.pyexpr import public_names
 
@@ -95,10 +95,8 @@ def diagram(graph: fx.Graph, root: nn.Module, class_name: str, depth: int) -> Di
 def _step_label(node: fx.Node, root: nn.Module, inside: str) -> str:
     if node.op == "call_module":
         target = str(node.target)
-        try:
-            cls = type(root.get_submodule(target)).__name__
-        except AttributeError:
-            cls = "module"
+        module = submodule(root, target)
+        cls = "module" if module is None else type(module).__name__
         name = target[len(inside) + 1 :] if inside and target.startswith(inside + ".") else target
         return f"{name} · {cls}"
     if node.op == "call_function":

@@ -26,7 +26,7 @@ from fxgen.reuse import Unkeyable, argument_key, value_key
 from fxgen.source import call_site
 from fxgen.tree import StructureKeys
 
-__all__ = ["Unit", "split", "ORIGIN"]
+__all__ = ["Unit", "split", "ORIGIN", "module_stack", "submodule"]
 
 #: `node.meta` key: the node's name in the captured graph, used by recorded calls
 ORIGIN = "fxgen_origin"
@@ -322,7 +322,7 @@ class _Splitter:
         """One call's nodes as one call node in `unit.graph`, or False where its code stays
         inline. A child unit cut out goes to `children`, with its source (None: a twin)."""
         relative = self.relative_name(unit, path)
-        module = _submodule(unit.module, relative) if relative is not None else None
+        module = submodule(unit.module, relative) if relative is not None else None
         if relative is None or module is None:
             unit.notes.append(f"{relative or path}: not a submodule of {unit.class_hint}, so its code is inline")
             return False
@@ -396,7 +396,7 @@ class _Splitter:
             return path
         if path.startswith(unit.path + "."):
             return path[len(unit.path) + 1 :]
-        module = _submodule(self.root, path)
+        module = submodule(self.root, path)
         return None if module is None else _member_names(unit.module).get(id(module))
 
     def recorded(self, path: str, key: str) -> Call | None:
@@ -540,7 +540,8 @@ def _call_arguments(recorded: Call | None, inputs: list[fx.Node]) -> tuple[tuple
     return tuple(value(a) for a in recorded.args), {k: value(v) for k, v in recorded.kwargs.items()}
 
 
-def _submodule(module: nn.Module, name: str) -> nn.Module | None:
+def submodule(module: nn.Module, name: str) -> nn.Module | None:
+    """`module.get_submodule(name)`, or None where there is no such submodule."""
     try:
         return module.get_submodule(name)
     except AttributeError:

@@ -26,7 +26,7 @@ from fxgen.capture import Captured
 from fxgen.errors import ExportError
 from fxgen.functional import DETACHED, approximate_modules, functionalize
 from fxgen.graphview import diagram, graph_nodes
-from fxgen.hierarchy import CONTEXT, Unit, module_stack, split
+from fxgen.hierarchy import CONTEXT, Unit, module_stack, split, submodule
 from fxgen.naming import (
     RESERVED,
     Draft,
@@ -761,9 +761,8 @@ class _ClassLowering:
         if self.unit.path and not (path == self.unit.path or path.startswith(self.unit.path + ".")):
             return args, kwargs
         relative = path[len(self.unit.path) + 1 :] if self.unit.path else path
-        try:
-            module = self.module.get_submodule(relative)
-        except AttributeError:
+        module = submodule(self.module, relative)
+        if module is None:
             return args, kwargs
         position = [a.name for a in target._schema.arguments].index(name)
         flag = kwargs.get(name, args[position] if position < len(args) else None)
