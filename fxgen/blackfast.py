@@ -22,14 +22,22 @@ continuations, f-string fields it cannot follow) or a proof fails, the whole tex
 parsed, which also gives a text that is not Python its own SyntaxError.
 
 Runs of such statements (with the comments between them) are cut out of the text, each
-replaced by one placeholder statement, and black formats what remains: class and def
-lines, blank lines, imports and anything unusual. The runs, laid out, go back where
-black left their placeholders. A placeholder is the same kind of line, for black's
-blank-line rules, as the statements it stands for (a plain statement: not an import,
-definition, decorator, comment or docstring; the verified release has no rule of its own
-for `return` or `del` lines). Statements whose tokens change
-the target versions black infers (walrus, f-strings, numeric underscores, unpacking
-stars, lambda, await, yield) stay in the skeleton, so it infers the versions the text does.
+replaced by one placeholder statement, the same kind of line, for black's blank-line
+rules, as the statements it stands for (a plain statement: not an import, definition,
+decorator, comment or docstring; the verified release has no rule of its own for
+`return` or `del` lines). Statements whose tokens change the target versions black
+infers (walrus, f-strings, numeric underscores, unpacking stars, lambda, await, yield)
+stay in the skeleton, so it infers the versions the text does.
+
+The skeleton is what remains: class and def lines, blank lines, imports and anything
+unusual. A top-level class or def in it that holds only placeholders, comments and plain
+class and def lines (no decorator, `/`, type parameter or trailing comma: nothing that
+changes the versions black infers), every line fitting, and that black leaves as it is
+(checked by its shape: names spelled `a`, comments `# a`) is cut out too, where its
+placeholder gets the blank lines black gives the class or def itself: after another
+class or def and two blank lines, and followed by two blank lines or the end. Black
+formats what remains; the classes, then the runs, laid out, go back where black left
+their placeholders.
 
 Used only with the black release it was verified against (`VERIFIED_BLACK`) and black's
 stable style; any other black, preview or unstable styles, stubs and texts with `fmt:`
@@ -97,9 +105,12 @@ def format_like_black(text: str, mode: black.Mode) -> str:
     found = _proven(lines, mode)
     if found is None:  # the scan is unsure or misjudged, or the text is not Python: the parser decides
         runs = _runs(lines, _parsed(ast.parse(text), lines), mode)
-        found = runs, _skeleton(lines, runs)
-    runs, skeleton = found
-    return _fill(black_whole(skeleton, mode), runs) or black_whole(text, mode)
+        skeleton = _skeleton(lines, runs)
+        found = runs, skeleton, ast.parse(skeleton)
+    runs, skeleton, tree = found
+    skeleton, items = _cut_items(skeleton.split("\n"), tree, mode)
+    formatted = _restore_items(black_whole(skeleton, mode), items)
+    return (formatted is not None and _fill(formatted, runs)) or black_whole(text, mode)
 
 
 def black_whole(text: str, mode: black.Mode) -> str:
@@ -126,10 +137,10 @@ _DIGITS_ALIKE = str.maketrans("23456789", "11111111")
 _RADIX = re.compile(r"0[bBoO]")
 
 
-def _proven(lines: list[str], mode: black.Mode) -> tuple[list[_Run], str] | None:
-    """The runs the scan finds and the skeleton they leave, where the runs' shapes and the
-    skeleton parse, which proves the whole text is Python; None where the scan is unsure
-    or a parse fails."""
+def _proven(lines: list[str], mode: black.Mode) -> tuple[list[_Run], str, ast.Module] | None:
+    """The runs the scan finds, the skeleton they leave and its syntax tree, where the runs'
+    shapes and the skeleton parse, which proves the whole text is Python; None where the
+    scan is unsure or a parse fails."""
     statements = _scanned(lines)
     if statements is None:
         return None
@@ -140,10 +151,10 @@ def _proven(lines: list[str], mode: black.Mode) -> tuple[list[_Run], str] | None
     runs = _runs(lines, statements, mode, {line: shape if shape in plain else None for line, shape in shapes.items()})
     skeleton = _skeleton(lines, runs)
     try:
-        ast.parse(skeleton)
+        tree = ast.parse(skeleton)
     except SyntaxError:
         return None
-    return runs, skeleton
+    return runs, skeleton, tree
 
 
 def _runs(
@@ -388,14 +399,14 @@ _STABLE: dict[tuple[black.Mode, str], bool] = {}
 _MAX_SHAPES = 100_000
 
 
-def _stable_shapes(shapes: set[str], mode: black.Mode) -> set[str]:
-    """The shapes black leaves as they are: all unknown ones asked in one call, one by one
-    only where that call changed something."""
+def _stable_shapes(shapes: set[str], mode: black.Mode, separator: str = "\n") -> set[str]:
+    """The shapes black leaves as they are: all unknown ones asked in one call (one after
+    another, `separator` between them), one by one only where that call changed something."""
     unknown = sorted(s for s in shapes if (mode, s) not in _STABLE)
     if len(_STABLE) + len(unknown) > _MAX_SHAPES:
         _STABLE.clear()  # a long-lived process: start again rather than grow without bound
     if unknown:
-        together = "\n".join(unknown) + "\n"
+        together = separator.join(unknown) + "\n"
         all_stable = _black_or_none(together, mode) == together
         for shape in unknown:
             _STABLE[(mode, shape)] = all_stable or _black_or_none(shape + "\n", mode) == shape + "\n"
@@ -504,16 +515,14 @@ def _only_comments(lines: list[str], start: int, stop: int, indent: int) -> bool
     """Whether lines[start:stop] are all comments at `indent` that black leaves as they are."""
     for line in lines[start:stop]:
         body = line[indent:]
-        if (
-            len(line) - len(body) != indent
-            or line[:indent].strip(" ")
-            or not body.startswith("# ")
-            or body != body.rstrip()
-            or not body.isascii()
-            or "type:" in body
-        ):
+        if len(line) - len(body) != indent or line[:indent].strip(" ") or not _kept_comment(body):
             return False
     return True
+
+
+def _kept_comment(comment: str) -> bool:
+    """Whether black leaves a comment line (without its indentation) as it is, whatever its words."""
+    return comment.startswith("# ") and comment == comment.rstrip() and comment.isascii() and "type:" not in comment
 
 
 def _skeleton(lines: list[str], runs: list[_Run]) -> str:
@@ -525,6 +534,104 @@ def _skeleton(lines: list[str], runs: list[_Run]) -> str:
         position = run.last + 1
     kept.extend(lines[position:])
     return "\n".join(kept)
+
+
+# Whole classes and functions: cut out of the skeleton where black leaves them as they are.
+_ITEM_NAME = "fxgen_run_item_{}_"
+_ITEM_HEADER_LINE = re.compile(r"(?:class|def) fxgen_run_item_(\d+)_(?:\(\))?:")
+_DOTTED = r"a(?:\.a)*"
+_PARAMETER = rf"(?:\*\*?)?a(?:: {_DOTTED}(?: = (?:None|True|False|1|\"a\"))?|=(?:None|True|False|1|\"a\"))?|\*"
+#: the shapes of the class and def lines an item may hold: dotted names for bases and
+#: annotations, a few constants for defaults; no trailing comma, `/`, type parameters or
+#: `async`, nothing that changes the target versions black infers or how it lays out a line
+#: that fits
+_HEADER = re.compile(
+    rf"class a(?:\({_DOTTED}(?:, {_DOTTED})*\))?:|def a\((?:(?:{_PARAMETER})(?:, (?:{_PARAMETER}))*)?\)(?: -> {_DOTTED})?:"
+)
+
+
+def _cut_items(lines: list[str], tree: ast.Module, mode: black.Mode) -> tuple[str, list[list[str]]]:
+    """The skeleton with each top-level class and def that black leaves as it is (proven by
+    its shape) replaced by a placeholder of its kind (`class fxgen_run_item_0_:` and one
+    statement); and those items' lines."""
+    found = list(_items(lines, tree, mode.line_length))
+    stable = _stable_shapes({shape for *_, shape in found}, mode, "\n\n\n")
+    kept: list[str] = []
+    items: list[list[str]] = []
+    position = 0
+    for first, stop, kind, shape in found:
+        if shape in stable:
+            name = _ITEM_NAME.format(len(items))
+            kept += lines[position:first]
+            kept += [f"class {name}:" if kind == "class" else f"def {name}():", f"    {name}"]
+            items.append(lines[first:stop])
+            position = stop
+    kept += lines[position:]
+    return "\n".join(kept), items
+
+
+def _items(lines: list[str], tree: ast.Module, width: int) -> Iterator[tuple[int, int, str, str]]:
+    """(first line, line after the last, "class" or "def", shape) of every top-level class
+    and def that may be cut out. Its placeholder is a class or def too, with a one-statement
+    body, so black's blank lines around it are the item's own, wherever it is; except that
+    a comment indented after it would follow a shallower body (black gives it another
+    blank line), so the next line that is not blank must be a top-level one."""
+    for node in tree.body:
+        if type(node) not in (ast.ClassDef, ast.FunctionDef):
+            continue
+        first, stop = node.lineno - 1, node.end_lineno or node.lineno
+        following = next((line for line in lines[stop:] if line), "")
+        if following.startswith(" "):
+            continue
+        shape = _item_shape(lines[first:stop], width)
+        if shape is not None:
+            yield first, stop, "class" if type(node) is ast.ClassDef else "def", shape
+
+
+def _item_shape(lines: list[str], width: int) -> str | None:
+    """The item with every name spelled `a` and every comment `# a`; None where a line is
+    longer than `width` or is not a blank line, a run's placeholder, a comment black leaves
+    as it is, or a class or def line of `_HEADER`'s shapes."""
+    shaped = []
+    for line in lines:
+        body = line.lstrip(" ")
+        indent = line[: len(line) - len(body)]
+        if not body:
+            shaped.append(line)
+        elif len(line) > width:
+            return None
+        elif _PLACEHOLDER_LINE.fullmatch(line):
+            shaped.append(indent + "a")
+        elif _kept_comment(body):
+            shaped.append(indent + "# a")
+        elif body.startswith(("class ", "def ")) and _HEADER.fullmatch(shape := _short_shape(body)):
+            shaped.append(indent + shape)
+        else:
+            return None
+    return "\n".join(shaped)
+
+
+def _restore_items(formatted: str, items: list[list[str]]) -> str | None:
+    """The formatted skeleton with each item's placeholder replaced by the item's lines;
+    None where black changed one."""
+    if not items:
+        return formatted
+    lines = formatted.split("\n")
+    out: list[str] = []
+    found, index = 0, 0
+    while index < len(lines):
+        match = _ITEM_HEADER_LINE.fullmatch(lines[index])
+        if match is None:
+            out.append(lines[index])
+            index += 1
+            continue
+        name = _ITEM_NAME.format(found)
+        if int(match.group(1)) != found or lines[index + 1 : index + 2] != [f"    {name}"]:
+            return None
+        out.extend(items[found])
+        found += 1
+        index += 2
+    return "\n".join(out) if found == len(items) else None
 
 
 def _fill(formatted: str, runs: list[_Run]) -> str | None:

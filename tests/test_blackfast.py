@@ -86,6 +86,35 @@ CASES = {
         "v3 = some_function_name(first_argument_value, 2.5e-05, \"second_argument_3\", third_one_x3, 14)\n"
     ),
     "first line": "x = 1\n",
+    "whole classes and defs": (
+        "import torch\n\n\nclass A(torch.nn.Module):\n    def __init__(self):\n        x = 1\n\n"
+        "    def forward(self, x: torch.Tensor, *, y=None):\n        # a comment\n        return x\n\n\n"
+        "class B(torch.nn.Module):\n    def forward(self, x: torch.Tensor):\n        return x\n\n\n"
+        "def f(a, b: int = 1, **c) -> int:\n    def g():\n        return a\n\n    return g\n\n\nx = 1\n"
+    ),
+    "whole classes and defs, spaced otherwise": (
+        "class A:\n    def f(self):\n        x = 1\nclass B:\n    def f(self):\n        x = 1\n\n"
+        "class C:\n    def f(self):\n        x = 1\n\n\n\nclass D:\n\n    def f(self):\n\n        x = 1\n\n\n"
+        "class E:\n    def f(self):\n        x = 1\n\n\nclass F:\n\n    def f(self):\n\n        x = 1\n\n\n"
+        "class G:\n    def f(self):\n        x = 1\n\n\n\n    def g(self):\n        x = 1\n\n\n\n"
+    ),
+    "whole classes and defs in other company": (
+        "class A:\n    def f(self):\n        x = 1\n\n\n# about B\nclass B:\n    def f(self):\n        x = 1\n"
+        "# about C\n\n\nclass C:\n    def f(self):\n        x = 1\n\n\n@decorated\ndef d():\n    x = 1\n\n\n"
+        "def e():\n    x = 1\n\n\n# about f\ndef f():\n    x = 1\n\n\nimport os\n\n\ndef g():\n    x = 1\n\n\n"
+        "def h():\n    x = 1\n    # trailing\n\n\ndef i():\n    x = 1\n\n\nif x:\n    y = 1\n"
+    ),
+    "comments indented after classes": (
+        "class A:\n    def f(self):\n        x = 1\n    # about g\n    def g(self):\n        x = 1\n\n\n"
+        "class B:\n    def f(self):\n        x = 1\n        # trailing\n\n\nclass C:\n    x = 1\n    # trailing\ny = 1\n"
+    ),
+    "whole classes and defs black changes": (
+        "class A:\n    x = 1\n\n\nclass B(a.b,c):\n    def f(self,x):\n        x = 1\n\n\n"
+        "def g(a = None, *args, b: int=1):\n    x = 1\n\n\ndef h(self):\n    #tight\n    x = 1\n\n\n"
+        "def k(self):\n    x = 1\n    # trailing space \n    y = 1\n\n\n"
+        "def m(self, first_argument_name, second_argument_name, third_argument_name, fourth_one_xy):\n"
+        "    x = 1\n\n\ndef n():\n    \"\"\"Doc.\"\"\"\n    x = 1\n"
+    ),
     "empty": "",
 }
 
@@ -186,6 +215,53 @@ def test_random_programs_same_as_black(text):
             continue
         assert blackfast.format_like_black(text, mode) == expected
     _assert_scan_agrees(text)
+
+
+GENERATED_LINES = st.sampled_from([
+    "x = 1", "self.fc = torch.nn.Linear(in_features=8, out_features=8)", "a.b = f(c)", "x = self.fc(x)",
+    "y = torch.relu(x)", "del x", 'getattr(self, "0").fc = torch.nn.Linear(in_features=8, out_features=8, bias=True)',
+])
+ASSIGNMENTS = st.one_of(GENERATED_LINES, GENERATED_LINES, st.tuples(NAMES, EXPRESSIONS).map(lambda t: f"{t[0]} = {t[1]}"))
+CLASS_LINES = st.sampled_from(["class C:", "class C(torch.nn.Module):", "class C(a.b, c):", "class C(a.b,c):"])
+DEF_LINES = st.sampled_from([
+    "def f():", "def f(self, x):", "def f(self,x):", "def f(self, x: torch.Tensor, *, y=None):",
+    "def f(a, b: int = 1, **c) -> int:", "def f(a, b: int=1):", "def f(*args, key=\"value\"):", "def f(a, /, b):",
+    "async def f():", "@decorator\ndef f():",
+    "def f(self, first_argument_name, second_argument_name, third_argument_name, fourth_one_x):",
+])
+TOP_LEVEL_LINES = ["x = 1", "import os", "# about", "@decorator\ndef d():\n    x = 1", '"""Doc."""', "if x:\n    y = 1"]
+ODD_LINES = st.sampled_from(["", "# a comment", "#tight", "# trailing ", '"""Doc."""', "pass"])
+
+
+@st.composite
+def whole_items(draw, depth=0):
+    """A class or def whose body is plain statements, comments, blank lines and more of these."""
+    is_class = draw(st.booleans())
+    lines = draw(CLASS_LINES if is_class else DEF_LINES).split("\n")
+    for number in range(draw(st.integers(1, 4))):
+        kind = draw(st.integers(0, 5)) if number else 2  # a statement first: a body is never only blank lines
+        if kind == 0 and depth < 2:
+            inner = draw(whole_items(depth + 1))
+        elif kind == 1:
+            inner = draw(ODD_LINES)
+        else:
+            inner = draw(ASSIGNMENTS if is_class else st.one_of(ASSIGNMENTS, EXPRESSIONS.map(lambda e: f"return {e}")))
+        lines.extend("    " + line if line else line for line in inner.split("\n"))
+    return "\n".join(lines)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.tuples(st.one_of(whole_items(), whole_items(), whole_items(), st.sampled_from(TOP_LEVEL_LINES)),
+                          st.sampled_from([0, 1, 2, 2, 2, 3])), min_size=2, max_size=8))
+def test_files_of_classes_and_defs_same_as_black(parts):
+    """Whole classes and defs cut out of the skeleton: in every company, with any spacing."""
+    text = "".join(part + "\n" * (blank + 1) for part, blank in parts)
+    try:
+        ast.parse(text)
+    except SyntaxError:
+        return
+    for mode in (black.Mode(), black.Mode(line_length=30)):
+        assert blackfast.format_like_black(text, mode) == black.format_str(text, mode=mode)
 
 
 EDITS = st.sampled_from([*"()[]{}'\"#\\:=,.\n 0b8", ""])  # what a character becomes ("": deleted)
@@ -323,6 +399,18 @@ def test_black_sees_only_the_skeleton(monkeypatch):
     monkeypatch.setattr(blackfast, "black_whole", lambda t, mode: seen.append(t) or black.format_str(t, mode=mode))
     assert blackfast.format_like_black(text, black.Mode()) == black.format_str(text, mode=black.Mode())
     assert len(seen) == 1 and seen[0].count("\n") < text.count("\n") / 2
+
+
+def test_black_does_not_see_classes_it_leaves_alone(monkeypatch):
+    """Every class is proven as it is by its shape: black sees a placeholder class instead."""
+    model, inputs = ZOO["residual"]()
+    text = fxgen.render(model, example_inputs=inputs, formatter=None)
+    seen = []
+    monkeypatch.setattr(blackfast, "black_whole", lambda t, mode: seen.append(t) or black.format_str(t, mode=mode))
+    assert blackfast.format_like_black(text, black.Mode()) == black.format_str(text, mode=black.Mode())
+    classes = [line for line in text.split("\n") if line.startswith("class ")]
+    assert len(seen) == 1 and len(classes) == 3
+    assert not any(line in seen[0] for line in classes) and seen[0].count("class fxgen_run_item_") == 3
 
 
 @pytest.mark.parametrize(
