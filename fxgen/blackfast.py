@@ -32,12 +32,14 @@ stay in the skeleton, so it infers the versions the text does.
 The skeleton is what remains: class and def lines, blank lines, imports and anything
 unusual. A top-level class or def in it that holds only placeholders, comments and plain
 class and def lines (no decorator, `/`, type parameter or trailing comma: nothing that
-changes the versions black infers), every line fitting, and that black leaves as it is
-(checked by its shape: names spelled `a`, comments `# a`) is cut out too, where its
-placeholder gets the blank lines black gives the class or def itself: after another
-class or def and two blank lines, and followed by two blank lines or the end. Black
-formats what remains; the classes, then the runs, laid out, go back where black left
-their placeholders.
+changes the versions black infers), and that black leaves as it is (checked by its
+shape: names spelled `a`, comments `# a`) is cut out too. A def line too long for the
+line is laid out by its shape like a long statement, where that layout does not depend
+on the versions black infers (a comma after a last parameter that follows `*` does,
+unless the text has an f-string). The item's placeholder is a class or def with a
+one-statement body, which black's blank-line rules treat as the item itself, unless an
+indented comment follows it. Black formats what remains; the items, then the runs, laid
+out, go back where black left their placeholders.
 
 Used only with the black release it was verified against (`VERIFIED_BLACK`) and black's
 stable style; any other black, preview or unstable styles, stubs and texts with `fmt:`
@@ -52,7 +54,7 @@ import functools
 import keyword
 import re
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import black
 
@@ -430,16 +432,27 @@ class _Layouts:
         key = (line.translate(_DIGITS_ALIKE), indent)
         known = self.known.get(key)
         if known is not None and _same_outside(line, known[0], known[1]):
-            return _put_back(known[2], [line[start:end] for start, end in known[1]])
-        blanked = _blanked(line, indent)
-        if blanked is None:
+            return _put_back(known[2], line, known[1])
+        found = _stand_in_layout(line, indent, lambda shape: _layout(shape, indent, self.mode))
+        if found is None:
             return None
-        shape, spans = blanked
-        pieces = _layout(shape, indent, self.mode)
-        if pieces is None or len(pieces) != len(spans) + 1:
-            return None
-        self.known[key] = (line, spans, pieces)
-        return _put_back(pieces, [line[start:end] for start, end in spans])
+        self.known[key] = (line, *found)
+        return _put_back(found[1], line, found[0])
+
+
+def _stand_in_layout(
+    line: str, indent: int, lay_out: Callable[[str], tuple[str, ...] | None]
+) -> tuple[list[tuple[int, int]], tuple[str, ...]] | None:
+    """Where the line's tokens are, and the text around them as `lay_out` lays out the
+    line's shape with a stand-in for each; None where `_blanked` or `lay_out` finds none."""
+    blanked = _blanked(line, indent)
+    if blanked is None:
+        return None
+    shape, spans = blanked
+    pieces = lay_out(shape)
+    if pieces is None or len(pieces) != len(spans) + 1:
+        return None
+    return spans, pieces
 
 
 def _blanked(line: str, indent: int) -> tuple[str, list[tuple[int, int]]] | None:
@@ -475,10 +488,11 @@ def _same_outside(line: str, other: str, spans: list[tuple[int, int]]) -> bool:
     return line[position:] == other[position:]
 
 
-def _put_back(pieces: tuple[str, ...], tokens: list[str]) -> list[str]:
+def _put_back(pieces: tuple[str, ...], line: str, spans: list[tuple[int, int]]) -> list[str]:
+    """The layout `pieces` with the line's own tokens (at `spans`) between them."""
     parts = [pieces[0]]
-    for token, piece in zip(tokens, pieces[1:]):
-        parts += (token, piece)
+    for (start, end), piece in zip(spans, pieces[1:]):
+        parts += (line[start:end], piece)
     return "".join(parts).split("\n")
 
 
@@ -493,15 +507,42 @@ def _layout(shape: str, indent: int, mode: black.Mode) -> tuple[str, ...] | None
     formatted = _black_or_none(opening + " " * indent + shape + "\n", mode)
     if formatted is None or not formatted.startswith(opening):
         return None
-    pieces, position = [], len(opening)
-    for match in _TOKEN.finditer(formatted, position):
+    return _between_stand_ins(formatted[len(opening) : -1])
+
+
+def _between_stand_ins(formatted: str) -> tuple[str, ...]:
+    """The text around the stand-ins of a shape black laid out."""
+    pieces, position = [], 0
+    for match in _TOKEN.finditer(formatted):
         token = match.group(0)
         if match.group("number") and not token.isdigit():
             continue  # kept as it is, not a stand-in
         pieces.append(formatted[position : match.start()])
         position = match.end()
-    pieces.append(formatted[position:-1])
+    pieces.append(formatted[position:])
     return tuple(pieces)
+
+
+@functools.lru_cache(maxsize=1024)
+def _def_layout(shape: str, indent: int, mode: black.Mode, f_strings: bool) -> tuple[str, ...] | None:
+    """Black's lines for the def line `shape` (top-level, or a method at `indent` 4), as the
+    text between its stand-ins. Whether black puts a comma after a last parameter that
+    follows a `*` depends on the target versions it infers from the whole text: the
+    layout is taken only where it is the same with and without an f-string in the text
+    (which makes black infer 3.6 or later), or where `f_strings` says the text has one."""
+    opening = {0: "", 4: "class a:\n"}.get(indent)
+    if opening is None:
+        return None
+    layouts = []
+    for body in ("a", 'f"{a}"'):
+        closing = "\n" + " " * (indent + 4) + body + "\n"
+        formatted = _black_or_none(opening + " " * indent + shape + closing, mode)
+        if formatted is None or not formatted.startswith(opening) or not formatted.endswith(closing):
+            return None
+        layouts.append(formatted[len(opening) : len(formatted) - len(closing)])
+    if layouts[0] != layouts[1] and not f_strings:
+        return None
+    return _between_stand_ins(layouts[1])
 
 
 def _black_or_none(text: str, mode: black.Mode) -> str | None:
@@ -554,28 +595,30 @@ def _cut_items(lines: list[str], tree: ast.Module, mode: black.Mode) -> tuple[st
     """The skeleton with each top-level class and def that black leaves as it is (proven by
     its shape) replaced by a placeholder of its kind (`class fxgen_run_item_0_:` and one
     statement); and those items' lines."""
-    found = list(_items(lines, tree, mode.line_length))
-    stable = _stable_shapes({shape for *_, shape in found}, mode, "\n\n\n")
+    found = list(_items(lines, tree, mode))
+    stable = _stable_shapes({shape for _, _, _, shape, _ in found}, mode, "\n\n\n")
     kept: list[str] = []
     items: list[list[str]] = []
     position = 0
-    for first, stop, kind, shape in found:
+    for first, stop, kind, shape, laid_out in found:
         if shape in stable:
             name = _ITEM_NAME.format(len(items))
             kept += lines[position:first]
             kept += [f"class {name}:" if kind == "class" else f"def {name}():", f"    {name}"]
-            items.append(lines[first:stop])
+            items.append(laid_out)
             position = stop
     kept += lines[position:]
     return "\n".join(kept), items
 
 
-def _items(lines: list[str], tree: ast.Module, width: int) -> Iterator[tuple[int, int, str, str]]:
-    """(first line, line after the last, "class" or "def", shape) of every top-level class
-    and def that may be cut out. Its placeholder is a class or def too, with a one-statement
-    body, so black's blank lines around it are the item's own, wherever it is; except that
-    a comment indented after it would follow a shallower body (black gives it another
-    blank line), so the next line that is not blank must be a top-level one."""
+def _items(lines: list[str], tree: ast.Module, mode: black.Mode) -> Iterator[tuple[int, int, str, str, list[str]]]:
+    """(first line, line after the last, "class" or "def", shape, lines as black lays them
+    out) of every top-level class and def that may be cut out. Its placeholder is a class
+    or def too, with a one-statement body, so black's blank lines around it are the item's
+    own, wherever it is; except that a comment indented after it would follow a shallower
+    body (black gives it another blank line), so the next line that is not blank must be a
+    top-level one."""
+    f_strings = None  # whether the text has an f-string: looked up where a long def needs it
     for node in tree.body:
         if type(node) not in (ast.ClassDef, ast.FunctionDef):
             continue
@@ -583,32 +626,45 @@ def _items(lines: list[str], tree: ast.Module, width: int) -> Iterator[tuple[int
         following = next((line for line in lines[stop:] if line), "")
         if following.startswith(" "):
             continue
-        shape = _item_shape(lines[first:stop], width)
-        if shape is not None:
-            yield first, stop, "class" if type(node) is ast.ClassDef else "def", shape
+        item = lines[first:stop]
+        if f_strings is None and any(len(line) > mode.line_length for line in item):
+            f_strings = any(isinstance(inner, ast.JoinedStr) for inner in ast.walk(tree))
+        found = _item_shape(item, mode, bool(f_strings))
+        if found is not None:
+            yield first, stop, "class" if type(node) is ast.ClassDef else "def", *found
 
 
-def _item_shape(lines: list[str], width: int) -> str | None:
-    """The item with every name spelled `a` and every comment `# a`; None where a line is
-    longer than `width` or is not a blank line, a run's placeholder, a comment black leaves
-    as it is, or a class or def line of `_HEADER`'s shapes."""
-    shaped = []
+def _item_shape(lines: list[str], mode: black.Mode, f_strings: bool) -> tuple[str, list[str]] | None:
+    """The item with every name spelled `a` and every comment `# a`, and its lines with
+    each def line too long for the line length laid out (`_def_layout`); None where a line
+    is not a blank line, a run's placeholder, a comment black leaves as it is or a class or
+    def line of `_HEADER`'s shapes, or is too long and not such a def line."""
+    shaped, laid_out = [], []
     for line in lines:
         body = line.lstrip(" ")
-        indent = line[: len(line) - len(body)]
+        indent = len(line) - len(body)
+        if body.startswith(("class ", "def ")) and _HEADER.fullmatch(shape := _short_shape(body)):
+            shaped.append(" " * indent + shape)
+            if len(line) <= mode.line_length:
+                laid_out.append(line)
+                continue
+            found = _stand_in_layout(line, indent, lambda shape: _def_layout(shape, indent, mode, f_strings))
+            if not body.startswith("def ") or found is None:
+                return None
+            laid_out += _put_back(found[1], line, found[0])
+            continue
+        if len(line) > mode.line_length:
+            return None
         if not body:
             shaped.append(line)
-        elif len(line) > width:
-            return None
         elif _PLACEHOLDER_LINE.fullmatch(line):
-            shaped.append(indent + "a")
+            shaped.append(" " * indent + "a")
         elif _kept_comment(body):
-            shaped.append(indent + "# a")
-        elif body.startswith(("class ", "def ")) and _HEADER.fullmatch(shape := _short_shape(body)):
-            shaped.append(indent + shape)
+            shaped.append(" " * indent + "# a")
         else:
             return None
-    return "\n".join(shaped)
+        laid_out.append(line)
+    return "\n".join(shaped), laid_out
 
 
 def _restore_items(formatted: str, items: list[list[str]]) -> str | None:

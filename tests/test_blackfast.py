@@ -86,6 +86,10 @@ CASES = {
         "v3 = some_function_name(first_argument_value, 2.5e-05, \"second_argument_3\", third_one_x3, 14)\n"
     ),
     "first line": "x = 1\n",
+    "long def lines where an f-string sets the versions": (
+        "class A:\n    def forward(self, *, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor):\n"
+        "        x = 1\n\n\ndef load(path=None):\n    message = f\"cannot load {path}\"\n"
+    ),
     "whole classes and defs": (
         "import torch\n\n\nclass A(torch.nn.Module):\n    def __init__(self):\n        x = 1\n\n"
         "    def forward(self, x: torch.Tensor, *, y=None):\n        # a comment\n        return x\n\n\n"
@@ -103,6 +107,13 @@ CASES = {
         "# about C\n\n\nclass C:\n    def f(self):\n        x = 1\n\n\n@decorated\ndef d():\n    x = 1\n\n\n"
         "def e():\n    x = 1\n\n\n# about f\ndef f():\n    x = 1\n\n\nimport os\n\n\ndef g():\n    x = 1\n\n\n"
         "def h():\n    x = 1\n    # trailing\n\n\ndef i():\n    x = 1\n\n\nif x:\n    y = 1\n"
+    ),
+    "long def lines in classes": (
+        "class A:\n    def forward(self, *, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor):\n"
+        "        x = 1\n\n    def other(self, first_argument_name, second_argument_name, third_argument_name, fourth):\n"
+        "        x = 1\n\n\ndef top_level(first_argument_name, *, second_argument_name, third_argument_name=None, x=1):\n"
+        "    x = 1\n\n\ndef g(self, *args: torch.Tensor, first_argument_name: torch.Tensor, **second_argument_name):\n"
+        "    x = 1\n"
     ),
     "comments indented after classes": (
         "class A:\n    def f(self):\n        x = 1\n    # about g\n    def g(self):\n        x = 1\n\n\n"
@@ -228,8 +239,12 @@ DEF_LINES = st.sampled_from([
     "def f(a, b: int = 1, **c) -> int:", "def f(a, b: int=1):", "def f(*args, key=\"value\"):", "def f(a, /, b):",
     "async def f():", "@decorator\ndef f():",
     "def f(self, first_argument_name, second_argument_name, third_argument_name, fourth_one_x):",
+    "def forward(self, *, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor):",
+    "def forward(self, input_ids: torch.Tensor, *args, attention_mask: torch.Tensor, **keywords: int):",
 ])
-TOP_LEVEL_LINES = ["x = 1", "import os", "# about", "@decorator\ndef d():\n    x = 1", '"""Doc."""', "if x:\n    y = 1"]
+TOP_LEVEL_LINES = [
+    "x = 1", "import os", "# about", "@decorator\ndef d():\n    x = 1", '"""Doc."""', "if x:\n    y = 1", 'm = f"{x}"',
+]
 ODD_LINES = st.sampled_from(["", "# a comment", "#tight", "# trailing ", '"""Doc."""', "pass"])
 
 
