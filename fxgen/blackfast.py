@@ -81,8 +81,9 @@ _NUMERIC_UNDERSCORE = re.compile(r"(?<!\w)\d[\w.]*_")
 _DIGIT_UNDERSCORE = re.compile(r"\d_")  # cheap first check
 # texts black must see whole: directives that switch formatting off, tabs, form feeds
 _WHOLE_FILE_ONLY = re.compile(r"fmt:|yapf:|[\t\f\r\v]")
+#: placeholders: a text that holds `fxgen_run_` is formatted whole, so these names are free
 _PLACEHOLDER = "fxgen_run_{}_"
-_PLACEHOLDER_LINE = re.compile(r"( *)fxgen_run_(\d+)_")
+_PLACEHOLDER_LINE = re.compile(r"^(?P<indent> *)fxgen_run_(?P<index>\d+)_$", re.MULTILINE)
 
 
 def fast_path_applies(mode: black.Mode) -> bool:
@@ -111,8 +112,10 @@ def format_like_black(text: str, mode: black.Mode) -> str:
         found = runs, skeleton, ast.parse(skeleton)
     runs, skeleton, tree = found
     skeleton, items = _cut_items(skeleton.split("\n"), tree, mode)
-    formatted = _restore_items(black_whole(skeleton, mode), items)
-    return (formatted is not None and _fill(formatted, runs)) or black_whole(text, mode)
+    formatted = _put_in_place(black_whole(skeleton, mode), _ITEM_PLACEHOLDER, [(0, item.laid_out) for item in items])
+    return (
+        formatted is not None and _put_in_place(formatted, _PLACEHOLDER_LINE, [(r.indent, r.laid_out) for r in runs])
+    ) or black_whole(text, mode)
 
 
 def black_whole(text: str, mode: black.Mode) -> str:
@@ -579,7 +582,9 @@ def _skeleton(lines: list[str], runs: list[_Run]) -> str:
 
 # Whole classes and functions: cut out of the skeleton where black leaves them as they are.
 _ITEM_NAME = "fxgen_run_item_{}_"
-_ITEM_HEADER_LINE = re.compile(r"(?:class|def) fxgen_run_item_(\d+)_(?:\(\))?:")
+_ITEM_PLACEHOLDER = re.compile(
+    r"^(?P<indent>)(?:class|def) fxgen_run_item_(?P<index>\d+)_(?:\(\))?:\n    fxgen_run_item_(?P=index)_$", re.MULTILINE
+)
 _DOTTED = r"a(?:\.a)*"
 _PARAMETER = rf"(?:\*\*?)?a(?:: {_DOTTED}(?: = (?:None|True|False|1|\"a\"))?|=(?:None|True|False|1|\"a\"))?|\*"
 #: the shapes of the class and def lines an item may hold: dotted names for bases and
@@ -591,29 +596,39 @@ _HEADER = re.compile(
 )
 
 
-def _cut_items(lines: list[str], tree: ast.Module, mode: black.Mode) -> tuple[str, list[list[str]]]:
+@dataclass
+class _Item:
+    """A top-level class or def that may be cut out of the skeleton."""
+
+    first: int  #: index of its first line in the skeleton
+    stop: int  #: index of the line after its last
+    kind: str  #: "class" or "def"
+    shape: str  #: its lines with names spelled `a` and comments `# a`
+    laid_out: list[str]  #: its lines as black lays them out
+
+
+def _cut_items(lines: list[str], tree: ast.Module, mode: black.Mode) -> tuple[str, list[_Item]]:
     """The skeleton with each top-level class and def that black leaves as it is (proven by
     its shape) replaced by a placeholder of its kind (`class fxgen_run_item_0_:` and one
-    statement); and those items' lines."""
+    statement); and those items."""
     found = list(_items(lines, tree, mode))
-    stable = _stable_shapes({shape for _, _, _, shape, _ in found}, mode, "\n\n\n")
+    stable = _stable_shapes({item.shape for item in found}, mode, "\n\n\n")
     kept: list[str] = []
-    items: list[list[str]] = []
+    items: list[_Item] = []
     position = 0
-    for first, stop, kind, shape, laid_out in found:
-        if shape in stable:
+    for item in found:
+        if item.shape in stable:
             name = _ITEM_NAME.format(len(items))
-            kept += lines[position:first]
-            kept += [f"class {name}:" if kind == "class" else f"def {name}():", f"    {name}"]
-            items.append(laid_out)
-            position = stop
+            kept += lines[position : item.first]
+            kept += [f"class {name}:" if item.kind == "class" else f"def {name}():", f"    {name}"]
+            items.append(item)
+            position = item.stop
     kept += lines[position:]
     return "\n".join(kept), items
 
 
-def _items(lines: list[str], tree: ast.Module, mode: black.Mode) -> Iterator[tuple[int, int, str, str, list[str]]]:
-    """(first line, line after the last, "class" or "def", shape, lines as black lays them
-    out) of every top-level class and def that may be cut out. Its placeholder is a class
+def _items(lines: list[str], tree: ast.Module, mode: black.Mode) -> Iterator[_Item]:
+    """Every top-level class and def that may be cut out. Its placeholder is a class
     or def too, with a one-statement body, so black's blank lines around it are the item's
     own, wherever it is; except that a comment indented after it would follow a shallower
     body (black gives it another blank line), so the next line that is not blank must be a
@@ -631,7 +646,7 @@ def _items(lines: list[str], tree: ast.Module, mode: black.Mode) -> Iterator[tup
             f_strings = any(isinstance(inner, ast.JoinedStr) for inner in ast.walk(tree))
         found = _item_shape(item, mode, bool(f_strings))
         if found is not None:
-            yield first, stop, "class" if type(node) is ast.ClassDef else "def", *found
+            yield _Item(first, stop, "class" if type(node) is ast.ClassDef else "def", *found)
 
 
 def _item_shape(lines: list[str], mode: black.Mode, f_strings: bool) -> tuple[str, list[str]] | None:
@@ -648,7 +663,7 @@ def _item_shape(lines: list[str], mode: black.Mode, f_strings: bool) -> tuple[st
             if len(line) <= mode.line_length:
                 laid_out.append(line)
                 continue
-            found = _stand_in_layout(line, indent, lambda shape: _def_layout(shape, indent, mode, f_strings))
+            found = _stand_in_layout(line, indent, lambda blanked: _def_layout(blanked, indent, mode, f_strings))
             if not body.startswith("def ") or found is None:
                 return None
             laid_out += _put_back(found[1], line, found[0])
@@ -667,41 +682,15 @@ def _item_shape(lines: list[str], mode: black.Mode, f_strings: bool) -> tuple[st
     return "\n".join(shaped), laid_out
 
 
-def _restore_items(formatted: str, items: list[list[str]]) -> str | None:
-    """The formatted skeleton with each item's placeholder replaced by the item's lines;
-    None where black changed one."""
-    if not items:
-        return formatted
-    lines = formatted.split("\n")
-    out: list[str] = []
-    found, index = 0, 0
-    while index < len(lines):
-        match = _ITEM_HEADER_LINE.fullmatch(lines[index])
-        if match is None:
-            out.append(lines[index])
-            index += 1
-            continue
-        name = _ITEM_NAME.format(found)
-        if int(match.group(1)) != found or lines[index + 1 : index + 2] != [f"    {name}"]:
+def _put_in_place(formatted: str, placeholder: re.Pattern[str], cuts: list[tuple[int, list[str]]]) -> str | None:
+    """The formatted skeleton with the n-th match of `placeholder` replaced by the lines of
+    cut n, (indentation, lines); None where black moved, reordered or changed one."""
+    parts, position, found = [], 0, 0
+    for match in placeholder.finditer(formatted):
+        if found == len(cuts) or int(match["index"]) != found or len(match["indent"]) != cuts[found][0]:
             return None
-        out.extend(items[found])
+        parts += (formatted[position : match.start()], "\n".join(cuts[found][1]))
+        position = match.end()
         found += 1
-        index += 2
-    return "\n".join(out) if found == len(items) else None
-
-
-def _fill(formatted: str, runs: list[_Run]) -> str | None:
-    """The formatted skeleton with each placeholder replaced by its run laid out; None where
-    black moved a placeholder somewhere its run cannot go (an indentation black changes)."""
-    out, found = [], 0
-    for line in formatted.split("\n"):
-        match = _PLACEHOLDER_LINE.fullmatch(line)
-        if match is None:
-            out.append(line)
-            continue
-        run = runs[int(match.group(2))]
-        if len(match.group(1)) != run.indent or int(match.group(2)) != found:
-            return None
-        out.extend(run.laid_out)
-        found += 1
-    return "\n".join(out) if found == len(runs) else None
+    parts.append(formatted[position:])
+    return "".join(parts) if found == len(cuts) else None
