@@ -3,7 +3,8 @@
 - render: lowering and rendering a captured program (no formatting) vs torch.fx's
   `Graph.python_code` on the same captured graph; target <= 1.0x. The templates alone
   (rendering a program lowered beforehand) are shown against the same reference: the
-  issue asks that they cost no more than torch.fx's printer.
+  issue asks that they cost no more than torch.fx's printer. The same runs time the
+  stages of lowering apart (`STAGES`), to show where that time goes.
 - export: `fxgen.export(verify=False)` with the capture done beforehand (lowering,
   rendering, formatting, writing the code and weights) vs `black.format_str` alone on the
   text it wrote; target <= 0.1x for the 10k-node graph (10x faster), and the 50k export
@@ -23,6 +24,8 @@ built from configs with random weights, captured with torch.export.
 
 from __future__ import annotations
 
+import functools
+import importlib
 import platform
 import statistics
 import sys
@@ -43,7 +46,6 @@ from fxgen.api import _collector_paused as collector_paused
 from fxgen.capture import Captured, capture, normalize_inputs
 from fxgen.loader import import_isolated
 from fxgen.lower import lower
-from fxgen.program import Program
 from fxgen.render import find_style, render_program
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
@@ -84,6 +86,19 @@ def transformers_model(family: str) -> tuple[nn.Module, dict[str, torch.Tensor]]
     return model.eval(), inputs()
 
 
+_LOWER = importlib.import_module("fxgen.lower")  # the module (`fxgen.lower` the attribute may be shadowed)
+#: stages of lowering timed apart, each the time spent inside one function of fxgen's
+#: lowering (wrapped while timing; none of them calls another): label -> (owner, name)
+STAGES: dict[str, tuple[Any, str]] = {
+    "split into classes": (_LOWER, "split"),
+    "`__init__` module tree": (_LOWER, "build_tree"),
+    "names": (_LOWER._ClassLowering, "name_values"),
+    "state dict": (_LOWER, "_saved_state"),
+}
+#: the columns of the stages table: the stages, what else lowering does, rendering
+STAGE_COLUMNS = (*STAGES, "rest of lowering", "rendering")
+
+
 def median_time(run: Callable[[], Any], repeats: int) -> float:
     times = []
     for _ in range(repeats):
@@ -110,6 +125,31 @@ def interleaved_medians(modules: dict[str, nn.Module], args: Any, kwargs: Any, r
 
 
 @contextmanager
+def stages_timed(spent: dict[str, float]) -> Iterator[None]:
+    """Inside the block, the time spent in each of `STAGES` is added up in `spent`."""
+    originals = {label: getattr(owner, name) for label, (owner, name) in STAGES.items()}
+    for label, (owner, name) in STAGES.items():
+        setattr(owner, name, _timed(originals[label], label, spent))
+    try:
+        yield
+    finally:
+        for label, (owner, name) in STAGES.items():
+            setattr(owner, name, originals[label])
+
+
+def _timed(function: Callable[..., Any], label: str, spent: dict[str, float]) -> Callable[..., Any]:
+    @functools.wraps(function)
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            spent[label] = spent.get(label, 0.0) + time.perf_counter() - start
+
+    return timed
+
+
+@contextmanager
 def captured_beforehand(captured: Captured) -> Iterator[None]:
     """`fxgen.export` runs as usual, except that the capture is the one given."""
     original = fxgen.api.capture_program
@@ -127,7 +167,7 @@ def python_code(graph: fx.Graph) -> Any:
         return graph.python_code("self")
 
 
-def codegen_row(label: str, model: nn.Module, options: dict[str, Any], repeats: int) -> tuple[str, dict[str, float]]:
+def codegen_row(label: str, model: nn.Module, options: dict[str, Any], repeats: int) -> tuple[str, dict[str, Any]]:
     """One table row: render vs python_code, export vs black; and those figures by name."""
     hierarchy = options.get("hierarchy", True)
     method = options.get("capture", "fx")
@@ -138,21 +178,25 @@ def codegen_row(label: str, model: nn.Module, options: dict[str, Any], repeats: 
     style = find_style("module")
     reference = median_time(lambda: python_code(captured.graph), repeats)
 
-    def lowered() -> Program:
-        return lower(captured, style="module", lowering="module", example_inputs=args, example_kwargs=kwargs,
-                     hierarchy=hierarchy)
+    def lower_and_render() -> dict[str, float]:
+        """The time of each stage of lowering, of the rest of it, and of rendering."""
+        spent: dict[str, float] = {}
+        with stages_timed(spent), collector_paused():  # the collector as in fxgen's pipeline
+            start = time.perf_counter()
+            program = lower(captured, style="module", lowering="module", example_inputs=args,
+                            example_kwargs=kwargs, hierarchy=hierarchy)
+            lowered = time.perf_counter() - start
+            start = time.perf_counter()
+            render_program(program, style)
+            spent["rendering"] = time.perf_counter() - start
+            del program  # freed while the collector is paused, as in fxgen's pipeline
+        spent["rest of lowering"] = lowered - sum(spent.get(label, 0.0) for label in STAGES)
+        spent["lower + render"] = lowered + spent["rendering"]
+        return spent
 
-    def lower_and_render() -> str:
-        with collector_paused():  # as in fxgen's pipeline
-            return render_program(lowered(), style)
-
-    def templates_alone() -> float:  # the program is freed before the export is timed
-        with collector_paused():
-            program = lowered()
-        return median_time(lambda: render_program(program, style), repeats)
-
-    rendered = median_time(lower_and_render, repeats)
-    templates = templates_alone()
+    runs = [lower_and_render() for _ in range(repeats)]
+    stages = {label: statistics.median(run.get(label, 0.0) for run in runs) / reference for label in STAGE_COLUMNS}
+    rendered, templates = (statistics.median(run[label] for run in runs) for label in ("lower + render", "rendering"))
     with tempfile.TemporaryDirectory() as folder, captured_beforehand(captured):
         path = Path(folder) / "model_gen.py"
         exported = median_time(
@@ -165,7 +209,8 @@ def codegen_row(label: str, model: nn.Module, options: dict[str, Any], repeats: 
         f"{rendered / reference:.2f}x | {templates:.3f} s | {templates / reference:.2f}x | "
         f"{formatted:.2f} s | {exported:.3f} s | {exported / formatted:.3f}x |"
     )
-    return row, {"export": exported, "export ratio": exported / formatted, "render ratio": rendered / reference}
+    figures = {"export": exported, "export ratio": exported / formatted, "render ratio": rendered / reference}
+    return row, figures | {"stages": stages, "graph": f"{label}, {nodes:,} nodes"}
 
 
 CODEGEN_HEADER = [
@@ -175,7 +220,20 @@ CODEGEN_HEADER = [
 ]
 
 
-def codegen_rows() -> tuple[list[str], dict[str, dict[str, float]]]:
+def stage_rows(codegen: dict[str, dict[str, Any]]) -> list[str]:
+    """Where lower + render time goes, each stage against `python_code` on the same graph."""
+    rows = [
+        f"| graph | {' | '.join(STAGE_COLUMNS)} | lower + render |",
+        f"| --- |{' ---: |' * (len(STAGE_COLUMNS) + 1)}",
+    ]
+    for figures in codegen.values():
+        stages = figures["stages"]
+        cells = [f"{stages[label]:.2f}x" if stages[label] else "-" for label in STAGE_COLUMNS]
+        rows.append(f"| {figures['graph']} | {' | '.join(cells)} | {figures['render ratio']:.2f}x |")
+    return rows
+
+
+def codegen_rows() -> tuple[list[str], dict[str, dict[str, Any]]]:
     """The code generation table, and each row's figures by its label."""
     rows, figures = list(CODEGEN_HEADER), {}
     x = torch.randn(2, 8)
@@ -235,7 +293,7 @@ def forward_rows() -> tuple[list[str], dict[str, float]]:
     return rows, vs_eager
 
 
-def target_rows(codegen: dict[str, dict[str, float]], vs_eager: dict[str, float]) -> list[str]:
+def target_rows(codegen: dict[str, dict[str, Any]], vs_eager: dict[str, float]) -> list[str]:
     """Each target of the performance issue with the figures it is judged on, and whether it holds."""
 
     def row(target: str, limit: float, measured: dict[str, float], unit: str = "x") -> str:
@@ -266,6 +324,10 @@ def report() -> list[str]:
         "### Code generation (capture excluded)",
         "",
         *codegen,
+        "",
+        "### Where lower + render time goes (each part against `python_code`)",
+        "",
+        *stage_rows(figures),
         "",
         "### Generated code at run time (no_grad; zoo batch x32, transformers batch x4)",
         "",

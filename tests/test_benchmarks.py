@@ -4,14 +4,32 @@ from __future__ import annotations
 
 import torch
 
-from benchmarks.performance import codegen_row, stack, target_rows
+from benchmarks.performance import STAGES, codegen_row, stack, stage_rows, target_rows
 
 
 def test_codegen_row_measures_a_small_stack():
     row, figures = codegen_row("stack", stack(20), dict(example_inputs=(torch.randn(2, 8),)), 1)
     assert row.startswith("| stack | ") and row.count("|") == 12
-    assert set(figures) == {"export", "export ratio", "render ratio"}
-    assert all(value > 0 for value in figures.values())
+    assert set(figures) == {"export", "export ratio", "render ratio", "stages", "graph"}
+    assert all(figures[name] > 0 for name in ("export", "export ratio", "render ratio"))
+    assert figures["graph"] == "stack, 18 nodes"
+
+
+def test_every_stage_of_lowering_is_timed():
+    """Each of `STAGES` is a function lowering still calls (with classes, all of them);
+    the functions are put back after timing."""
+    functions = {label: getattr(owner, name) for label, (owner, name) in STAGES.items()}
+    figures = {}
+    for hierarchy in (True, False):
+        _, figures[hierarchy] = codegen_row(
+            "stack", stack(20), dict(example_inputs=(torch.randn(2, 8),), hierarchy=hierarchy), 1
+        )
+    assert all(figures[True]["stages"][label] > 0 for label in STAGES)
+    assert figures[False]["stages"]["split into classes"] == 0  # a flat print splits nothing
+    assert {label: getattr(owner, name) for label, (owner, name) in STAGES.items()} == functions
+    rows = stage_rows({"flat": figures[False]})
+    assert rows[0].startswith("| graph | split into classes | ") and rows[0].endswith("| lower + render |")
+    assert rows[2].startswith("| stack, 18 nodes | - | ") and rows[2].count("|") == rows[0].count("|")
 
 
 def test_targets_table_says_which_targets_hold():
