@@ -32,9 +32,10 @@ import sys
 import tempfile
 import time
 import warnings
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
+from unittest import mock
 
 import black
 import torch
@@ -127,14 +128,10 @@ def interleaved_medians(modules: dict[str, nn.Module], args: Any, kwargs: Any, r
 @contextmanager
 def stages_timed(spent: dict[str, float]) -> Iterator[None]:
     """Inside the block, the time spent in each of `STAGES` is added up in `spent`."""
-    originals = {label: getattr(owner, name) for label, (owner, name) in STAGES.items()}
-    for label, (owner, name) in STAGES.items():
-        setattr(owner, name, _timed(originals[label], label, spent))
-    try:
-        yield
-    finally:
+    with ExitStack() as stack:
         for label, (owner, name) in STAGES.items():
-            setattr(owner, name, originals[label])
+            stack.enter_context(mock.patch.object(owner, name, _timed(getattr(owner, name), label, spent)))
+        yield
 
 
 def _timed(function: Callable[..., Any], label: str, spent: dict[str, float]) -> Callable[..., Any]:
@@ -149,15 +146,9 @@ def _timed(function: Callable[..., Any], label: str, spent: dict[str, float]) ->
     return timed
 
 
-@contextmanager
-def captured_beforehand(captured: Captured) -> Iterator[None]:
+def captured_beforehand(captured: Captured) -> AbstractContextManager[Any]:
     """`fxgen.export` runs as usual, except that the capture is the one given."""
-    original = fxgen.api.capture_program
-    fxgen.api.capture_program = lambda *args, **kwargs: captured
-    try:
-        yield
-    finally:
-        fxgen.api.capture_program = original
+    return mock.patch.object(fxgen.api, "capture_program", lambda *args, **kwargs: captured)
 
 
 def python_code(graph: fx.Graph) -> Any:
