@@ -831,6 +831,9 @@ class _ClassLowering:
             if isinstance(target, type) and _builds_output(node):
                 self.values[node] = expr  # the returned structure reads best in the return
                 return None
+        if _number_step_of_its_user(node):
+            self.values[node] = expr  # `x.view(n, c * h * w)`: as the user wrote it
+            return None
         return self.bind(node, expr, "call_function")
 
     def call_method(self, node: fx.Node) -> Statement:
@@ -1015,6 +1018,31 @@ def _commutative(node: fx.Node | None) -> bool:
 
 def _is_tensor(node: fx.Node | None) -> bool:
     return node is not None and isinstance(node.meta.get("val"), torch.Tensor)
+
+
+#: Python number types a graph value may have (sizes and arithmetic on them)
+_NUMBERS = (bool, int, float, torch.SymInt, torch.SymFloat, torch.SymBool)
+
+
+def _number_step_of_its_user(node: fx.Node) -> bool:
+    """Whether `node` is arithmetic on Python numbers (an operator or a `math` function of
+    sizes, such as `dim // 2`), read once, by an operation of the same source line: it is
+    then written inside that operation, as the line has it. Numbers are never rebound and
+    their names are chosen after lowering, so the step computes the same value there; a
+    step the user assigned on a line of its own keeps its statement and its name."""
+    target = node.target
+    if len(node.users) != 1 or not (
+        target in BINARY_OPERATORS or target in UNARY_OPERATORS or getattr(target, "__module__", None) == "math"
+    ):
+        return False
+    if not all(isinstance(n.meta.get("val"), _NUMBERS) for n in [node, *node.all_input_nodes]):
+        return False
+    (user,) = node.users
+    return _source_line(node) == _source_line(user)
+
+
+def _source_line(node: fx.Node) -> source.Location | None:
+    return source.from_stack_trace(node.meta.get("stack_trace"))
 
 
 def _builds_output(node: fx.Node) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import math
 import subprocess
 import sys
 
@@ -47,7 +48,25 @@ def test_a_value_the_user_renames_takes_the_new_name_from_the_first_step_of_its_
         assert "h = self.fc(x)" in text and "h = h * 2" in text, text  # the whole line, from its first step
         assert "scores = h.masked_fill(" in text and softmax in text and "attn @ v" in text, text
         # a call of torch's own module keeps its line (torch.export traces through it)
-        assert "# tests.test_naming_rules:36  h = self.fc(x) * 2" in text, text
+        assert "# tests.test_naming_rules:37  h = self.fc(x) * 2" in text, text
+
+
+class SizeSteps(nn.Module):
+    def forward(self, x):
+        n, c, h, w = x.shape
+        head = c // 2
+        flat = x.reshape(n, c * h * w) * math.sqrt(c // 2)
+        return flat[:, :head] + x.sum() * 2
+
+
+def test_arithmetic_on_sizes_is_written_where_its_line_uses_it(tmp_path):
+    path = tmp_path / "steps.py"
+    fxgen.export(SizeSteps(), path, example_inputs=(torch.randn(2, 4, 3, 3),))  # verified against the original
+    text = forward_of(path.read_text(), "SizeSteps")
+    assert "flat = x.reshape(n, c * h * w)" in text and "flat = flat * math.sqrt(c // 2)" in text, text
+    assert "head = c // 2" in text and "flat[:, :head]" in text, text  # a line of its own keeps its name
+    assert "x = x.sum()" in text and "x = x * 2" in text, text  # arithmetic on tensors stays a statement
+    assert "mul" not in text and "floordiv" not in text and "sqrt =" not in text, text
 
 
 def test_reuse_names_false_gives_every_value_its_own_name():

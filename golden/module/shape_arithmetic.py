@@ -9,14 +9,10 @@ import torch
 class ShapeArithmetic(torch.nn.Module):
     def forward(self, x: torch.Tensor):
         n, c, h, w = x.shape
-        # tests.zoo:177  flat = x.reshape(n, c * h * w)
-        mul = c * h
-        mul_1 = mul * w
-        flat = x.reshape(n, mul_1)
+        flat = x.reshape(n, c * h * w)
         # tests.zoo:178  half = flat[:, : flat.size(1) // 2]
         size = flat.size(1)
-        floordiv = size // 2
-        half = flat[:, :floordiv]
+        half = flat[:, : size // 2]
         picked = x[0, 1:3, ..., ::2]
         expanded = x[:, None, :, -1]
         # tests.zoo:181  rolled = torch.cat([half, -half], dim=1) ** 2 - (flat + 1) % 3

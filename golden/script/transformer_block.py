@@ -21,24 +21,19 @@ class SelfAttention(torch.nn.Module):
         q, k, v = x.chunk(3, dim=-1)
         del x
         # tests.zoo:104  q = q.view(batch, seq, self.heads, dim // self.heads).transp...
-        floordiv = dim // 2
-        q = q.view(batch, seq, 2, floordiv)
+        q = q.view(batch, seq, 2, dim // 2)
         q = q.transpose(1, 2)
         # tests.zoo:105  k = k.view(batch, seq, self.heads, dim // self.heads).transp...
-        floordiv_1 = dim // 2
-        k = k.view(batch, seq, 2, floordiv_1)
+        k = k.view(batch, seq, 2, dim // 2)
         k = k.transpose(1, 2)
         # tests.zoo:106  v = v.view(batch, seq, self.heads, dim // self.heads).transp...
-        floordiv_2 = dim // 2
-        v = v.view(batch, seq, 2, floordiv_2)
+        v = v.view(batch, seq, 2, dim // 2)
         v = v.transpose(1, 2)
         # tests.zoo:107  scores = q @ k.transpose(-2, -1) / math.sqrt(dim // self.heads)
         k = k.transpose(-2, -1)
         scores = q @ k
         del q, k
-        floordiv_3 = dim // 2
-        sqrt = math.sqrt(floordiv_3)
-        scores = scores / sqrt
+        scores = scores / math.sqrt(dim // 2)
         # tests.zoo:108  scores = scores.masked_fill(mask[:, None, None, :] == 0, flo...
         mask = mask[:, None, None, :]
         mask = mask == 0

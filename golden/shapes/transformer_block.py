@@ -22,24 +22,19 @@ class SelfAttention(torch.nn.Module):
         q, k, v = x.chunk(3, dim=-1)  # (2, 5, 16), (2, 5, 16), (2, 5, 16) float32
         del x
         # tests.zoo:104  q = q.view(batch, seq, self.heads, dim // self.heads).transp...
-        floordiv = dim // 2
-        q = q.view(batch, seq, 2, floordiv)  # (2, 5, 2, 8) float32
+        q = q.view(batch, seq, 2, dim // 2)  # (2, 5, 2, 8) float32
         q = q.transpose(1, 2)  # (2, 2, 5, 8) float32
         # tests.zoo:105  k = k.view(batch, seq, self.heads, dim // self.heads).transp...
-        floordiv_1 = dim // 2
-        k = k.view(batch, seq, 2, floordiv_1)  # (2, 5, 2, 8) float32
+        k = k.view(batch, seq, 2, dim // 2)  # (2, 5, 2, 8) float32
         k = k.transpose(1, 2)  # (2, 2, 5, 8) float32
         # tests.zoo:106  v = v.view(batch, seq, self.heads, dim // self.heads).transp...
-        floordiv_2 = dim // 2
-        v = v.view(batch, seq, 2, floordiv_2)  # (2, 5, 2, 8) float32
+        v = v.view(batch, seq, 2, dim // 2)  # (2, 5, 2, 8) float32
         v = v.transpose(1, 2)  # (2, 2, 5, 8) float32
         # tests.zoo:107  scores = q @ k.transpose(-2, -1) / math.sqrt(dim // self.heads)
         k = k.transpose(-2, -1)  # (2, 2, 8, 5) float32
         scores = q @ k  # (2, 2, 5, 5) float32
         del q, k
-        floordiv_3 = dim // 2
-        sqrt = math.sqrt(floordiv_3)
-        scores = scores / sqrt  # (2, 2, 5, 5) float32
+        scores = scores / math.sqrt(dim // 2)  # (2, 2, 5, 5) float32
         # tests.zoo:108  scores = scores.masked_fill(mask[:, None, None, :] == 0, flo...
         mask = mask[:, None, None, :]  # (2, 1, 1, 5) int64
         mask = mask == 0  # (2, 1, 1, 5) bool
