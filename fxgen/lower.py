@@ -600,21 +600,32 @@ class _ClassLowering:
             self.tokens[node] = token(len(self.tokens))
             self.values[node] = Expr(self.tokens[node])
             return Statement(opcode, node, self.tokens[node], "=", expr.text)
-        targets = []
-        for item in items:
-            if item is None or not item.users:
-                if item is not None:
-                    self.unpacked.add(item)
-                targets.append("_")
-                continue
-            self.tokens[item] = token(len(self.tokens))
-            self.values[item] = Expr(self.tokens[item])
-            self.unpacked.add(item)
-            targets.append(self.tokens[item])
-        statement = Statement(opcode, node, ", ".join(targets), "=", expr.text)
-        hint = _name_hint(node)
-        self.unpacked_hints[id(statement)] = [f"{hint}_{i}" if t != "_" else "_" for i, t in enumerate(targets)]
+        targets, hints = self.unpack(items, _name_hint(node))
+        statement = Statement(opcode, node, targets, "=", expr.text)
+        self.unpacked_hints[id(statement)] = hints
         return statement
+
+    def unpack(self, items: list[fx.Node | None], hint: str) -> tuple[str, list[str]]:
+        """The targets that unpack `items` (`a, _, (b, c)`: `_` for an unused item, an item
+        only indexed by constants unpacked in turn) and a name hint for each of them."""
+        targets, hints = [], []
+        for i, item in enumerate(items):
+            if item is not None:
+                self.unpacked.add(item)
+            inner = _unpacked_items(item) if item is not None and item.users else None
+            if item is None or not item.users:
+                targets.append("_")
+                hints.append("_")
+            elif inner is not None:  # `out, (h, c) = self.lstm(x)`
+                text, inner_hints = self.unpack(inner, f"{hint}_{i}")
+                targets.append(f"({text})")
+                hints += inner_hints
+            else:
+                self.tokens[item] = token(len(self.tokens))
+                self.values[item] = Expr(self.tokens[item])
+                targets.append(self.tokens[item])
+                hints.append(f"{hint}_{i}")
+        return ", ".join(targets), hints
 
     def name_values(
         self,
@@ -628,7 +639,7 @@ class _ClassLowering:
         user_names = _user_names(body, places)
         drafts = [
             Draft(
-                [t.strip() for t in s.targets.split(",")] if s.targets else [],
+                _bound(s.targets),
                 s.expr,
                 self.unpacked_hints.get(id(s), [_name_hint(s.node)]),
                 _chain_kind(s.node),
@@ -893,7 +904,7 @@ def _user_names(statements: list[Statement], places: _Places) -> dict[int, list[
         computes = last is not None and last.opcode in ("call_function", "call_method", "call_module")
         if computes and where != previous and previous is not None:
             targets = _assigned_names(previous.code)
-            bound = [t.strip() for t in last.targets.split(",")] if last.targets else []
+            bound = _bound(last.targets)
             if targets and len(targets) == len(bound):
                 names[id(last)] = [sanitize(t) if t else None for t in targets]
         previous, last = where, statement
@@ -920,8 +931,23 @@ def _assigned_names(code: str) -> tuple[str | None, ...] | None:
     if isinstance(target, ast.Name):
         return (target.id,)
     if isinstance(target, ast.Tuple):
-        return tuple(t.id if isinstance(t, ast.Name) else None for t in target.elts)
+        return tuple(_flat_names(target))
     return None
+
+
+def _flat_names(target: ast.expr) -> list[str | None]:
+    """The names a target assigns, nested tuples flattened (`out, (h, c)`: out, h, c), in
+    the order `_bound` lists a statement's targets; None for any other kind of target."""
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [name for element in target.elts for name in _flat_names(element)]
+    return [None]
+
+
+def _bound(targets: str) -> list[str]:
+    """The tokens (and `_`) a statement's targets bind, nested tuples flattened."""
+    return [part for part in re.split(r"[\s(),]+", targets) if part]
 
 
 #: comments stay within black's line length (88) at a method body's indentation

@@ -11,7 +11,7 @@ def forward(state, x: torch.Tensor):
     # tests.zoo:150  out, (h, c) = self.lstm(x)
     zeros = torch.zeros([4, 2, 16], dtype=torch.float32, device=x.device)
     zeros_1 = torch.zeros([4, 2, 16], dtype=torch.float32, device=x.device)
-    lstm_0, lstm_1, lstm_2 = torch.ops.aten.lstm.input(
+    out, h, c = torch.ops.aten.lstm.input(
         x,
         [zeros, zeros_1],
         [
@@ -43,7 +43,7 @@ def forward(state, x: torch.Tensor):
     # tests.zoo:151  out, h2 = self.gru(out)
     zeros = torch.zeros([1, 2, 8], dtype=torch.float32, device=x.device)
     out, h2 = torch.ops.aten.gru.input(
-        lstm_0,
+        out,
         zeros,
         [
             state["gru.weight_ih_l0"],
@@ -58,7 +58,7 @@ def forward(state, x: torch.Tensor):
         False,
         True,
     )
-    del lstm_0, zeros
+    del zeros
     # tests.zoo:152  out3, _ = self.rnn(out.transpose(0, 1))
     out = out.transpose(0, 1)
     x = torch.zeros([1, 2, 4], dtype=torch.float32, device=x.device)
@@ -79,8 +79,8 @@ def forward(state, x: torch.Tensor):
         False,
     )
     del out, x
-    lstm_2 = lstm_2.sum()
-    return out3, lstm_1 + lstm_2, h2
+    c = c.sum()
+    return out3, h + c, h2
 
 
 def load_state(path=None, map_location="cpu"):

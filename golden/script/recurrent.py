@@ -20,18 +20,14 @@ class Recurrent(torch.nn.Module):
         self.rnn = torch.nn.RNN(input_size=8, hidden_size=4, nonlinearity="relu")
 
     def forward(self, x: torch.Tensor):
-        # tests.zoo:150  out, (h, c) = self.lstm(x)
-        lstm_0, lstm_1 = self.lstm(x)
-        getitem = lstm_1[0]
-        getitem_1 = lstm_1[1]
-        out, h2 = self.gru(lstm_0)
-        del lstm_0
+        out, (h, c) = self.lstm(x)
+        out, h2 = self.gru(out)
         # tests.zoo:152  out3, _ = self.rnn(out.transpose(0, 1))
         out = out.transpose(0, 1)
         out3, _ = self.rnn(out)
         del out
-        getitem_1 = getitem_1.sum()
-        return out3, getitem + getitem_1, h2
+        c = c.sum()
+        return out3, h + c, h2
 
 
 def load(path=None, map_location="cpu"):
