@@ -94,7 +94,6 @@ STAGES: dict[str, tuple[Any, str]] = {
     "split into classes": (_LOWER, "split"),
     "`__init__` module tree": (_LOWER, "build_tree"),
     "names": (_LOWER._ClassLowering, "name_values"),
-    "state dict": (_LOWER, "_saved_state"),
 }
 #: the columns of the stages table: the stages, what else lowering does, rendering
 STAGE_COLUMNS = (*STAGES, "rest of lowering", "rendering")

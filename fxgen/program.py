@@ -10,8 +10,9 @@ injected code.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -184,9 +185,15 @@ class FunctionalSpec:
 class Weights:
     """Tensors saved beside the code file (not used by templates)."""
 
-    state_dict: dict[str, torch.Tensor]  #: the original model's state dict
+    #: makes the original model's state dict, when it is first read (rendering never does)
+    make_state_dict: Callable[[], dict[str, torch.Tensor]]
     #: non-persistent buffers and tensor constants, by qualified name
     buffers: dict[str, torch.Tensor]
+
+    @functools.cached_property
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The original model's state dict."""
+        return self.make_state_dict()
 
 
 @dataclass

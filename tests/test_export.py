@@ -251,3 +251,17 @@ def test_torch_return_types_survive_both_captures(capture, tmp_path):
     result = fxgen.export(StructseqOutput(), tmp_path / "m.py", example_inputs=(torch.randn(5),), capture=capture)
     assert result.comparison == "exact"  # same types: torch.return_types.cummax, not a tuple
     assert "torch.return_types.topk(" not in result.code_path.read_text()  # torch.topk returns one already
+
+
+@pytest.mark.parametrize("style", ["module", "script"])
+def test_only_writing_the_weights_makes_the_state_dict(tmp_path, monkeypatch, style):
+    """`render` never reads the weights, so it never pays for the state dict; `export` does
+    (the functional style reads the state dict's keys to write `state[...]`)."""
+    model, inputs = ZOO["residual"]()
+    made = []
+    state_dict = nn.Module.state_dict
+    monkeypatch.setattr(nn.Module, "state_dict", lambda self, *a, **k: made.append(self) or state_dict(self, *a, **k))
+    fxgen.render(model, example_inputs=inputs, style=style)
+    assert model not in made
+    fxgen.export(model, tmp_path / "model_gen.py", example_inputs=inputs, style=style, verify=False)
+    assert model in made
