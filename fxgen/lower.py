@@ -947,6 +947,8 @@ def _flat_names(target: ast.expr) -> list[str | None]:
 
 def _bound(targets: str) -> list[str]:
     """The tokens (and `_`) a statement's targets bind, nested tuples flattened."""
+    if "," not in targets:  # one token, or none
+        return [targets] if targets else []
     return [part for part in re.split(r"[\s(),]+", targets) if part]
 
 
@@ -990,10 +992,34 @@ def _recorded(node: fx.Node | None) -> dict[str, str]:
     """What capture recorded about a statement's value, for templates: shape and dtype."""
     value = node.meta.get("val") if node is not None else None
     if isinstance(value, torch.Tensor):
-        return {"shape": str(tuple(value.shape)), "dtype": str(value.dtype).replace("torch.", "")}
+        return {"shape": _shape_text(value.shape), "dtype": _DTYPE_TEXT[value.dtype]}
     if isinstance(value, (tuple, list)) and value and all(isinstance(v, torch.Tensor) for v in value):
-        return {"shape": ", ".join(str(tuple(v.shape)) for v in value), "dtype": str(value[0].dtype).replace("torch.", "")}
+        return {"shape": ", ".join(_shape_text(v.shape) for v in value), "dtype": _DTYPE_TEXT[value[0].dtype]}
     return {}
+
+
+def _shape_text(shape: torch.Size) -> str:
+    """`(2, 3)`; made once per shape (a symbolic size is not hashable: made each time)."""
+    try:
+        return _cached_shape_text(shape)
+    except TypeError:
+        return str(tuple(shape))
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_shape_text(shape: torch.Size) -> str:
+    return str(tuple(shape))
+
+
+class _DtypeText(dict[torch.dtype, str]):
+    """`float32` for torch.float32, made once per dtype."""
+
+    def __missing__(self, dtype: torch.dtype) -> str:
+        text = self[dtype] = str(dtype).replace("torch.", "")
+        return text
+
+
+_DTYPE_TEXT = _DtypeText()
 
 
 def _returned_directly(statement: Statement) -> bool:
@@ -1106,12 +1132,13 @@ def _name_hint(node: fx.Node, target: Any = None) -> str:
 
 def _builtins_called(nodes: list[fx.Node]) -> set[str]:
     """Names of builtins the graph calls (`len`, `int`, ...), which inputs must not shadow."""
-    names = set()
-    for node in nodes:
-        name = getattr(node.target, "__name__", None)
-        if node.op == "call_function" and name and getattr(builtins, name, None) is node.target:
-            names.add(name)
-    return names
+    return {_BUILTIN_NAMES[node.target] for node in nodes if node.op == "call_function" and node.target in _BUILTIN_NAMES}
+
+
+#: builtin functions and classes by their names
+_BUILTIN_NAMES = {
+    value: name for name, value in vars(builtins).items() if callable(value) and getattr(value, "__name__", None) == name
+}
 
 
 def _is_syntax(target: Any) -> bool:

@@ -137,7 +137,7 @@ class Draft:
     line: object = None  #: the user's source line it comes from, where known
     deletes: list[str] = field(default_factory=list)  #: tokens to `del` after it
 
-    @property
+    @functools.cached_property
     def single(self) -> str | None:
         """The one token it binds, if it binds exactly one."""
         return self.binds[0] if len(self.binds) == 1 else None
@@ -187,28 +187,23 @@ def plan_names(
         drafts, reads, aliases = _residual_aliases(drafts, reads, tensors)
     last = {t: i for i, tokens in enumerate(reads) for t in tokens}
     root: dict[str, str] = {}  # token -> the first token of its chain
-    for i, draft in enumerate(drafts):
-        primary = _primary(draft, reads[i], aliases, tensors) if reuse and draft.single else None
-        if (
-            primary is not None
-            and draft.chain
-            and last.get(primary) == i
-            and primary in tensors
-            and draft.single in tensors
-        ):
-            root[draft.single] = root.get(primary, primary)
     user: dict[str, str] = {}  # token -> the user's name for it
     own: dict[str, str] = {}  # token -> its module's or operation's name
     members: dict[str, list[str]] = {}  # chain root -> tokens taking over its name, in order
-    for draft in drafts:
+    line_of: dict[str, object] = {}  # token -> the source line of its statement
+    for i, draft in enumerate(drafts):
+        single = draft.single
+        primary = _primary(draft, reads[i], aliases, tensors) if reuse and single else None
+        if primary is not None and draft.chain and last.get(primary) == i and primary in tensors and single in tensors:
+            root[single] = root.get(primary, primary)
         sources = draft.source_hints or [None] * len(draft.binds)
         for bound, hint_, source_hint in zip(draft.binds, draft.hints, sources):
             own[bound] = hint_
+            line_of[bound] = draft.line
             if source_hint:
                 user[bound] = source_hint
             if bound in root:
                 members.setdefault(root[bound], []).append(bound)
-    line_of = {bound: draft.line for draft in drafts for bound in draft.binds}
     for start, chain in members.items():  # where the user renames the value, a new chain starts
         segment, name = start, params.get(start) or user.get(start)
         for i, bound in enumerate(chain):
@@ -244,13 +239,11 @@ def plan_names(
             names[bound] = names[start]
             holder[names[bound]] = bound
     for i, draft in enumerate(drafts[:-2]):  # the return releases what its function holds
-        after = drafts[i + 1]
-        keeps = {names[t] for t in draft.binds} | {names[t] for t in after.binds}  # rebinding frees it
-        draft.deletes = [
-            t
-            for t in reads[i]
-            if last.get(t) == i and t in tensors and t not in params and t not in attributes and names[t] not in keeps
-        ]
+        done = [t for t in reads[i] if last[t] == i and t in tensors and t not in params and t not in attributes]
+        if done:  # unless rebinding its name frees it
+            keeps = {names[t] for t in draft.binds} | {names[t] for t in drafts[i + 1].binds}
+            done = [t for t in done if names[t] not in keeps]
+        draft.deletes = done
     return Plan(names, drafts)
 
 
