@@ -349,7 +349,7 @@ class _Splitter:
             if node.op == "call_module" and retarget(str(source.target(node))) is None:
                 unit.notes.append(f"{relative}: it uses {source.target(node)!r} of another module, so its code is inline")
                 return False
-        outputs = [n for n in nodes if any(u not in inside for u in n.users)]
+        outputs = [n for n in nodes if not inside.issuperset(n.users)]
         recorded = self.recorded(path, key)
         seen_inputs = list(inputs)
         if self.collapse and self.collapsible(module, seen_inputs, outputs, recorded):
@@ -413,14 +413,19 @@ class _Splitter:
         index: dict[fx.Node, int] = {}
         positions: dict[str, tuple[int, int]] = {}  # captured name -> (value, rank of the name)
 
-        def place(node: fx.Node, aliases: set[str]) -> None:
-            index[node] = len(index)
-            for rank, name in enumerate(sorted(aliases)):
-                positions.setdefault(name, (index[node], rank))
+        def place(node: fx.Node, meta: dict[str, Any]) -> None:
+            """`node` at the next position; each of its captured names at it, with its rank."""
+            position = index[node] = len(index)
+            if not meta.get(ALIASES):  # its own name alone, as most nodes
+                if meta.get(ORIGIN) is not None:
+                    positions.setdefault(meta[ORIGIN], (position, 0))
+                return
+            for rank, name in enumerate(sorted(_origins(meta))):
+                positions.setdefault(name, (position, rank))
 
         callers = dict(source.inputs)
         for value, caller in source.inputs:
-            place(value, _origins(_kept(caller.meta, _SIZE_META if value in source.sizes else _INPUT_META)))
+            place(value, _kept(caller.meta, _SIZE_META if value in source.sizes else _INPUT_META))
         calls: dict[str, tuple[int, str]] = {}  # calls made inside the child -> (number, path)
         try:
             keys: list[Any] = [
@@ -429,7 +434,7 @@ class _Splitter:
                 self.structures.key(module),
             ]
             for node in source.nodes:
-                place(node, origins(node))
+                place(node, node.meta)
                 stack = []
                 for key, inner, cls in self.stack(node)[depth + 1 :]:
                     if not inner.startswith(path + "."):

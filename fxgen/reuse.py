@@ -10,10 +10,12 @@ test run lowers every reused unit again and compares (tests/reuse_identity.py).
 from __future__ import annotations
 
 import enum
+import functools
 from typing import Any, Callable
 
 import torch
 from torch import fx
+from torch.fx.immutable_collections import immutable_dict, immutable_list
 
 from fxgen.program import ClassDef, Statement
 
@@ -24,24 +26,34 @@ class Unkeyable(Exception):
     """A value that a reuse key cannot hold exactly."""
 
 
+#: the key of empty keyword arguments
+_NO_KWARGS = (immutable_dict, ())
 #: values that equal each other only when generated code writes them alike
-_EXACT = (bool, int, str, type(None), type(...), torch.dtype, torch.device, torch.layout, torch.memory_format)
+_EXACT = frozenset({bool, int, str, type(None), type(...), torch.dtype, torch.device, torch.layout, torch.memory_format})
 
 
 def argument_key(value: Any, index: dict[fx.Node, int]) -> Any:
     """A node argument as a hashable key: graph values by position, literals exactly
     (floats by repr: `0.0 == -0.0`, but they print differently)."""
+    kind = type(value)
+    if kind is fx.Node:
+        return ("node", index[value])
+    if kind in _EXACT:
+        return (kind, value)
+    if kind is tuple or kind is immutable_list:  # the common containers, first
+        return (kind, tuple([argument_key(v, index) for v in value]))
+    if kind is immutable_dict and not value:  # most nodes' kwargs
+        return _NO_KWARGS
     if isinstance(value, fx.Node):
         return ("node", index[value])
-    kind = type(value)
-    if kind in _EXACT or isinstance(value, enum.Enum):
+    if isinstance(value, enum.Enum):
         return (kind, value)
     if kind in (float, complex):
         return (kind, repr(value))
-    if isinstance(value, (tuple, list)):  # fx's immutable_list, named tuples: the kind tells
-        return (kind, tuple(argument_key(v, index) for v in value))
+    if isinstance(value, (tuple, list)):  # named tuples: the kind tells
+        return (kind, tuple([argument_key(v, index) for v in value]))
     if isinstance(value, dict):
-        return (kind, tuple((argument_key(k, index), argument_key(v, index)) for k, v in value.items()))
+        return (kind, tuple([(argument_key(k, index), argument_key(v, index)) for k, v in value.items()]))
     if kind is slice:
         return (kind, argument_key(value.start, index), argument_key(value.stop, index), argument_key(value.step, index))
     raise Unkeyable(kind.__name__)
@@ -51,7 +63,7 @@ def value_key(value: Any) -> Any:
     """What lowering reads of a node's recorded value (`meta["val"]`): its kind, and for
     tensors shape, dtype and device."""
     if isinstance(value, torch.Tensor):
-        return (type(value), tuple(str(d) for d in value.shape), value.dtype, value.device)
+        return (type(value), _shape_key(value.shape), value.dtype, value.device)
     if type(value) in (tuple, list, torch.Size):
         return (type(value), tuple(value_key(v) for v in value))
     if isinstance(value, (torch.SymInt, torch.SymFloat, torch.SymBool)):
@@ -59,6 +71,19 @@ def value_key(value: Any) -> Any:
     if isinstance(value, (bool, int, float)):
         return (type(value), repr(value))
     return type(value)
+
+
+def _shape_key(shape: torch.Size) -> tuple[str, ...]:
+    """Each size as text (`s0` for a symbolic one); made once per shape of plain sizes."""
+    try:
+        return _cached_shape_key(shape)
+    except TypeError:  # a symbolic size is not hashable
+        return tuple([str(d) for d in shape])
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_shape_key(shape: torch.Size) -> tuple[str, ...]:
+    return tuple([str(d) for d in shape])
 
 
 def code_key(cls: ClassDef) -> tuple[Any, ...]:
