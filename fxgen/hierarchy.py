@@ -301,7 +301,8 @@ class _Splitter:
         start = len(self.units)
         for unit in self.subtrees[id(first)]:
             relative = unit.path[len(first.path) + 1 :]
-            path, module = (_join(twin.path, relative), twin.module.get_submodule(relative)) if relative else (twin.path, twin.module)
+            path, module = _join(twin.path, relative) if relative else twin.path, submodule(twin.module, relative)
+            assert module is not None, "a twin's subtree has its first's modules"
             self.units.append(Unit(path, module, unit.graph, unit.class_hint, list(unit.notes), unit.sequential, unit))
         self.subtrees[id(twin)] = self.units[start:]
 
@@ -546,11 +547,15 @@ def _call_arguments(recorded: Call | None, inputs: list[fx.Node]) -> tuple[tuple
 
 
 def submodule(module: nn.Module, name: str) -> nn.Module | None:
-    """`module.get_submodule(name)`, or None where there is no such submodule."""
-    try:
-        return module.get_submodule(name)
-    except AttributeError:
-        return None
+    """`module.get_submodule(name)`, or None where there is no such submodule (each step
+    looked up once: `get_submodule` asks `hasattr` first, through `Module.__getattr__`)."""
+    if not name:
+        return module
+    for part in name.split("."):
+        module = getattr(module, part, None)
+        if not isinstance(module, nn.Module):
+            return None
+    return module
 
 
 def _member_names(module: nn.Module) -> dict[int, str]:

@@ -1189,6 +1189,7 @@ def _resolve_attr(root: nn.Module, target: str) -> Any:
 
 
 def _is_registered(root: nn.Module, target: str) -> bool:
+    """Whether `target` is a parameter, buffer or submodule of a module under `root`."""
     owner_path, _, name = target.rpartition(".")
-    owner = root.get_submodule(owner_path)
-    return name in owner._parameters or name in owner._buffers or name in owner._modules
+    owner = submodule(root, owner_path)
+    return owner is not None and (name in owner._parameters or name in owner._buffers or name in owner._modules)
