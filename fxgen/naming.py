@@ -137,7 +137,7 @@ class Draft:
     line: object = None  #: the user's source line it comes from, where known
     deletes: list[str] = field(default_factory=list)  #: tokens to `del` after it
 
-    @functools.cached_property
+    @property
     def single(self) -> str | None:
         """The one token it binds, if it binds exactly one."""
         return self.binds[0] if len(self.binds) == 1 else None
