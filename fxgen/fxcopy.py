@@ -20,6 +20,8 @@ def new_node(
 ) -> fx.Node:
     """`graph.create_node(op, target, args, kwargs, name, type_)` for arguments that hold
     graph values and literals only (no tracer's SymInts to warn about)."""
+    if name is None and type(target) is str and target == target.lower() and not target.startswith("__"):
+        name = target  # the name fx would make of it, without its camel-case regex
     result = graph.create_node(op, target, (), {}, name, type_)
     result.args = args
     result.kwargs = kwargs

@@ -94,24 +94,27 @@ def build_tree(
 
 def module_kind(module: nn.Module, cache: ConstructorCache, numbered_modules_are_lists: bool) -> str:
     """How `build_tree` rebuilds a module that is not a generated class (`ModuleTree.kinds`)."""
-    children = list(module._modules)
-    numbered = children == [str(i) for i in range(len(children))]
     if isinstance(module, nn.ParameterList):
         return "params"
     if isinstance(module, nn.ParameterDict):
         return "param_dict"
     if type(module) is nn.Sequential:
-        return "sequential" if numbered else "named_sequential"
+        return "sequential" if _numbered(module) else "named_sequential"
     if type(module) is nn.ModuleList:
         return "list"
     if type(module) is nn.ModuleDict:
         return "dict"
     if cache.is_leaf(module):
         return "leaf"
-    if numbered_modules_are_lists and type(module) is nn.Module and children and numbered:
+    if numbered_modules_are_lists and type(module) is nn.Module and module._modules and _numbered(module):
         if not module._parameters and not module._buffers:
             return "list"  # GraphModule flattens ModuleList/Sequential into plain modules
     return "plain"
+
+
+def _numbered(module: nn.Module) -> bool:
+    """Whether the children are named 0, 1, 2, ..."""
+    return all(name == str(i) for i, name in enumerate(module._modules))
 
 
 class StructureKeys:
