@@ -47,7 +47,8 @@ CONTEXT = re.compile(r"(<!-- fxgen:context -->\n)(.*?)(<!-- fxgen:end -->)", re.
 
 
 def context_reference() -> str:
-    """Markdown tables of every dataclass in fxgen/program.py: field, type and its `#:` doc."""
+    """Markdown tables of every dataclass in fxgen/program.py: field, type and its `#:` doc;
+    a property, with its return type and its docstring's first line."""
     import ast
 
     source = (ROOT / "fxgen" / "program.py").read_text()
@@ -66,6 +67,10 @@ def context_reference() -> str:
                 doc = line.split("#:", 1)[1].strip() if "#:" in line else lines[item.lineno - 2].strip().lstrip("#: ")
                 kind = ast.unparse(item.annotation).replace("|", "or")
                 out.append(f"| `{item.target.id}` | `{kind}` | {doc.replace('|', '/')} |")
+            elif isinstance(item, ast.FunctionDef) and any(ast.unparse(d).endswith("property") for d in item.decorator_list):
+                doc = ast.get_docstring(item).split("\n")[0].rstrip(".")
+                kind = ast.unparse(item.returns).replace("|", "or")
+                out.append(f"| `{item.name}` | `{kind}` | {doc[0].lower() + doc[1:]} (read only) |")
         out.append("")
     return "\n".join(out)
 
