@@ -480,14 +480,21 @@ def _attribute_key(constants: dict[str, torch.Tensor], unit_path: str, module: n
     literal; a constant is no part of a key (it becomes the instance's own buffer)."""
     if _join(unit_path, target) in constants:
         raise Unkeyable(target)
-    value = _resolve_attr(module, target)
+    owner_path, _, name = target.rpartition(".")
+    owner = submodule(module, owner_path)  # one walk for the value and its registration
+    value = _resolve_attr(module, target) if owner is None else getattr(owner, name, _MISSING)
+    if value is _MISSING:  # lowering says what is missing
+        raise Unkeyable(target)
     if isinstance(value, nn.Module):
         return "module"
     if isinstance(value, torch.Tensor):
-        if not _is_registered(module, target):
+        if owner is None or not _registers(owner, name):
             raise Unkeyable(target)
         return "tensor"
     return argument_key(value, {})
+
+
+_MISSING = object()
 
 
 def _join(path: str, name: str) -> str:
@@ -1192,4 +1199,9 @@ def _is_registered(root: nn.Module, target: str) -> bool:
     """Whether `target` is a parameter, buffer or submodule of a module under `root`."""
     owner_path, _, name = target.rpartition(".")
     owner = submodule(root, owner_path)
-    return owner is not None and (name in owner._parameters or name in owner._buffers or name in owner._modules)
+    return owner is not None and _registers(owner, name)
+
+
+def _registers(owner: nn.Module, name: str) -> bool:
+    """Whether `name` is a parameter, buffer or submodule of `owner`."""
+    return name in owner._parameters or name in owner._buffers or name in owner._modules
