@@ -12,9 +12,8 @@ import os
 import re
 import sys
 import traceback
-from dataclasses import dataclass
 from types import CodeType, TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -27,9 +26,9 @@ _INTERNAL_DIRS = tuple(
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>.+)$')
 
 
-@dataclass(frozen=True)
-class Location:
-    """A line of user code: `module:line` plus the line's text."""
+class Location(NamedTuple):
+    """A line of user code: `module:line` plus the line's text (a tuple: lowering compares
+    the location of every statement with the one before)."""
 
     module: str
     line: int
