@@ -241,7 +241,7 @@ def plan_names(
     for i, draft in enumerate(drafts[:-2]):  # the return releases what its function holds
         done = [t for t in reads[i] if last[t] == i and t in tensors and t not in params and t not in attributes]
         if done:  # unless rebinding its name frees it
-            keeps = {names[t] for t in draft.binds} | {names[t] for t in drafts[i + 1].binds}
+            keeps = [names[t] for t in draft.binds] + [names[t] for t in drafts[i + 1].binds]  # a few
             done = [t for t in done if names[t] not in keeps]
         draft.deletes = done
     return Plan(names, drafts)
