@@ -64,7 +64,7 @@ from fxgen.pyexpr import (
     unary,
 )
 from fxgen.reuse import ClassReuse, Unkeyable, argument_key, code_key, value_key
-from fxgen.tree import ModuleTree, StructureKeys, add_constant, build_tree, nonpersistent_buffers
+from fxgen.tree import ModuleTree, StructureKeys, add_constant, build_tree
 from fxgen.unlift import KEYWORD_ONLY
 
 __all__ = ["lower"]
@@ -300,21 +300,22 @@ def _lower_units(
     uses: dict[str, int] = {}  # class token -> number of modules using it
     buffers: dict[str, torch.Tensor] = {}
     reuse = ClassReuse()
-    lowered: dict[int, tuple[ClassDef, frozenset[str]]] = {}  # id(unit) -> its class, the names it avoided
+    #: id(unit) -> its class, the names it avoided, its subtree's non-persistent buffers by relative name
+    lowered: dict[int, tuple[ClassDef, frozenset[str], tuple[str, ...]]] = {}
     for unit in units:
         if unit.twin_of is not None:  # `hierarchy.split` found its lowering would repeat another's
-            cls, avoided = lowered[id(unit.twin_of)]
+            cls, avoided, names = lowered[id(unit.twin_of)]
             if _local_names(imports) != avoided:
                 raise _TwinApart(unit.path)
-            lowered[id(unit)] = cls, avoided
-            buffers.update({_join(unit.path, k): v for k, v in nonpersistent_buffers(unit.module).items()})
+            lowered[id(unit)] = cls, avoided, names
+            buffers.update({_join(unit.path, name): unit.module.get_buffer(name) for name in names})  # equal subtrees
         else:
             inputs = example_inputs if not unit.path else None
             lowering = _ClassLowering(captured, unit, imports, style, inputs, _descendants(unit.path, class_of, paths))
             avoided = _local_names(imports)
             cls = reuse.lowered(_reuse_key(lowering) if unit.path else None, lambda: lowering.lower(*naming)[0])
-            lowered[id(unit)] = cls, avoided
             tree = lowering.tree
+            lowered[id(unit)] = cls, avoided, tuple(tree.buffers)
             buffers.update({_join(unit.path, k): v for k, v in tree.buffers.items()})
             if not unit.path:
                 cls.name = root_name

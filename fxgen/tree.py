@@ -31,7 +31,6 @@ __all__ = [
     "build_tree",
     "add_constant",
     "module_kind",
-    "nonpersistent_buffers",
     "tensor_source",
 ]
 
@@ -186,17 +185,6 @@ def _constructor_key(value: Any) -> Any:
     if isinstance(value, EmptyTensor):
         return (EmptyTensor, tuple(value.shape), value.dtype)
     return argument_key(value, {})
-
-
-def nonpersistent_buffers(module: nn.Module) -> dict[str, torch.Tensor]:
-    """The non-persistent buffers of a subtree without ties, by qualified name: what
-    `build_tree` puts in `ModuleTree.buffers` for it."""
-    return {
-        _join(path, name): buffer
-        for path, owner in module.named_modules()
-        for name, buffer in owner._buffers.items()
-        if buffer is not None and name in owner._non_persistent_buffers_set
-    }
 
 
 def _child_access(owner: str, owner_kind: str, name: str) -> str:

@@ -95,6 +95,30 @@ def test_equal_module_calls_lower_once_and_write_the_same_file(monkeypatch, capt
     assert reused() == ["Scaled"] * 5
 
 
+class Shifted(nn.Module):
+    """A block whose child holds a non-persistent buffer of its own values."""
+
+    def __init__(self, shift: float) -> None:
+        super().__init__()
+        self.inner = nn.Module()
+        self.inner.register_buffer("shift", torch.full((4,), shift), persistent=False)
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(x) + self.inner.shift
+
+
+def test_twins_restore_their_own_non_persistent_buffers(monkeypatch, tmp_path):
+    model = nn.Sequential(*[Shifted(float(i)) for i in range(4)]).eval()
+    x = torch.randn(2, 4)
+    twins = _twins(monkeypatch)
+    result = fxgen.export(model, tmp_path / "model_gen.py", example_inputs=(x,))
+    assert twins == ["Shifted"] * 3 and result.verified
+    loaded = fxgen.load(result.code_path)
+    assert [float(loaded.get_submodule(f"{i}.inner").shift[0]) for i in range(4)] == [0.0, 1.0, 2.0, 3.0]
+    assert torch.equal(loaded(x), model(x))
+
+
 def test_calls_that_read_different_things_are_lowered_apart(monkeypatch):
     # scales 0.0 and -0.0 are equal floats that print differently; a dropout's flag reads
     # `self.training` in a module in training mode, and is a plain True in one in eval mode
