@@ -203,6 +203,7 @@ class _Splitter:
         self.subtrees: dict[int, list[Unit]] = {}  # id(unit) -> its units, itself last
         self.siblings: set[int] = set()  # ids of the units cut so far by the visit cutting now
         self.stacks: dict[int, tuple[Any, list[tuple[str, str, str]]]] = {}
+        self.members: dict[int, dict[int, str]] = {}  # id(module) -> `_member_names(module)`
 
     def visit(self, unit: Unit, source: _Source, depth: int) -> None:
         start = len(self.units)
@@ -330,7 +331,7 @@ class _Splitter:
         if not contiguous:
             unit.notes.append(f"{relative}: its operations interleave with others, so its code is inline")
             return False
-        members = functools.cache(lambda: _member_names(module))  # for tied names only
+        members = functools.partial(self.member_names, module)  # for tied names only
         retarget = lambda t: _relative_target(t, relative, members, unit.module)  # noqa: E731
         inside = set(nodes)
         inputs: dict[fx.Node, fx.Node] = {}  # the caller's node -> the captured value it stands for
@@ -398,7 +399,14 @@ class _Splitter:
         if path.startswith(unit.path + "."):
             return path[len(unit.path) + 1 :]
         module = submodule(self.root, path)
-        return None if module is None else _member_names(unit.module).get(id(module))
+        return None if module is None else self.member_names(unit.module).get(id(module))
+
+    def member_names(self, module: nn.Module) -> dict[int, str]:
+        """`_member_names(module)`, made once per module (the root keeps the ids unique)."""
+        names = self.members.get(id(module))
+        if names is None:
+            names = self.members[id(module)] = _member_names(module)
+        return names
 
     def recorded(self, path: str, key: str) -> Call | None:
         calls = self.calls.get(path, [])

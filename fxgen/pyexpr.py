@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import enum
+import functools
 import importlib
 import inspect
 import math
@@ -147,11 +148,13 @@ def unary(symbol: str, prec: Prec, operand: Expr) -> Expr:
     return Expr(f"{symbol}{operand.at_least(prec)}", prec)
 
 
+@functools.lru_cache(maxsize=4096, typed=True)
 def string_literal(value: str | bytes) -> str:
     """A str/bytes literal, double-quoted where that needs no extra escapes.
 
     `repr` escapes quotes, backslashes, newlines, NUL and every non-printable character
-    (U+2028 included), so the literal can never end early or span lines.
+    (U+2028 included), so the literal can never end early or span lines. Cached: module
+    names and keys are written again and again.
     """
     text = repr(value)
     prefix = "b" if isinstance(value, bytes) else ""
