@@ -108,10 +108,10 @@ def median_time(run: Callable[[], Any], repeats: int) -> float:
     return statistics.median(times)
 
 
-def interleaved_medians(modules: dict[str, nn.Module], args: Any, kwargs: Any, repeats: int) -> dict[str, float]:
-    """Median call time of each module, calls taken in turns (so that the machine's load
-    drifts over all of them alike), each round starting one module later (so that none
-    always runs after the same one), after one warm-up call each."""
+def interleaved_times(modules: dict[str, nn.Module], args: Any, kwargs: Any, repeats: int) -> dict[str, list[float]]:
+    """Call times of each module, one call each per round, calls taken in turns (so that
+    the machine's load drifts over all of them alike), each round starting one module
+    later (so that none always runs after the same one), after one warm-up call each."""
     times: dict[str, list[float]] = {key: [] for key in modules}
     keys = list(modules)
     for round_ in range(repeats + 1):
@@ -121,7 +121,14 @@ def interleaved_medians(modules: dict[str, nn.Module], args: Any, kwargs: Any, r
             modules[key](*args, **kwargs)
             if round_:
                 times[key].append(time.perf_counter() - start)
-    return {key: statistics.median(values) for key, values in times.items()}
+    return times
+
+
+def paired_ratio(times: list[float], reference: list[float]) -> float:
+    """The median of the rounds' ratios: each call compared with the reference's call of
+    the same round, which ran under the same load (steadier than a ratio of medians on a
+    shared machine: the same cnn files gave 1.002x-1.029x that way, 1.003x-1.006x this way)."""
+    return statistics.median(t / r for t, r in zip(times, reference))
 
 
 @contextmanager
@@ -273,11 +280,12 @@ def forward_rows() -> tuple[list[str], dict[str, float]]:
         building = median_time(lambda: fx.GraphModule(graph_module, graph_module.graph), 5)
         with torch.no_grad():
             modules = {"eager": model, "gm": graph_module, "gen": generated}
-            times = interleaved_medians(modules, args, kwargs, FORWARD_ROUNDS)
-        vs_eager[name] = times["gen"] / times["eager"]
+            times = interleaved_times(modules, args, kwargs, FORWARD_ROUNDS)
+        vs_eager[name] = paired_ratio(times["gen"], times["eager"])
+        eager, gm, gen = (statistics.median(times[key]) * 1e3 for key in ("eager", "gm", "gen"))
         rows.append(
-            f"| {name} | {times['eager'] * 1e3:.2f} ms | {times['gm'] * 1e3:.2f} ms | {times['gen'] * 1e3:.2f} ms | "
-            f"{vs_eager[name]:.3f}x | {times['gen'] / times['gm']:.3f}x | "
+            f"| {name} | {eager:.2f} ms | {gm:.2f} ms | {gen:.2f} ms | "
+            f"{vs_eager[name]:.3f}x | {paired_ratio(times['gen'], times['gm']):.3f}x | "
             f"{loading * 1e3:.1f} ms | {building * 1e3:.1f} ms | {loading / building:.1f}x |"
         )
     return rows, vs_eager

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from benchmarks.performance import STAGES, codegen_row, stack, stage_rows, target_rows
+from benchmarks.performance import STAGES, codegen_row, paired_ratio, stack, stage_rows, target_rows
 
 
 def test_codegen_row_measures_a_small_stack():
@@ -48,3 +49,9 @@ def test_targets_table_says_which_targets_hold():
     assert forward.endswith("| **no** |") and "residual 1.030x" in forward
     assert target_rows(figures | {"flat 10000": {**figures["flat 10000"], "render ratio": 1.0}},
                        {"mlp": 1.02})[-1].endswith("| yes |")
+
+
+def test_forward_ratios_pair_calls_of_the_same_round():
+    # the machine's load doubled the third round's generated call and the last two rounds:
+    # a ratio of medians would say 2.2x, each call against its own round's says 1.1x
+    assert paired_ratio([1.1, 1.1, 2.2, 2.2, 2.2], [1.0, 1.0, 1.0, 2.0, 2.0]) == pytest.approx(1.1)
