@@ -495,7 +495,7 @@ def _attribute_key(constants: dict[str, torch.Tensor], unit_path: str, module: n
     return argument_key(value, {})
 
 
-_MISSING = object()
+_MISSING = object()  # what `getattr` gives for an attribute that is not there
 
 
 def _join(path: str, name: str) -> str:
