@@ -296,16 +296,18 @@ def _lower_units(
     paths: list[str] = []  # the keys of class_of, sorted
     code_of: dict[str, tuple[Any, ...]] = {}
     by_code: dict[tuple[Any, ...], str] = {}  # code -> class token
+    keys: dict[tuple[int, str], tuple[Any, ...]] = {}  # (id(class), its hint) -> (hint, code)
     classes: list[ClassDef] = []
     uses: dict[str, int] = {}  # class token -> number of modules using it
     buffers: dict[str, torch.Tensor] = {}
     reuse = ClassReuse()
     #: id(unit) -> its class, the names it avoided, its subtree's non-persistent buffers by relative name
     lowered: dict[int, tuple[ClassDef, frozenset[str], tuple[str, ...]]] = {}
+    imported = _local_names(imports)  # as of now: only lowering a unit imports more
     for unit in units:
         if unit.twin_of is not None:  # `hierarchy.split` found its lowering would repeat another's
             cls, avoided, names = lowered[id(unit.twin_of)]
-            if _local_names(imports) != avoided:
+            if imported != avoided:
                 raise _TwinApart(unit.path)
             lowered[id(unit)] = cls, avoided, names
             buffers.update({_join(unit.path, name): unit.module.get_buffer(name) for name in names})  # equal subtrees
@@ -314,6 +316,7 @@ def _lower_units(
             lowering = _ClassLowering(captured, unit, imports, style, inputs, _descendants(unit.path, class_of, paths))
             avoided = _local_names(imports)
             cls = reuse.lowered(_reuse_key(lowering) if unit.path else None, lambda: lowering.lower(*naming)[0])
+            imported = _local_names(imports)
             tree = lowering.tree
             lowered[id(unit)] = cls, avoided, tuple(tree.buffers)
             buffers.update({_join(unit.path, k): v for k, v in tree.buffers.items()})
@@ -324,7 +327,9 @@ def _lower_units(
                 return classes, tree, buffers
         if unit.sequential:
             continue  # stays a torch.nn.Sequential
-        key = (unit.class_hint, code_key(cls))
+        key = keys.get((id(cls), unit.class_hint))  # a twin's class is its first's
+        if key is None:
+            key = keys[id(cls), unit.class_hint] = (unit.class_hint, code_key(cls))
         if code_of.setdefault(unit.path, key) != key:
             raise _DifferentCalls(unit.path)
         if key not in by_code:
