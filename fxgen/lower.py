@@ -63,7 +63,7 @@ from fxgen.pyexpr import (
     string_literal,
     unary,
 )
-from fxgen.reuse import ClassReuse, Unkeyable, argument_key, code_key, value_key
+from fxgen.reuse import ClassReuse, Unkeyable, argument_key, code_key, shape_key, value_key
 from fxgen.tree import ModuleTree, StructureKeys, add_constant, build_tree
 from fxgen.unlift import KEYWORD_ONLY
 
@@ -301,16 +301,16 @@ def _lower_units(
     uses: dict[str, int] = {}  # class token -> number of modules using it
     buffers: dict[str, torch.Tensor] = {}
     reuse = ClassReuse()
-    #: id(unit) -> its class, the names it avoided, its subtree's non-persistent buffers by relative name
-    lowered: dict[int, tuple[ClassDef, frozenset[str], tuple[str, ...]]] = {}
+    lowered: dict[int, tuple[ClassDef, frozenset[str]]] = {}  # id(unit) -> its class, the names it avoided
     imported = _local_names(imports)  # as of now: only lowering a unit imports more
     for unit in units:
         if unit.twin_of is not None:  # `hierarchy.split` found its lowering would repeat another's
-            cls, avoided, names = lowered[id(unit.twin_of)]
+            cls, avoided = lowered[id(unit.twin_of)]
             if imported != avoided:
                 raise _TwinApart(unit.path)
-            lowered[id(unit)] = cls, avoided, names
-            buffers.update({_join(unit.path, name): unit.module.get_buffer(name) for name in names})  # equal subtrees
+            # no buffers of its own to add: the root's tree records every non-persistent
+            # buffer of the model, and a twin reads no constant (its key would not hold one)
+            lowered[id(unit)] = cls, avoided
         else:
             inputs = example_inputs if not unit.path else None
             lowering = _ClassLowering(captured, unit, imports, style, inputs, _descendants(unit.path, class_of, paths))
@@ -318,7 +318,7 @@ def _lower_units(
             cls = reuse.lowered(_reuse_key(lowering) if unit.path else None, lambda: lowering.lower(*naming)[0])
             imported = _local_names(imports)
             tree = lowering.tree
-            lowered[id(unit)] = cls, avoided, tuple(tree.buffers)
+            lowered[id(unit)] = cls, avoided
             buffers.update({_join(unit.path, k): v for k, v in tree.buffers.items()})
             if not unit.path:
                 cls.name = root_name
@@ -1005,34 +1005,22 @@ def _recorded(node: fx.Node | None) -> dict[str, str]:
     """What capture recorded about a statement's value, for templates: shape and dtype."""
     value = node.meta.get("val") if node is not None else None
     if isinstance(value, torch.Tensor):
-        return {"shape": _shape_text(value.shape), "dtype": _DTYPE_TEXT[value.dtype]}
+        return {"shape": _shape_text(value.shape), "dtype": _dtype_text(value.dtype)}
     if isinstance(value, (tuple, list)) and value and all(isinstance(v, torch.Tensor) for v in value):
-        return {"shape": ", ".join(_shape_text(v.shape) for v in value), "dtype": _DTYPE_TEXT[value[0].dtype]}
+        return {"shape": ", ".join(_shape_text(v.shape) for v in value), "dtype": _dtype_text(value[0].dtype)}
     return {}
 
 
 def _shape_text(shape: torch.Size) -> str:
-    """`(2, 3)`; made once per shape (a symbolic size is not hashable: made each time)."""
-    try:
-        return _cached_shape_text(shape)
-    except TypeError:
-        return str(tuple(shape))
+    """`(2, 3)`, as `str(tuple(shape))` writes it (a symbolic size's repr is its text)."""
+    sizes = shape_key(shape)
+    return f"({sizes[0]},)" if len(sizes) == 1 else f"({', '.join(sizes)})"
 
 
-@functools.lru_cache(maxsize=4096)
-def _cached_shape_text(shape: torch.Size) -> str:
-    return str(tuple(shape))
-
-
-class _DtypeText(dict[torch.dtype, str]):
-    """`float32` for torch.float32, made once per dtype."""
-
-    def __missing__(self, dtype: torch.dtype) -> str:
-        text = self[dtype] = str(dtype).replace("torch.", "")
-        return text
-
-
-_DTYPE_TEXT = _DtypeText()
+@functools.lru_cache(maxsize=None)
+def _dtype_text(dtype: torch.dtype) -> str:
+    """`float32` for torch.float32."""
+    return str(dtype).replace("torch.", "")
 
 
 def _returned_directly(statement: Statement) -> bool:

@@ -19,7 +19,7 @@ from torch.fx.immutable_collections import immutable_dict, immutable_list
 
 from fxgen.program import ClassDef, Statement
 
-__all__ = ["ClassReuse", "Unkeyable", "argument_key", "code_key", "value_key"]
+__all__ = ["ClassReuse", "Unkeyable", "argument_key", "code_key", "shape_key", "value_key"]
 
 
 class Unkeyable(Exception):
@@ -63,7 +63,7 @@ def value_key(value: Any) -> Any:
     """What lowering reads of a node's recorded value (`meta["val"]`): its kind, and for
     tensors shape, dtype and device."""
     if isinstance(value, torch.Tensor):
-        return (type(value), _shape_key(value.shape), value.dtype, value.device)
+        return (type(value), shape_key(value.shape), value.dtype, value.device)
     if type(value) in (tuple, list, torch.Size):
         return (type(value), tuple(value_key(v) for v in value))
     if isinstance(value, (torch.SymInt, torch.SymFloat, torch.SymBool)):
@@ -73,7 +73,7 @@ def value_key(value: Any) -> Any:
     return type(value)
 
 
-def _shape_key(shape: torch.Size) -> tuple[str, ...]:
+def shape_key(shape: torch.Size) -> tuple[str, ...]:
     """Each size as text (`s0` for a symbolic one); made once per shape of plain sizes."""
     try:
         return _cached_shape_key(shape)
