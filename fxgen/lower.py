@@ -675,7 +675,8 @@ class _ClassLowering:
             else:  # a residual kept before its chain: `identity = x`
                 statement = Statement("alias", None, draft.binds[0], "=", draft.expr)
                 context = by_draft[id(plan.drafts[i + 1])][1]
-            statement.deletes = [plan.names[t] for t in draft.deletes]
+            if draft.deletes:
+                statement.deletes = [plan.names[t] for t in draft.deletes]
             statement.meta.update(_recorded(statement.node))
             statements.append(statement)
             statement_contexts.append(context)
@@ -1005,10 +1006,20 @@ def _recorded(node: fx.Node | None) -> dict[str, str]:
     """What capture recorded about a statement's value, for templates: shape and dtype."""
     value = node.meta.get("val") if node is not None else None
     if isinstance(value, torch.Tensor):
-        return {"shape": _shape_text(value.shape), "dtype": _dtype_text(value.dtype)}
+        try:
+            return _tensor_recorded(value.shape, value.dtype)
+        except TypeError:  # a symbolic size is not hashable
+            return {"shape": _shape_text(value.shape), "dtype": _dtype_text(value.dtype)}
     if isinstance(value, (tuple, list)) and value and all(isinstance(v, torch.Tensor) for v in value):
         return {"shape": ", ".join(_shape_text(v.shape) for v in value), "dtype": _dtype_text(value[0].dtype)}
     return {}
+
+
+@functools.lru_cache(maxsize=4096)
+def _tensor_recorded(shape: torch.Size, dtype: torch.dtype) -> dict[str, str]:
+    """`_recorded` of a tensor of plain sizes, made once per shape and dtype (the caller
+    copies it into the statement's own `meta`)."""
+    return {"shape": _shape_text(shape), "dtype": _dtype_text(dtype)}
 
 
 def _shape_text(shape: torch.Size) -> str:

@@ -14,6 +14,7 @@ import functools
 import keyword
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from fxgen.pyexpr import string_literal
@@ -188,22 +189,21 @@ def plan_names(
     last = {t: i for i, tokens in enumerate(reads) for t in tokens}
     root: dict[str, str] = {}  # token -> the first token of its chain
     user: dict[str, str] = {}  # token -> the user's name for it
-    own: dict[str, str] = {}  # token -> its module's or operation's name
     members: dict[str, list[str]] = {}  # chain root -> tokens taking over its name, in order
-    line_of: dict[str, object] = {}  # token -> the source line of its statement
+    line_of: dict[str, object] = {}  # chain member -> the source line of its statement
     for i, draft in enumerate(drafts):
-        single = draft.single
-        primary = _primary(draft, reads[i], aliases, tensors) if reuse and single else None
-        if primary is not None and draft.chain and last.get(primary) == i and primary in tensors and single in tensors:
-            root[single] = root.get(primary, primary)
-        sources = draft.source_hints or [None] * len(draft.binds)
-        for bound, hint_, source_hint in zip(draft.binds, draft.hints, sources):
-            own[bound] = hint_
-            line_of[bound] = draft.line
-            if source_hint:
-                user[bound] = source_hint
-            if bound in root:
-                members.setdefault(root[bound], []).append(bound)
+        binds = draft.binds
+        if reuse and draft.chain and len(binds) == 1:
+            single = binds[0]
+            primary = _primary(draft, reads[i], aliases, tensors)
+            if primary is not None and last.get(primary) == i and primary in tensors and single in tensors:
+                start = root[single] = root.get(primary, primary)
+                members.setdefault(start, []).append(single)
+                line_of[single] = draft.line
+        if draft.source_hints:
+            for bound, source_hint in zip(binds, draft.source_hints):
+                if source_hint:
+                    user[bound] = source_hint
     for start, chain in members.items():  # where the user renames the value, a new chain starts
         segment, name = start, params.get(start) or user.get(start)
         for i, bound in enumerate(chain):
@@ -220,48 +220,48 @@ def plan_names(
             root[bound] = segment
     hint: dict[str, str] = {}  # chain root -> its name: the last user's name along it
     for draft in drafts:
-        for bound in draft.binds:
+        for bound, own in zip(draft.binds, draft.hints):  # own: its module's or operation's name
             start = root.get(bound, bound)
             if bound in user:
                 hint[start] = user[bound]
             else:
-                hint.setdefault(start, own[bound])
+                hint.setdefault(start, own)
     holder = {name: token_ for token_, name in params.items()}  # name -> token it holds now
     handed: dict[str, list[str]] = {}  # hint -> names given for it so far
     for i, draft in enumerate(drafts):
         for bound in draft.binds:
             start = root.get(bound, bound)
-            if start not in names:
-                names[start] = _free_name(hint[start], handed, holder, last, i, bound in tensors, tensors, reuse)
-                if names[start] is None:
-                    names[start] = namespace.fresh(hint[start])
-                    handed.setdefault(hint[start], []).append(names[start])
-            names[bound] = names[start]
-            holder[names[bound]] = bound
-    for i, draft in enumerate(drafts[:-2]):  # the return releases what its function holds
-        done = [t for t in reads[i] if last[t] == i and t in tensors and t not in params and t not in attributes]
-        if done:  # unless rebinding its name frees it
-            keeps = [names[t] for t in draft.binds] + [names[t] for t in drafts[i + 1].binds]  # a few
-            done = [t for t in done if names[t] not in keeps]
-        draft.deletes = done
+            name = names.get(start)
+            if name is None:
+                wanted = hint[start]
+                name = _free_name(handed.get(wanted, ()), holder, last, i, tensors) if reuse and bound in tensors else None
+                if name is None:
+                    name = namespace.fresh(wanted)
+                    handed.setdefault(wanted, []).append(name)
+                names[start] = name
+            names[bound] = name
+            holder[name] = bound
+    released = tensors.difference(params, attributes)
+    ends: dict[int, list[str]] = {}  # draft -> the values it reads last, to `del` after it
+    for t, i in last.items():
+        if t in released:
+            ends.setdefault(i, []).append(t)
+    name_of = names.__getitem__
+    for i, done in ends.items():
+        if i >= len(drafts) - 2:  # the return releases what its function holds
+            continue
+        if len(done) > 1:  # in the order the statement reads them
+            done = [t for t in reads[i] if t in done]
+        keeps = [*map(name_of, drafts[i].binds), *map(name_of, drafts[i + 1].binds)]  # a few
+        drafts[i].deletes = [t for t in done if names[t] not in keeps]  # unless rebinding its name frees it
     return Plan(names, drafts)
 
 
-def _free_name(
-    hint: str,
-    handed: dict[str, list[str]],
-    holder: dict[str, str],
-    last: dict[str, int],
-    at: int,
-    tensor: bool,
-    tensors: set[str],
-    reuse: bool,
-) -> str | None:
-    """A name given earlier for the same hint whose value is no longer needed: rebinding it
-    frees that value (`identity = x` in every residual block). Tensors only (TorchScript)."""
-    if not (reuse and tensor):
-        return None
-    for name in handed.get(hint, []):
+def _free_name(handed: Sequence[str], holder: dict[str, str], last: dict[str, int], at: int, tensors: set[str]) -> str | None:
+    """A name given earlier for the same hint (`handed`) whose value is no longer needed:
+    rebinding it frees that value (`identity = x` in every residual block). Tensors only
+    (TorchScript)."""
+    for name in handed:
         held = holder.get(name)
         if held is not None and held in tensors and last.get(held, at) <= at:
             return name
@@ -270,7 +270,8 @@ def _free_name(
 
 def _reads(expr: str) -> list[str]:
     """The value tokens an expression reads, each once, in order of first use."""
-    return list(dict.fromkeys(_TOKEN_TEXT.findall(expr)))
+    found = _TOKEN_TEXT.findall(expr)
+    return found if len(found) < 2 else list(dict.fromkeys(found))
 
 
 def _primary(draft: Draft, reads: list[str], aliases: set[str], tensors: set[str]) -> str | None:
@@ -292,10 +293,14 @@ def _residual_aliases(
     readers: dict[str, list[int]] = {}
     for i, tokens in enumerate(reads):
         for t in tokens:
-            readers.setdefault(t, []).append(i)
+            where = readers.get(t)
+            if where is None:
+                readers[t] = [i]
+            else:
+                where.append(i)
     aliases: dict[int, Draft] = {}  # insert before this position
     for value, where in readers.items():
-        if value not in tensors or len(where) != 2:
+        if len(where) != 2 or value not in tensors:
             continue
         first, second = (drafts[i] for i in where)
         bound = first.single
@@ -314,6 +319,8 @@ def _residual_aliases(
         aliases[where[0]] = Draft([alias], value, ["identity"], "")
         second.expr = second.expr.replace(value, alias)
         reads[where[1]] = [alias if t == value else t for t in reads[where[1]]]
+    if not aliases:
+        return drafts, reads, set()
     out: list[Draft] = []
     out_reads: list[list[str]] = []
     for i, draft in enumerate(drafts):
