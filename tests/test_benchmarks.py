@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 import torch
 
+from benchmarks import compare
 from benchmarks.performance import STAGES, codegen_row, paired_ratio, stack, stage_rows, target_rows
 
 
@@ -55,3 +58,26 @@ def test_forward_ratios_pair_calls_of_the_same_round():
     # the machine's load doubled the third round's generated call and the last two rounds:
     # a ratio of medians would say 2.2x, each call against its own round's says 1.1x
     assert paired_ratio([1.1, 1.1, 2.2, 2.2, 2.2], [1.0, 1.0, 1.0, 2.0, 2.0]) == pytest.approx(1.1)
+
+
+def test_compare_keeps_each_sides_best_run():
+    runs = [("old", 0.30, 0.10), ("new", 0.20, 0.11), ("old", 0.27, 0.12), ("new", 0.25, 0.09)]
+    best = compare.best_of(runs)
+    assert best == {"old": (0.27, 0.10), "new": (0.20, 0.09)}
+    lines = compare.report(best, {"old": "HEAD~1", "new": "working tree"})
+    assert lines == [
+        "HEAD~1: 270.0 ms lower + render (2.70x python_code 100.0 ms)",
+        "working tree: 200.0 ms lower + render (2.22x python_code 90.0 ms)",
+        "working tree / HEAD~1: 0.741x",
+    ]
+
+
+def test_compare_times_a_revision_and_the_working_tree_in_turns():
+    if subprocess.run(["git", "rev-parse", "HEAD"], cwd=compare.ROOT, capture_output=True).returncode:
+        pytest.skip("not a git checkout")
+    before = subprocess.run(["git", "worktree", "list"], cwd=compare.ROOT, capture_output=True, text=True).stdout
+    lines = compare.compare("HEAD", "flat", nodes=40, rounds=1, repeats=1)
+    assert lines[0].startswith("HEAD: ") and lines[1].startswith("working tree: ")
+    assert lines[2].startswith("working tree / HEAD: ") and lines[2].endswith("x")
+    after = subprocess.run(["git", "worktree", "list"], cwd=compare.ROOT, capture_output=True, text=True).stdout
+    assert after == before  # the revision's checkout is gone again
