@@ -55,6 +55,10 @@ DOCS = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
 SIZES = {1_000: 5, 10_000: 3, 50_000: 3}
 BLACK_REPEATS = {50_000: 1}
 FORWARD_ROUNDS = 300  # calls of each module per forward figure
+#: how many times each zoo model's example batch is repeated for the forward figures: an
+#: eager call then takes 1-2 ms here (the issue asks for batches that take milliseconds;
+#: a fixed batch keeps the figures of different runs comparable)
+ZOO_REPEATS = {"mlp": 8192, "cnn": 128, "transformer_block": 256, "residual": 32}
 KINDS = ("flat", "classes")  # the stack printed as one forward (hierarchy=False), and with classes
 #: transformers families (tests/conformance/hf_models.py) at a size that takes milliseconds
 TRANSFORMERS = {
@@ -260,14 +264,14 @@ def forward_rows() -> tuple[list[str], dict[str, float]]:
     from tests.zoo import ZOO
 
     rows = [
-        "| model | eager | GraphModule | generated | vs eager | vs GraphModule | import + load() | GraphModule build | ratio |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| model | batch | eager | GraphModule | generated | vs eager | vs GraphModule | import + load() | GraphModule build | ratio |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     vs_eager = {}
     cases: list[tuple[str, nn.Module, tuple[Any, ...], dict[str, Any], str]] = []
-    for name in ("mlp", "cnn", "transformer_block", "residual"):
+    for name, repeats in ZOO_REPEATS.items():
         model, inputs = ZOO[name]()
-        cases.append((name, model.eval(), tuple(torch.cat([t] * 32) for t in inputs), {}, "fx"))
+        cases.append((name, model.eval(), tuple(torch.cat([t] * repeats) for t in inputs), {}, "fx"))
     for family in TRANSFORMERS:
         model, inputs = transformers_model(family)
         cases.append((family, model, (), {k: torch.cat([v] * 4) for k, v in inputs.items()}, "export"))
@@ -289,8 +293,9 @@ def forward_rows() -> tuple[list[str], dict[str, float]]:
             times = interleaved_times(modules, args, kwargs, FORWARD_ROUNDS)
         vs_eager[name] = paired_ratio(times["gen"], times["eager"])
         eager, gm, gen = (statistics.median(times[key]) * 1e3 for key in ("eager", "gm", "gen"))
+        batch = len(next(iter(kwargs.values())) if kwargs else args[0])
         rows.append(
-            f"| {name} | {eager:.2f} ms | {gm:.2f} ms | {gen:.2f} ms | "
+            f"| {name} | {batch} | {eager:.2f} ms | {gm:.2f} ms | {gen:.2f} ms | "
             f"{vs_eager[name]:.3f}x | {paired_ratio(times['gen'], times['gm']):.3f}x | "
             f"{loading * 1e3:.1f} ms | {building * 1e3:.1f} ms | {loading / building:.1f}x |"
         )
@@ -333,7 +338,7 @@ def report() -> list[str]:
         "",
         *stage_rows(figures),
         "",
-        "### Generated code at run time (no_grad; zoo batch x32, transformers batch x4)",
+        "### Generated code at run time (no_grad; batches that take about a millisecond or more, `batch` rows a call)",
         "",
         *forward,
         "",
