@@ -663,18 +663,24 @@ class _ClassLowering:
             for s in body
         ]
         param_tokens = {self.tokens[p.node]: p.name for p in params}
-        tensor_tokens = {t for node, t in self.tokens.items() if _is_tensor(node)}
-        attributes = frozenset(t for node, t in self.tokens.items() if node.op == "get_attr")
-        plan = plan_names(drafts, param_tokens, tensor_tokens, self.names, reuse, attributes)
+        tensor_tokens: set[str] = set()
+        attributes: set[str] = set()
+        for node, t in self.tokens.items():
+            if _is_tensor(node):
+                tensor_tokens.add(t)
+            if node.op == "get_attr":
+                attributes.add(t)
+        plan = plan_names(drafts, param_tokens, tensor_tokens, self.names, reuse, frozenset(attributes))
         self.names_of = plan.names
-        by_draft = {id(d): (s, c) for d, s, c in zip(drafts, body, contexts)}
         statements, statement_contexts = [], []
-        for i, draft in enumerate(plan.drafts):
-            if id(draft) in by_draft:
-                statement, context = by_draft[id(draft)]
-            else:  # a residual kept before its chain: `identity = x`
+        position = 0  # of the next draft of `body` among `plan.drafts`, which only inserts
+        for draft in plan.drafts:
+            context = contexts[position]
+            if position < len(drafts) and draft is drafts[position]:
+                statement = body[position]
+                position += 1
+            else:  # a residual kept before its chain (`identity = x`), in the chain's context
                 statement = Statement("alias", None, draft.binds[0], "=", draft.expr)
-                context = by_draft[id(plan.drafts[i + 1])][1]
             if draft.deletes:
                 statement.deletes = [plan.names[t] for t in draft.deletes]
             statement.meta.update(_recorded(statement.node))
