@@ -673,10 +673,10 @@ class _ClassLowering:
         plan = plan_names(drafts, param_tokens, tensor_tokens, self.names, reuse, frozenset(attributes))
         self.names_of = plan.names
         statements, statement_contexts = [], []
-        position = 0  # of the next draft of `body` among `plan.drafts`, which only inserts
+        position = 0  # of the next draft of `body` in `plan.drafts`: the plan only inserts aliases, each before a draft
         for draft in plan.drafts:
             context = contexts[position]
-            if position < len(drafts) and draft is drafts[position]:
+            if draft is drafts[position]:
                 statement = body[position]
                 position += 1
             else:  # a residual kept before its chain (`identity = x`), in the chain's context
