@@ -338,7 +338,7 @@ def report() -> list[str]:
         "",
         *stage_rows(figures),
         "",
-        "### Generated code at run time (no_grad; batches that take about a millisecond or more, `batch` rows a call)",
+        "### Generated code at run time (no_grad; batches that take about a millisecond or more; `batch`: rows per call)",
         "",
         *forward,
         "",
