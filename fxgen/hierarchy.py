@@ -200,6 +200,9 @@ class _Splitter:
         self.apart = apart | inline
         self.units: list[Unit] = []
         self.firsts: dict[Any, Unit] = {}  # twin key -> the unit cut for it
+        #: a sketch of twin keys (equal keys have equal sketches) -> the units cut for it
+        #: whose keys are not made yet: a key is made only once another call has its sketch
+        self.unkeyed: dict[Any, list[tuple[Unit, Callable[[], Any]]]] = {}
         self.subtrees: dict[int, list[Unit]] = {}  # id(unit) -> its units, itself last
         self.siblings: set[int] = set()  # ids of the units cut so far by the visit cutting now
         self.stacks: dict[int, tuple[Any, list[tuple[str, str, str]]]] = {}
@@ -375,13 +378,25 @@ class _Splitter:
         )
         contexts = [source.context(n) or () for n in nodes]
         child_source.strip = source.strip + len(_shared_context(contexts))
-        twin_key = self.twin_key(path, module, depth, child_source)
-        first = self.firsts.get(twin_key) if twin_key is not None else None
+        key_of = functools.partial(self.twin_key, path, module, depth, child_source)
+        sketch = _sketch(module, child_source)
+        unkeyed = self.unkeyed.get(sketch)
+        first = twin_key = None  # the first call of its sketch has no twin before it
+        if unkeyed is not None:
+            for earlier, earlier_key_of in unkeyed:  # now that a twin of theirs may exist, key them
+                earlier_key = earlier_key_of()
+                if earlier_key is not None:
+                    self.firsts.setdefault(earlier_key, earlier)
+            unkeyed.clear()
+            twin_key = key_of()
+            first = self.firsts.get(twin_key) if twin_key is not None else None
         if first is not None and id(first) not in self.subtrees and id(first) not in self.siblings:
             first = twin_key = None  # repeated only once visited: a sibling's visit comes first, a cousin's may not
         if first is None:
             child = Unit(path, module, fx.Graph(), cls)
-            if twin_key is not None:
+            if unkeyed is None:
+                self.unkeyed[sketch] = [(child, key_of)]
+            elif twin_key is not None:
                 self.firsts.setdefault(twin_key, child)
         else:
             child = Unit(path, module, first.graph, cls, twin_of=first)
@@ -508,6 +523,12 @@ class _Splitter:
                 item.meta[CONTEXT] = source.context(out)
             item.meta["nn_module_stack"] = call.meta["nn_module_stack"]
             local[out] = item
+
+
+def _sketch(module: nn.Module, source: _Source) -> Any:
+    """What every twin key of a call holds and costs nothing to make: equal keys have
+    equal sketches (the module's type is part of its structure key)."""
+    return type(module), len(source.nodes), len(source.inputs), len(source.outputs)
 
 
 def _shared_context(contexts: list[tuple[Any, ...]]) -> tuple[Any, ...]:

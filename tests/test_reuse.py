@@ -10,6 +10,7 @@ from torch import nn
 from torch.fx.immutable_collections import immutable_list
 
 import fxgen
+import fxgen.hierarchy
 import fxgen.lower
 from fxgen.hierarchy import _Splitter
 from fxgen.reuse import ClassReuse, Unkeyable, argument_key
@@ -228,6 +229,46 @@ def test_repeated_calls_are_twins_of_the_first_and_write_the_same_file(monkeypat
     # (other source lines); `last` and `tied` share a weight (no key)
     assert twins == ["Outer", "Outer"]
     assert "self.tied.inner.fc.weight = self.last.inner.fc.weight" in expected
+
+
+@pytest.mark.parametrize("case", ["stages", "BERT"])
+def test_twin_keys_wait_for_a_second_call_of_their_sketch(monkeypatch, case):
+    # a call's twin key is made only once another call has its sketch (module type,
+    # numbers of nodes, inputs and outputs): keying every call finds the same twins
+    if case == "BERT":
+        from tests.conformance.hf_models import build
+
+        model, inputs = build("BERT")
+        options = dict(example_inputs=((), inputs), capture="export")
+    else:
+        model, options = Stages().eval(), dict(example_inputs=(torch.randn(2, 4),))
+    text, twins, keyed = _twins_and_keys(monkeypatch, lambda: fxgen.render(model, **options))
+    monkeypatch.setattr(fxgen.hierarchy, "_sketch", lambda module, source: None)  # every call alike
+    assert _twins_and_keys(monkeypatch, lambda: fxgen.render(model, **options))[:2] == (text, twins)
+    assert twins
+    if case == "BERT":  # the embeddings, the encoder, the pooler, ...: called once, never keyed
+        every_key = _twins_and_keys(monkeypatch, lambda: fxgen.render(model, **options))[2]
+        assert set(keyed) < set(every_key) and "encoder" in set(every_key) - set(keyed)
+
+
+def _twins_and_keys(monkeypatch, render: Callable[[], str]) -> tuple[str, list[tuple[str, str]], list[str]]:
+    """`render()`, the twins it made (path, its first's path) and the paths it keyed."""
+    twins, keyed = [], []
+    repeat, twin_key = _Splitter.repeat, _Splitter.twin_key
+
+    def repeated(self, twin):
+        twins.append((twin.path, twin.twin_of.path))
+        repeat(self, twin)
+
+    def counted(self, path, *rest):
+        if self.node_key is not None:  # not the test run's split without twins
+            keyed.append(path)
+        return twin_key(self, path, *rest)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(_Splitter, "repeat", repeated)
+        patch.setattr(_Splitter, "twin_key", counted)
+        return render(), twins, keyed
 
 
 def test_a_twin_key_that_misses_a_difference_fails_the_test_run(monkeypatch):
