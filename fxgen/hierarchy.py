@@ -451,25 +451,29 @@ class _Splitter:
         for value, caller in source.inputs:
             place(value, _kept(caller.meta, _SIZE_META if value in source.sizes else _INPUT_META))
         calls: dict[str, tuple[int, str]] = {}  # calls made inside the child -> (number, path)
+        stacks = []
+        for node in source.nodes:
+            place(node, node.meta)
+            stack = []
+            for key, inner, cls in self.stack(node)[depth + 1 :]:
+                if not inner.startswith(path + "."):
+                    return None
+                number = calls.setdefault(key, (len(calls), inner))[0]
+                stack.append((number, inner[len(path) + 1 :], cls))
+            stacks.append(tuple(stack))
         try:
-            keys: list[Any] = [
+            # recorded arguments name the inputs of units inside; first, as the cheap part
+            # that fails where a call inside is passed a value made outside the child
+            keys: list[Any] = [_call_key(self.recorded(inner, key), positions) for key, (_, inner) in calls.items()]
+            keys += [
                 tuple((name, value_key(caller.meta.get("val"))) for name, (_, caller) in zip(source.names, source.inputs)),
                 tuple((index[tensor], dim, value_key(callers[size].meta.get("val"))) for size, (tensor, dim) in source.sizes.items()),
                 self.structures.key(module),
+                tuple(index[value] for value in source.outputs),
             ]
-            for node in source.nodes:
-                place(node, node.meta)
-                stack = []
-                for key, inner, cls in self.stack(node)[depth + 1 :]:
-                    if not inner.startswith(path + "."):
-                        return None
-                    number = calls.setdefault(key, (len(calls), inner))[0]
-                    stack.append((number, inner[len(path) + 1 :], cls))
+            for node, stack in zip(source.nodes, stacks):
                 node_key = self.node_key(node, source.target(node), index, source.context(node), path, module)
-                keys.append((node_key, tuple(stack)))
-            keys.append(tuple(index[value] for value in source.outputs))
-            for key, (_, inner) in calls.items():  # recorded arguments name the inputs of units inside
-                keys.append(_call_key(self.recorded(inner, key), positions))
+                keys.append((node_key, stack))
             key = tuple(keys)
             hash(key)
         except (Unkeyable, TypeError):  # TypeError: unhashable
