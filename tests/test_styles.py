@@ -144,6 +144,20 @@ def test_overriding_one_opcode_template_changes_only_its_lines(tmp_path):
     assert all(b == a + "  # a module call" and "= self." in a for a, b in changed)
 
 
+@pytest.mark.parametrize("style", ["module", "functional"])
+@pytest.mark.parametrize("name", sorted(ZOO))
+def test_statements_written_by_body_equal_the_statement_macro(tmp_path, name, style):
+    # `body` writes a statement whose opcode template renders with `statement` itself
+    # in place, without calling the macro: through a macro that calls it, the same file
+    wrapper = '{% import "macros.py.jinja" as common %}{% macro render(stmt) %}{{ common.statement(stmt) }}{% endmacro %}'
+    opcodes = ("get_attr", "call_function", "call_method", "call_module")
+    folder = _write(tmp_path / "via_macro", {f"{opcode}.py.jinja": wrapper for opcode in opcodes})
+    model, inputs = ZOO[name]()
+    plain = fxgen.render(model, style=style, example_inputs=inputs, formatter=None)
+    through = fxgen.render(model, style=style, example_inputs=inputs, formatter=None, template_dirs=[folder])
+    assert through.replace("# templates: ['via_macro']\n", "") == plain
+
+
 def test_a_user_style_extends_a_built_in_one_and_overrides_a_block(tmp_path):
     _write(tmp_path / "bare", {
         "style.json": '{"description": "the module style without load()", "extends": "module"}',
