@@ -637,14 +637,17 @@ def _then(target: str | None, retarget: Callable[[str], str | None]) -> str | No
 
 def _call_key(call: Call | None, positions: dict[str, tuple[int, int]]) -> Any:
     """A recorded call as a key: graph values by position (and rank among the value's
-    names), literals exactly; raises `Unkeyable` for a value from outside the child."""
+    names), literals exactly. A value no node of the child has (made outside it, and read
+    neither by the child nor by the call: `attention_mask` that eager attention ignores)
+    is keyed only as such: it names no input inside, and only counts as an argument
+    that is a graph value (`collapsible`)."""
     if call is None:
         return None
 
     def value(v: Any) -> Any:
         if isinstance(v, Origin):
             if v.name not in positions:
-                raise Unkeyable(v.name)
+                return ("outside",)
             return ("value", positions[v.name])
         if type(v) in (tuple, list):
             return (type(v), tuple(value(item) for item in v))

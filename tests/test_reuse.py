@@ -271,6 +271,50 @@ def _twins_and_keys(monkeypatch, render: Callable[[], str]) -> tuple[str, list[t
         return render(), twins, keyed
 
 
+class Ignores(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x, mask):
+        return self.fc(x)
+
+
+class Holder(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = Ignores()
+        self.norm = nn.LayerNorm(4)
+
+    def forward(self, x, mask):
+        return self.norm(self.inner(x, mask)) + x
+
+
+class MaskedStack(nn.Module):
+    """Blocks passed a mask made outside them, which only a call inside them is passed
+    (and ignores): GPT-2's and LLaMA's layers, whose attention is passed the mask."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList([Holder() for _ in range(3)])
+
+    def forward(self, x):
+        mask = x.sum(-1, keepdim=True) > 0
+        for block in self.blocks:
+            x = block(x, mask)
+        return x
+
+
+@pytest.mark.parametrize("capture", ["fx", "export"])
+def test_blocks_passing_on_a_value_made_outside_that_nothing_reads_are_twins(monkeypatch, capture):
+    model = MaskedStack().eval()
+    options = dict(example_inputs=(torch.randn(2, 4),), capture=capture)
+    expected = _without_reuse(monkeypatch, model, **options)
+    twins = _twins(monkeypatch)
+    assert fxgen.render(model, **options) == expected
+    assert twins == ["Holder", "Holder"]  # not just their `inner`
+
+
 def test_a_twin_key_that_misses_a_difference_fails_the_test_run(monkeypatch):
     def class_only(self, path, module, *rest):
         return type(module).__name__ if self.node_key is not None else None
