@@ -3,7 +3,10 @@
 `Graph.create_node` walks every new node's arguments with pytree to warn about raw
 SymInts passed by a tracer; a copy of an existing graph passes nothing new, and that
 walk was a third of the time it takes to cut a large graph into classes. Here a node is
-created without arguments and then given them (the same node, users and metadata).
+created without arguments and then given them (the same node, users and metadata),
+through the `args` and `kwargs` properties themselves: `Node.__setattr__` would also
+take the node out of the graph's lookup table by opcode and target and put it back,
+which arguments do not change (a third of the time to make a node).
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ def new_node(
     if name is None and type(target) is str and target == target.lower() and not target.startswith("__"):
         name = target  # the name fx would make of it, without its camel-case regex
     result = graph.create_node(op, target, (), {}, name, type_)
-    result.args = args
-    result.kwargs = kwargs
+    object.__setattr__(result, "args", args)  # the property's setter: users are updated
+    object.__setattr__(result, "kwargs", kwargs)
     return result
 
 

@@ -20,3 +20,7 @@ def test_copy_graph_is_graph_copy(name):
     for a, b in zip(theirs.nodes, ours.nodes, strict=True):
         assert (a.op, a.name, a.target, a.type, a.meta) == (b.op, b.name, b.target, b.type, b.meta)
         assert [u.name for u in a.users] == [u.name for u in b.users]
+    ours.lint()
+    for node in theirs.nodes:  # the graph's lookup table by opcode and target, as fx keeps it
+        found = [n.name for n in ours.find_nodes(op=node.op, target=node.target, sort=False)]
+        assert found == [n.name for n in theirs.find_nodes(op=node.op, target=node.target, sort=False)]
