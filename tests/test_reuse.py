@@ -221,14 +221,21 @@ class Stages(nn.Module):
 @pytest.mark.parametrize("capture", ["fx", "export"])
 def test_repeated_calls_are_twins_of_the_first_and_write_the_same_file(monkeypatch, capture):
     model = Stages().eval()
+    twins = _twins_writing_the_same_file(monkeypatch, model, capture)
+    # blocks.1 and blocks.2 repeat blocks.0 with its Inner; `alone` is called elsewhere
+    # (other source lines); `last` and `tied` share a weight (no key)
+    assert twins == ["Outer", "Outer"]
+    text = fxgen.render(model, example_inputs=(torch.randn(2, 4),), capture=capture)
+    assert "self.tied.inner.fc.weight = self.last.inner.fc.weight" in text
+
+
+def _twins_writing_the_same_file(monkeypatch, model: nn.Module, capture: str) -> list[str]:
+    """The twins of `model`'s export, which writes what it writes without twins and reuse."""
     options = dict(example_inputs=(torch.randn(2, 4),), capture=capture)
     expected = _without_reuse(monkeypatch, model, **options)
     twins = _twins(monkeypatch)
     assert fxgen.render(model, **options) == expected
-    # blocks.1 and blocks.2 repeat blocks.0 with its Inner; `alone` is called elsewhere
-    # (other source lines); `last` and `tied` share a weight (no key)
-    assert twins == ["Outer", "Outer"]
-    assert "self.tied.inner.fc.weight = self.last.inner.fc.weight" in expected
+    return twins
 
 
 @pytest.mark.parametrize("case", ["stages", "BERT"])
@@ -307,11 +314,7 @@ class MaskedStack(nn.Module):
 
 @pytest.mark.parametrize("capture", ["fx", "export"])
 def test_blocks_passing_on_a_value_made_outside_that_nothing_reads_are_twins(monkeypatch, capture):
-    model = MaskedStack().eval()
-    options = dict(example_inputs=(torch.randn(2, 4),), capture=capture)
-    expected = _without_reuse(monkeypatch, model, **options)
-    twins = _twins(monkeypatch)
-    assert fxgen.render(model, **options) == expected
+    twins = _twins_writing_the_same_file(monkeypatch, MaskedStack().eval(), capture)
     assert twins == ["Holder", "Holder"]  # not just their `inner`
 
 
