@@ -463,7 +463,7 @@ class _Splitter:
             stacks.append(tuple(stack))
         try:
             # recorded arguments name the inputs of units inside; first, as the cheap part
-            # that fails where a call inside is passed a value made outside the child
+            # that fails where a call inside is passed an argument with no exact key
             keys: list[Any] = [_call_key(self.recorded(inner, key), positions) for key, (_, inner) in calls.items()]
             keys += [
                 tuple((name, value_key(caller.meta.get("val"))) for name, (_, caller) in zip(source.names, source.inputs)),
