@@ -12,6 +12,7 @@ says why.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import operator
 from dataclasses import dataclass, field
@@ -177,6 +178,51 @@ def module_stack(node: fx.Node) -> list[tuple[str, str, str]]:
     return entries
 
 
+class _LocalNodes(dict):
+    """Captured node -> the unit's node for it. Attribute reads are hoisted (they read,
+    never compute): placed right after the placeholders, in captured order, but made only
+    once something in the unit reads them, or at the end (`make_hoisted`), so that a read
+    a cut takes into its call is never made (BERT's weights were made and erased again at
+    every level of nesting)."""
+
+    def __init__(self, splitter: _Splitter, graph: fx.Graph, source: _Source) -> None:
+        super().__init__()
+        self.splitter, self.graph, self.source = splitter, graph, source
+        self.reads: list[fx.Node] = []  # the captured reads to hoist, in order
+        self.hoisted: dict[fx.Node, int] = {}  # captured read -> its place among them
+        self.made: list[int] = []  # places of the reads made so far, sorted
+        self.anchor: fx.Node | None = None  # the last placeholder: the hoisted come after it
+
+    def hoist(self, reads: list[fx.Node]) -> None:
+        self.reads, self.hoisted = reads, {read: place for place, read in enumerate(reads)}
+        self.anchor = next(reversed(self.graph.nodes), None)
+
+    def is_hoisted(self, node: fx.Node) -> bool:
+        return node in self.hoisted
+
+    def __missing__(self, node: fx.Node) -> fx.Node:
+        place = self.hoisted[node]  # a KeyError for any other node, as a dict gives
+        at = bisect.bisect(self.made, place)
+        if at < len(self.made):  # before the next one made
+            where = self.graph.inserting_before(self[self.reads[self.made[at]]])
+        elif at:  # after the previous one
+            where = self.graph.inserting_after(self[self.reads[self.made[at - 1]]])
+        elif self.anchor is not None:
+            where = self.graph.inserting_after(self.anchor)
+        else:
+            where = self.graph.inserting_before(None)  # the graph's start
+        with where:
+            copy = self[node] = self.splitter.copy(self.graph, node, self.source, self)
+        self.made.insert(at, place)
+        return copy
+
+    def make_hoisted(self, but: set[fx.Node]) -> None:
+        """Make every hoisted read not made yet, except those in `but`."""
+        for read in self.reads:
+            if read not in but and read not in self:
+                self[read]  # made by __missing__
+
+
 class _Splitter:
     def __init__(
         self,
@@ -223,21 +269,18 @@ class _Splitter:
         """Fill `unit.graph` from `source`: placeholders, attribute reads (hoisted: they
         read, never compute), sizes, then the nodes, each module call that can be cut out
         as one call node. The children cut out, with their sources (None: a twin)."""
-        graph, local = unit.graph, {}  # captured node -> the unit's node for it
+        graph = unit.graph
+        local = _LocalNodes(self, graph, source)
         callers = dict(source.inputs)
         passed = [(value, caller) for value, caller in source.inputs if value not in source.sizes]
         for (value, caller), name in zip(passed, source.names):
             local[value] = graph.placeholder(name)
             local[value].meta = _kept(caller.meta, _INPUT_META)
-        rest = []
         for node in source.nodes:
             if node.op == "placeholder":
                 local[node] = self.copy(graph, node, source, local)
-        for node in source.nodes:
-            if node.op == "get_attr":
-                local[node] = self.copy(graph, node, source, local)
-            elif node.op != "placeholder":
-                rest.append(node)
+        local.hoist([node for node in source.nodes if node.op == "get_attr"])  # made where read
+        rest = [node for node in source.nodes if node.op not in ("placeholder", "get_attr")]
         for value, (tensor, dim) in source.sizes.items():
             local[value] = new_node(graph, "call_function", torch.ops.aten.sym_size.int, (local[tensor], dim), {})
             local[value].meta = _kept(callers[value].meta, _SIZE_META)
@@ -252,7 +295,7 @@ class _Splitter:
         starts = {nodes[0]: key for key, nodes in groups.items()}
         position = {node: i for i, node in enumerate(rest)}
         children: list[tuple[Unit, _Source | None]] = []
-        moved: dict[fx.Node, None] = {}  # attribute reads a cut took into its call
+        moved: set[fx.Node] = set()  # captured attribute reads a cut took into its call
         cut: set[fx.Node] = set()
         self.siblings = set()
         for node in rest:
@@ -265,12 +308,10 @@ class _Splitter:
                     cut.update(nodes)
             if node not in cut:
                 local[node] = self.copy(graph, node, source, local)
+        local.make_hoisted(but=moved)  # as the captured graph has them, unless a call took them
         if source.outputs:
             outputs = [local[o] for o in source.outputs]
             graph.output(outputs[0] if len(outputs) == 1 else tuple(outputs))
-        for node in moved:
-            if not node.users:
-                graph.erase_node(node)
         return children
 
     def copy(self, graph: fx.Graph, node: fx.Node, source: _Source, local: dict[fx.Node, fx.Node]) -> fx.Node:
@@ -321,7 +362,7 @@ class _Splitter:
         nodes: list[fx.Node],
         contiguous: bool,
         depth: int,
-        moved: dict[fx.Node, None],
+        moved: set[fx.Node],
         children: list[tuple[Unit, _Source | None]],
     ) -> bool:
         """One call's nodes as one call node in `unit.graph`, or False where its code stays
@@ -338,17 +379,16 @@ class _Splitter:
         retarget = lambda t: _relative_target(t, relative, members, unit.module)  # noqa: E731
         inside = set(nodes)
         inputs: dict[fx.Node, fx.Node] = {}  # the caller's node -> the captured value it stands for
-        attributes: dict[fx.Node, fx.Node] = {}  # likewise, for the child's own attributes read here
+        attributes: dict[fx.Node, None] = {}  # hoisted attribute reads of the child's own attributes
         for node in nodes:
             for value in node.all_input_nodes:
-                if value in inside:
+                if value in inside or value in attributes:
+                    continue
+                if local.is_hoisted(value) and retarget(str(source.target(value))) is not None:
+                    attributes[value] = None
                     continue
                 seen = local[value]
-                if seen in inputs or seen in attributes:
-                    continue
-                if seen.op == "get_attr" and retarget(str(seen.target)) is not None:
-                    attributes[seen] = value
-                else:
+                if seen not in inputs:
                     inputs[seen] = value
         for node in nodes:
             if node.op == "call_module" and retarget(str(source.target(node))) is None:
@@ -359,7 +399,7 @@ class _Splitter:
         seen_inputs = list(inputs)
         if self.collapse and self.collapsible(module, seen_inputs, outputs, recorded):
             self.call(unit.graph, source, local, nodes, outputs, relative, _call_arguments(recorded, seen_inputs), key, module)
-            moved.update(dict.fromkeys(attributes))
+            moved.update(attributes)
             return True
         if path in self.inline:
             note = f"{relative}: called more than once with different code, so its code is inline"
@@ -369,7 +409,7 @@ class _Splitter:
         sizes = _sizes_from_inputs(seen_inputs)
         passed, names = _named_inputs([value for value in seen_inputs if value not in sizes], recorded)
         child_source = _Source(
-            [*attributes.values(), *nodes],
+            [*attributes, *nodes],
             [(inputs[seen], seen) for seen in passed + list(sizes)],
             names,
             {inputs[size]: (inputs[tensor], dim) for size, (tensor, dim) in sizes.items()},
@@ -401,7 +441,7 @@ class _Splitter:
         else:
             child = Unit(path, module, first.graph, cls, twin_of=first)
         self.call(unit.graph, source, local, nodes, outputs, relative, (tuple(passed), {}), key, module)
-        moved.update(dict.fromkeys(attributes))
+        moved.update(attributes)
         children.append((child, child_source if first is None else None))
         self.siblings.add(id(child))
         return True

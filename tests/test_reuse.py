@@ -318,6 +318,35 @@ def test_blocks_passing_on_a_value_made_outside_that_nothing_reads_are_twins(mon
     assert twins == ["Holder", "Holder"]  # not just their `inner`
 
 
+def test_attribute_reads_a_call_takes_are_never_made_in_the_classes_above_it(monkeypatch):
+    # exported BERT reads each weight with a get_attr node: the read is made in the graph
+    # of the class that reads it, not made and erased again at every level above it
+    from tests.conformance.hf_models import build
+
+    model, inputs = build("BERT")
+    options = dict(example_inputs=((), inputs), capture="export")
+    expected = _without_reuse(monkeypatch, model, **options)
+    erased, splitting = [], []
+    split, erase_node = fxgen.lower.split, torch.fx.Graph.erase_node
+
+    def split_counted(*args, **kwargs):
+        splitting.append(True)
+        try:
+            return split(*args, **kwargs)
+        finally:
+            splitting.pop()
+
+    def erase_counted(graph, node):
+        if splitting:
+            erased.append(node.op)
+        erase_node(graph, node)
+
+    monkeypatch.setattr(fxgen.lower, "split", split_counted)
+    monkeypatch.setattr(torch.fx.Graph, "erase_node", erase_counted)
+    assert fxgen.render(model, **options) == expected
+    assert erased == []
+
+
 def test_a_twin_key_that_misses_a_difference_fails_the_test_run(monkeypatch):
     def class_only(self, path, module, *rest):
         return type(module).__name__ if self.node_key is not None else None
