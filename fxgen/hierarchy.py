@@ -246,9 +246,9 @@ class _Splitter:
         self.apart = apart | inline
         self.units: list[Unit] = []
         self.firsts: dict[Any, Unit] = {}  # twin key -> the unit cut for it
-        #: a sketch of twin keys (equal keys have equal sketches) -> the units cut for it
-        #: whose keys are not made yet: a key is made only once another call has its sketch
-        self.unkeyed: dict[Any, list[tuple[Unit, Callable[[], Any]]]] = {}
+        #: a sketch of twin keys (equal keys have equal sketches) -> the first unit cut for
+        #: it and how to make its key, until a second call has that sketch (then None)
+        self.unkeyed: dict[Any, tuple[Unit, Callable[[], Any]] | None] = {}
         self.subtrees: dict[int, list[Unit]] = {}  # id(unit) -> its units, itself last
         self.siblings: set[int] = set()  # ids of the units cut so far by the visit cutting now
         self.stacks: dict[int, tuple[Any, list[tuple[str, str, str]]]] = {}
@@ -420,22 +420,24 @@ class _Splitter:
         child_source.strip = source.strip + len(_shared_context(contexts))
         key_of = functools.partial(self.twin_key, path, module, depth, child_source)
         sketch = _sketch(module, child_source)
-        unkeyed = self.unkeyed.get(sketch)
-        first = twin_key = None  # the first call of its sketch has no twin before it
-        if unkeyed is not None:
-            for earlier, earlier_key_of in unkeyed:  # now that a twin of theirs may exist, key them
+        seen = sketch in self.unkeyed  # else the first call of its sketch: no twin before it
+        first = twin_key = None
+        if seen:
+            pending = self.unkeyed[sketch]
+            if pending is not None:  # the first call of the sketch: now that it may have a twin, key it
+                earlier, earlier_key_of = pending
                 earlier_key = earlier_key_of()
                 if earlier_key is not None:
                     self.firsts.setdefault(earlier_key, earlier)
-            unkeyed.clear()
+                self.unkeyed[sketch] = None
             twin_key = key_of()
             first = self.firsts.get(twin_key) if twin_key is not None else None
         if first is not None and id(first) not in self.subtrees and id(first) not in self.siblings:
             first = twin_key = None  # repeated only once visited: a sibling's visit comes first, a cousin's may not
         if first is None:
             child = Unit(path, module, fx.Graph(), cls)
-            if unkeyed is None:
-                self.unkeyed[sketch] = [(child, key_of)]
+            if not seen:
+                self.unkeyed[sketch] = (child, key_of)
             elif twin_key is not None:
                 self.firsts.setdefault(twin_key, child)
         else:

@@ -220,22 +220,20 @@ class Stages(nn.Module):
 
 @pytest.mark.parametrize("capture", ["fx", "export"])
 def test_repeated_calls_are_twins_of_the_first_and_write_the_same_file(monkeypatch, capture):
-    model = Stages().eval()
-    twins = _twins_writing_the_same_file(monkeypatch, model, capture)
+    text, twins = _twins_writing_the_same_file(monkeypatch, Stages().eval(), capture)
     # blocks.1 and blocks.2 repeat blocks.0 with its Inner; `alone` is called elsewhere
     # (other source lines); `last` and `tied` share a weight (no key)
     assert twins == ["Outer", "Outer"]
-    text = fxgen.render(model, example_inputs=(torch.randn(2, 4),), capture=capture)
     assert "self.tied.inner.fc.weight = self.last.inner.fc.weight" in text
 
 
-def _twins_writing_the_same_file(monkeypatch, model: nn.Module, capture: str) -> list[str]:
-    """The twins of `model`'s export, which writes what it writes without twins and reuse."""
+def _twins_writing_the_same_file(monkeypatch, model: nn.Module, capture: str) -> tuple[str, list[str]]:
+    """`model`'s file, the same as without twins and reuse, and the twins made for it."""
     options = dict(example_inputs=(torch.randn(2, 4),), capture=capture)
     expected = _without_reuse(monkeypatch, model, **options)
     twins = _twins(monkeypatch)
     assert fxgen.render(model, **options) == expected
-    return twins
+    return expected, twins
 
 
 @pytest.mark.parametrize("case", ["stages", "BERT"])
@@ -314,7 +312,7 @@ class MaskedStack(nn.Module):
 
 @pytest.mark.parametrize("capture", ["fx", "export"])
 def test_blocks_passing_on_a_value_made_outside_that_nothing_reads_are_twins(monkeypatch, capture):
-    twins = _twins_writing_the_same_file(monkeypatch, MaskedStack().eval(), capture)
+    _, twins = _twins_writing_the_same_file(monkeypatch, MaskedStack().eval(), capture)
     assert twins == ["Holder", "Holder"]  # not just their `inner`
 
 
