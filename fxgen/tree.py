@@ -234,6 +234,7 @@ class _Builder:
         self.seen_modules: dict[int, str] = {}  # id -> qualified name of first occurrence
         self.seen_tensors: dict[int, str] = {}  # id -> qualified name of first occurrence
         self.keepalive: list[Any] = []  # ids above stay unique while we hold these
+        self.constructor_texts: dict[Any, str] = {}  # constructor key -> its call's source
 
     def visit_root(self, root: nn.Module) -> None:
         self.seen_modules[id(root)] = ""
@@ -300,9 +301,10 @@ class _Builder:
     def leaf(self, module: nn.Module, path: str) -> str:
         constructor = self.cache.get(module)
         assert isinstance(constructor, Constructor)
-        for sub_path, sub in module.named_modules(remove_duplicate=False):
+        subs = module.named_modules(remove_duplicate=False) if module._modules else [("", module)]
+        for sub_path, sub in subs:
             prefix = _join(path, sub_path)
-            for name, tensor in list(sub._parameters.items()) + list(sub._buffers.items()):
+            for name, tensor in [*sub._parameters.items(), *sub._buffers.items()]:
                 if tensor is not None and self.note_tensor(tensor, _join(prefix, name)):
                     if name in sub._non_persistent_buffers_set:
                         self.tree.buffers[_join(prefix, name)] = tensor
@@ -311,7 +313,14 @@ class _Builder:
         for name, flag in constructor.requires_grad.items():
             target = _join(path, name)
             self.statement(InitStatement("requires_grad", target, f"{self.tree.member(target)}.requires_grad_({flag})"), late=True)
-        return self.constructor_source(constructor)
+        try:
+            key = _constructor_key(constructor)
+        except Unkeyable:
+            return self.constructor_source(constructor)
+        text = self.constructor_texts.get(key)
+        if text is None:  # a model's leaves are mostly a few configurations, made again and again
+            text = self.constructor_texts[key] = self.constructor_source(constructor)
+        return text
 
     def fill(self, module: nn.Module, path: str) -> None:
         """Add a plain module's own members, filling each child right after it is created."""

@@ -114,3 +114,19 @@ def test_frozen_parameters_are_recorded():
     module.bias.requires_grad_(False)
     constructor = constructor_for(module)
     assert constructor.requires_grad == {"bias": False}
+
+
+def test_equal_constructors_share_their_text_and_only_they_do():
+    holder = nn.Module()
+    leaves = {
+        "a": nn.Linear(4, 4), "b": nn.Linear(4, 4), "c": nn.Linear(4, 4, bias=False), "d": nn.Linear(4, 5),
+        "e": nn.LeakyReLU(0.0), "f": nn.LeakyReLU(-0.0), "g": nn.ELU(1.0), "h": nn.ELU(2.0),
+        "i": nn.Dropout(0.5), "j": nn.Dropout(0.5, inplace=True),
+    }
+    for name, leaf in leaves.items():
+        holder.add_module(name, leaf)
+    writer = ExprWriter(Imports(), lambda node: Expr(node.name), lambda name: False)
+    tree = build_tree(holder, writer, ConstructorCache(), numbered_modules_are_lists=False)
+    built = {s.path: s.code.split(" = ", 1)[1] for s in tree.init if s.kind == "module"}
+    assert built == {name: rebuild_source(leaf)[0] for name, leaf in leaves.items()}
+    assert built["e"] != built["f"] and "-0.0" in built["f"]
