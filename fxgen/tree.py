@@ -63,13 +63,19 @@ class ModuleTree:
     init: list[InitStatement] = field(default_factory=list)  #: statements of `__init__`
     buffers: dict[str, torch.Tensor] = field(default_factory=dict)  #: restored by `load()`
     load_fixups: list[str] = field(default_factory=list)  #: statements on `model` after loading
+    #: (target, base) -> `member`'s source; a module's kind is set before anything below it is reached
+    _members: dict[tuple[str, str], str] = field(default_factory=dict, repr=False, compare=False)
 
     def member(self, target: str, base: str = "self") -> str:
-        """Source that reaches `target` ("layer1.0.conv1.weight") from `base`."""
-        source, prefix = base, ""
-        for part in filter(None, target.split(".")):
-            source = _child_access(source, self.kinds.get(prefix, "plain"), part)
-            prefix = f"{prefix}.{part}" if prefix else part
+        """Source that reaches `target` ("layer1.0.conv1.weight") from `base` (made once
+        per target, from its owner's: a class reaches each member many times)."""
+        source = self._members.get((target, base))
+        if source is None:
+            owner, _, part = target.rpartition(".")
+            if not part:
+                return self.member(owner, base) if owner else base
+            reach = self.member(owner, base) if owner else base
+            source = self._members[target, base] = _child_access(reach, self.kinds.get(owner, "plain"), part)
         return source
 
 
