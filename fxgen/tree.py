@@ -64,7 +64,7 @@ class ModuleTree:
     buffers: dict[str, torch.Tensor] = field(default_factory=dict)  #: restored by `load()`
     load_fixups: list[str] = field(default_factory=list)  #: statements on `model` after loading
     #: (target, base) -> `member`'s source; a module's kind is set before anything below it is reached
-    _members: dict[tuple[str, str], str] = field(default_factory=dict, repr=False, compare=False)
+    _members: dict[tuple[str, str], str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def member(self, target: str, base: str = "self") -> str:
         """Source that reaches `target` ("layer1.0.conv1.weight") from `base` (made once
