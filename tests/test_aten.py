@@ -10,6 +10,7 @@ exact and each output must alias the same inputs (a view stays a view, a copy a 
 from __future__ import annotations
 
 import functools
+import gc
 import itertools
 from typing import Any, Callable
 
@@ -147,12 +148,17 @@ def _comparable(value: Any, op: Any) -> Any:
 
 
 def _tensor_samples(info: Any) -> list[Any]:
+    """The first samples of an OpInfo. What is left of its generator is collected here:
+    it sits in a reference cycle, and left to the collector its no_grad cleanup could run
+    inside a later trace (`_record`, an export) and make that trace fail."""
     for dtype in (torch.float32, torch.int64, torch.bool):
         if dtype in info.supported_dtypes("cpu"):
             try:
                 return list(itertools.islice(info.sample_inputs("cpu", dtype), SAMPLES_PER_OPINFO))
             except Exception:
                 return []
+            finally:
+                gc.collect(1)  # the young generations: the cycle was made just now
     return []
 
 
