@@ -148,18 +148,25 @@ def _comparable(value: Any, op: Any) -> Any:
 
 
 def _tensor_samples(info: Any) -> list[Any]:
-    """The first samples of an OpInfo. What is left of its generator is collected here:
-    it sits in a reference cycle, and left to the collector its no_grad cleanup could run
-    inside a later trace (`_record`, an export) and make that trace fail."""
-    for dtype in (torch.float32, torch.int64, torch.bool):
-        if dtype in info.supported_dtypes("cpu"):
-            try:
-                return list(itertools.islice(info.sample_inputs("cpu", dtype), SAMPLES_PER_OPINFO))
-            except Exception:
-                return []
-            finally:
-                gc.collect(1)  # the young generations: the cycle was made just now
-    return []
+    """The first samples of an OpInfo. What is left of its generator sits in a reference
+    cycle; left to the collector, its no_grad cleanup could run inside a later trace
+    (`_record`, an export) and make that trace fail. So the collector is paused while the
+    samples are taken (nothing made meanwhile leaves the youngest generation) and that
+    generation is collected right after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for dtype in (torch.float32, torch.int64, torch.bool):
+            if dtype in info.supported_dtypes("cpu"):
+                try:
+                    return list(itertools.islice(info.sample_inputs("cpu", dtype), SAMPLES_PER_OPINFO))
+                except Exception:
+                    return []
+        return []
+    finally:
+        gc.collect(0)
+        if enabled:
+            gc.enable()
 
 
 @functools.lru_cache(maxsize=None)
