@@ -25,7 +25,7 @@ from fxgen.fxcopy import copy_node, new_node
 from fxgen.modules import SINGLE_TENSOR_MODULES
 from fxgen.reuse import Unkeyable, argument_key, value_key
 from fxgen.source import call_site
-from fxgen.tree import StructureKeys
+from fxgen.tree import StructureKeys, join_path
 
 __all__ = ["Unit", "split", "ORIGIN", "module_stack", "submodule"]
 
@@ -327,7 +327,7 @@ class _Splitter:
         """The module calls a node is inside, outermost first: (call key, path, class name)
         (`target`: the node's, as seen from the unit)."""
         entries = self.stack(node)
-        if node.op == "call_module" and entries and entries[-1][1] == _join(unit_path, str(target)):
+        if node.op == "call_module" and entries and entries[-1][1] == join_path(unit_path, str(target)):
             return entries[:-1]  # a leaf call belongs to the module that makes it
         return entries
 
@@ -346,7 +346,7 @@ class _Splitter:
         start = len(self.units)
         for unit in self.subtrees[id(first)]:
             relative = unit.path[len(first.path) + 1 :]
-            path, module = _join(twin.path, relative) if relative else twin.path, submodule(twin.module, relative)
+            path, module = join_path(twin.path, relative), submodule(twin.module, relative)
             assert module is not None, "a twin's subtree has its first's modules"
             self.units.append(Unit(path, module, unit.graph, unit.class_hint, list(unit.notes), unit.sequential, unit))
         self.subtrees[id(twin)] = self.units[start:]
@@ -603,10 +603,6 @@ def _is_plain_sequential(unit: Unit) -> bool:
             return False
         previous = call
     return nodes[-1].args == (previous,)
-
-
-def _join(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name
 
 
 def _call_arguments(recorded: Call | None, inputs: list[fx.Node]) -> tuple[tuple[Any, ...], dict[str, Any]]:

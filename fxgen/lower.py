@@ -64,7 +64,7 @@ from fxgen.pyexpr import (
     unary,
 )
 from fxgen.reuse import ClassReuse, Unkeyable, argument_key, code_key, shape_key, value_key
-from fxgen.tree import ModuleTree, StructureKeys, add_constant, build_tree
+from fxgen.tree import ModuleTree, StructureKeys, add_constant, build_tree, join_path
 from fxgen.unlift import KEYWORD_ONLY
 
 __all__ = ["lower"]
@@ -319,7 +319,7 @@ def _lower_units(
             imported = _local_names(imports)
             tree = lowering.tree
             lowered[id(unit)] = cls, avoided
-            buffers.update({_join(unit.path, k): v for k, v in tree.buffers.items()})
+            buffers.update({join_path(unit.path, k): v for k, v in tree.buffers.items()})
             if not unit.path:
                 cls.name = root_name
                 classes.append(cls)
@@ -484,7 +484,7 @@ def _first_tensor_device(module: nn.Module) -> torch.device | None:
 def _attribute_key(constants: dict[str, torch.Tensor], unit_path: str, module: nn.Module, target: str) -> Any:
     """What a `get_attr` reads: a registered tensor or a module (written by name), or a
     literal; a constant is no part of a key (it becomes the instance's own buffer)."""
-    if _join(unit_path, target) in constants:
+    if join_path(unit_path, target) in constants:
         raise Unkeyable(target)
     owner_path, _, name = target.rpartition(".")
     owner = submodule(module, owner_path)  # one walk for the value and its registration
@@ -501,10 +501,6 @@ def _attribute_key(constants: dict[str, torch.Tensor], unit_path: str, module: n
 
 
 _MISSING = object()  # what `getattr` gives for an attribute that is not there
-
-
-def _join(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name
 
 
 class _ClassLowering:
@@ -806,7 +802,7 @@ class _ClassLowering:
 
     def get_attr(self, node: fx.Node) -> Statement | None:
         target = str(node.target)
-        full = _join(self.unit.path, target)
+        full = join_path(self.unit.path, target)
         if full in self.captured.constants:
             value = self.captured.constants[full]
         else:

@@ -32,6 +32,7 @@ __all__ = [
     "add_constant",
     "module_kind",
     "tensor_source",
+    "join_path",
 ]
 
 
@@ -69,12 +70,12 @@ class ModuleTree:
     def member(self, target: str, base: str = "self") -> str:
         """Source that reaches `target` ("layer1.0.conv1.weight") from `base` (made once
         per target, from its owner's: a class reaches each member many times)."""
+        if not target:
+            return base
         source = self._members.get((target, base))
         if source is None:
             owner, _, part = target.rpartition(".")
-            if not part:
-                return self.member(owner, base) if owner else base
-            reach = self.member(owner, base) if owner else base
+            reach = self.member(owner, base)
             source = self._members[target, base] = _child_access(reach, self.kinds.get(owner, "plain"), part)
         return source
 
@@ -221,8 +222,9 @@ def _runs(items: list[str]) -> list[str]:
     return out
 
 
-def _join(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name
+def join_path(path: str, name: str) -> str:
+    """`path.name`; either alone where the other is empty (a module's own members)."""
+    return f"{path}.{name}" if path and name else path or name
 
 
 class _Builder:
@@ -283,7 +285,7 @@ class _Builder:
             cls = nn.ModuleList if kind == "list" else type(module)
             items = []
             for name, child in module._modules.items():
-                source = self.expression(child, _join(path, name))
+                source = self.expression(child, join_path(path, name))
                 items.append(f"{string_literal(name)}: {source}" if kind == "dict" else source)
             if kind in ("sequential", "list"):
                 items = _runs(items)
@@ -296,7 +298,7 @@ class _Builder:
         if kind in ("params", "param_dict"):
             items = []
             for name, param in module._parameters.items():
-                self.note_tensor(param, _join(path, name))
+                self.note_tensor(param, join_path(path, name))
                 source = self.tensor_source(param, is_param=True)
                 items.append(source if kind == "params" else f"{string_literal(name)}: {source}")
             inner = f"[{', '.join(items)}]" if kind == "params" else f"{{{', '.join(items)}}}"
@@ -309,15 +311,15 @@ class _Builder:
         assert isinstance(constructor, Constructor)
         subs = module.named_modules(remove_duplicate=False) if module._modules else [("", module)]
         for sub_path, sub in subs:
-            prefix = _join(path, sub_path)
+            prefix = join_path(path, sub_path)
             for name, tensor in [*sub._parameters.items(), *sub._buffers.items()]:
-                if tensor is not None and self.note_tensor(tensor, _join(prefix, name)):
+                if tensor is not None and self.note_tensor(tensor, join_path(prefix, name)):
                     if name in sub._non_persistent_buffers_set:
-                        self.tree.buffers[_join(prefix, name)] = tensor
+                        self.tree.buffers[join_path(prefix, name)] = tensor
         if self.quiet:  # inside a generated class: its own `__init__` writes the call
             return ""
         for name, flag in constructor.requires_grad.items():
-            target = _join(path, name)
+            target = join_path(path, name)
             self.statement(InitStatement("requires_grad", target, f"{self.tree.member(target)}.requires_grad_({flag})"), late=True)
         try:
             key = _constructor_key(constructor)
@@ -342,7 +344,7 @@ class _Builder:
         elif kind in ("leaf", "params", "param_dict", "class"):
             return
         for name, child in module._modules.items():
-            child_path = _join(path, name)
+            child_path = join_path(path, name)
             if plain:
                 source = self.expression(child, child_path)
                 code = f"{owner}.{name} = {source}" if is_attr_name(name) else (
@@ -381,7 +383,7 @@ class _Builder:
         is_param: bool,
         persistent: bool = True,
     ) -> None:
-        qualified = _join(path, name)
+        qualified = join_path(path, name)
         if tensor is not None and not self.note_tensor(tensor, qualified):
             return
         register = "register_parameter" if is_param else "register_buffer"
@@ -439,7 +441,7 @@ class _Builder:
 
         def visit(module: nn.Module, path: str, mode: bool) -> None:
             for name, child in module._modules.items():
-                child_path = _join(path, name)
+                child_path = join_path(path, name)
                 if child is None or self.seen_modules.get(id(child)) != child_path:
                     continue
                 if child.training == mode:
