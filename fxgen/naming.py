@@ -124,7 +124,7 @@ def substitute_all(texts: list[str], names: dict[str, str]) -> list[str]:
     return substitute(joined, names).split("\x02")
 
 
-@dataclass
+@dataclass(slots=True)
 class Draft:
     """A statement as `plan_names` sees it: what it binds and reads (as tokens)."""
 

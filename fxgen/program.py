@@ -38,7 +38,7 @@ __all__ = [
 CONTEXT_VERSION = 1
 
 
-@dataclass
+@dataclass(slots=True)
 class Param:
     """One input of `forward` (an FX `placeholder`)."""
 
@@ -51,7 +51,7 @@ class Param:
     keyword_only: bool = False  #: True for an input that was passed by keyword
 
 
-@dataclass
+@dataclass(slots=True)
 class Statement:
     """One statement of a function body, from one FX node (opcodes other than placeholder),
     a `with` block (opcode "with") around the statements of a no_grad/autocast region, or

@@ -66,14 +66,29 @@ class Source:
     text: str
 
 
-@dataclass(frozen=True)
 class Expr:
-    """Source text of an expression and the precedence of its outermost operator."""
+    """Source text of an expression and the precedence of its outermost operator; an
+    immutable value (a plain slotted class: lowering makes several per node, and a frozen
+    dataclass's `__init__` cost three times as much)."""
 
-    text: str
-    prec: Prec = Prec.ATOM
-    #: True for number literals, which need parentheses before `.attr` (`(1).real`).
-    number: bool = False
+    __slots__ = ("text", "prec", "number")
+
+    def __init__(self, text: str, prec: Prec = Prec.ATOM, number: bool = False) -> None:
+        self.text = text
+        self.prec = prec
+        #: True for number literals, which need parentheses before `.attr` (`(1).real`).
+        self.number = number
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not Expr:
+            return NotImplemented
+        return (self.text, self.prec, self.number) == (other.text, other.prec, other.number)
+
+    def __hash__(self) -> int:
+        return hash((self.text, self.prec, self.number))
+
+    def __repr__(self) -> str:
+        return f"Expr(text={self.text!r}, prec={self.prec!r}, number={self.number!r})"
 
     def at_least(self, prec: Prec) -> str:
         """The text, parenthesised unless it binds at least as tightly as `prec`."""
