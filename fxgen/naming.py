@@ -183,7 +183,8 @@ def plan_names(
     names["_"] = "_"
     tensors = set(tensor_tokens)
     aliases: set[str] = set()
-    reads = [_reads(d.expr) for d in drafts]
+    found = map(_TOKEN_TEXT.findall, [d.expr for d in drafts])
+    reads = [f if len(f) < 2 else list(dict.fromkeys(f)) for f in found]  # each once, in order of first use
     if reuse:
         drafts, reads, aliases = _residual_aliases(drafts, reads, tensors)
     last = {t: i for i, tokens in enumerate(reads) for t in tokens}
@@ -193,10 +194,10 @@ def plan_names(
     line_of: dict[str, object] = {}  # chain member -> the source line of its statement
     for i, draft in enumerate(drafts):
         binds = draft.binds
-        if reuse and draft.chain and len(binds) == 1:
-            single = binds[0]
+        if draft.chain and reuse and len(binds) == 1 and binds[0] in tensors:
             primary = _primary(draft, reads[i], aliases, tensors)
-            if primary is not None and last.get(primary) == i and primary in tensors and single in tensors:
+            if primary is not None and last.get(primary) == i and primary in tensors:
+                single = binds[0]
                 start = root[single] = root.get(primary, primary)
                 members.setdefault(start, []).append(single)
                 line_of[single] = draft.line
@@ -204,6 +205,7 @@ def plan_names(
             for bound, source_hint in zip(binds, draft.source_hints):
                 if source_hint:
                     user[bound] = source_hint
+    called: dict[str, str] = {}  # chain root -> the user's name along it (one name: another starts a chain)
     for start, chain in members.items():  # where the user renames the value, a new chain starts
         segment, name = start, params.get(start) or user.get(start)
         for i, bound in enumerate(chain):
@@ -218,22 +220,24 @@ def plan_names(
                     root[earlier] = segment
             name = user.get(bound, name)
             root[bound] = segment
-    hint: dict[str, str] = {}  # chain root -> its name: the last user's name along it
-    for draft in drafts:
-        for bound, own in zip(draft.binds, draft.hints):  # own: its module's or operation's name
-            start = root.get(bound, bound)
             if bound in user:
-                hint[start] = user[bound]
-            else:
-                hint.setdefault(start, own)
+                called[segment] = user[bound]
+    released = tensors.difference(params, attributes)
+    ends: dict[int, list[str]] = {}  # draft -> the values it reads last, to `del` after it
+    for t, i in last.items():
+        if t in released:
+            ends.setdefault(i, []).append(t)
+    final = len(drafts) - 2  # the return releases what its function holds
     holder = {name: token_ for token_, name in params.items()}  # name -> token it holds now
     handed: dict[str, list[str]] = {}  # hint -> names given for it so far
+    before: list[str] = []  # the names the draft before binds
     for i, draft in enumerate(drafts):
-        for bound in draft.binds:
+        here = []
+        for bound, own in zip(draft.binds, draft.hints):  # own: its module's or operation's name
             start = root.get(bound, bound)
             name = names.get(start)
-            if name is None:
-                wanted = hint[start]
+            if name is None:  # `bound` starts its chain: named after the last user's name along it
+                wanted = called.get(start) or user.get(start) or own
                 name = _free_name(handed.get(wanted, ()), holder, last, i, tensors) if reuse and bound in tensors else None
                 if name is None:
                     name = namespace.fresh(wanted)
@@ -241,19 +245,14 @@ def plan_names(
                 names[start] = name
             names[bound] = name
             holder[name] = bound
-    released = tensors.difference(params, attributes)
-    ends: dict[int, list[str]] = {}  # draft -> the values it reads last, to `del` after it
-    for t, i in last.items():
-        if t in released:
-            ends.setdefault(i, []).append(t)
-    name_of = names.__getitem__
-    for i, done in ends.items():
-        if i >= len(drafts) - 2:  # the return releases what its function holds
-            continue
-        if len(done) > 1:  # in the order the statement reads them
-            done = [t for t in reads[i] if t in done]
-        keeps = [*map(name_of, drafts[i].binds), *map(name_of, drafts[i + 1].binds)]  # a few
-        drafts[i].deletes = [t for t in done if names[t] not in keeps]  # unless rebinding its name frees it
+            here.append(name)
+        done = ends.get(i - 1)
+        if done is not None and i <= final:
+            if len(done) > 1:  # in the order the statement reads them
+                done = [t for t in reads[i - 1] if t in done]
+            # unless rebinding its name (here or by the next statement) frees it
+            drafts[i - 1].deletes = [t for t in done if names[t] not in before and names[t] not in here]
+        before = here
     return Plan(names, drafts)
 
 
@@ -266,12 +265,6 @@ def _free_name(handed: Sequence[str], holder: dict[str, str], last: dict[str, in
         if held is not None and held in tensors and last.get(held, at) <= at:
             return name
     return None
-
-
-def _reads(expr: str) -> list[str]:
-    """The value tokens an expression reads, each once, in order of first use."""
-    found = _TOKEN_TEXT.findall(expr)
-    return found if len(found) < 2 else list(dict.fromkeys(found))
 
 
 def _primary(draft: Draft, reads: list[str], aliases: set[str], tensors: set[str]) -> str | None:
@@ -302,7 +295,7 @@ def _residual_aliases(
     for value, where in readers.items():
         if len(where) != 2 or value not in tensors:
             continue
-        first, second = (drafts[i] for i in where)
+        first, second = drafts[where[0]], drafts[where[1]]
         bound = first.single
         starts_chain = (
             first.chain
@@ -323,10 +316,13 @@ def _residual_aliases(
         return drafts, reads, set()
     out: list[Draft] = []
     out_reads: list[list[str]] = []
-    for i, draft in enumerate(drafts):
-        if i in aliases:
-            out.append(aliases[i])
-            out_reads.append([aliases[i].expr])
-        out.append(draft)
-        out_reads.append(reads[i])
+    done = 0
+    for i in sorted(aliases):  # the drafts before each alias, sliced
+        out += drafts[done:i]
+        out.append(aliases[i])
+        out_reads += reads[done:i]
+        out_reads.append([aliases[i].expr])
+        done = i
+    out += drafts[done:]
+    out_reads += reads[done:]
     return out, out_reads, {a.binds[0] for a in aliases.values()}
