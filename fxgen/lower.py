@@ -523,7 +523,9 @@ class _ClassLowering:
         self.imports = imports
         self.names = Namespace(imports.local_names())
         self.values: dict[fx.Node, Expr] = {}
-        self.tokens: dict[fx.Node, str] = {}
+        self.tokens: dict[fx.Node, str] = {}  # a variable's value -> its token (`variable`)
+        self.tensor_tokens: set[str] = set()
+        self.attribute_tokens: set[str] = set()
         self.unpacked: set[fx.Node] = set()  # `x[i]` nodes bound by their source's statement
         self.unpacked_hints: dict[int, list[str]] = {}
         self.current: fx.Node | None = None
@@ -606,13 +608,21 @@ class _ClassLowering:
             return Statement(opcode, node, "", "=", expr.text)
         items = _unpacked_items(node)
         if items is None:
-            self.tokens[node] = token(len(self.tokens))
-            self.values[node] = Expr(self.tokens[node])
-            return Statement(opcode, node, self.tokens[node], "=", expr.text)
+            return Statement(opcode, node, self.variable(node), "=", expr.text)
         targets, hints = self.unpack(items, _name_hint(node))
         statement = Statement(opcode, node, targets, "=", expr.text)
         self.unpacked_hints[id(statement)] = hints
         return statement
+
+    def variable(self, node: fx.Node) -> str:
+        """The token of a new variable holding `node`'s value; later uses of `node` read it."""
+        name = self.tokens[node] = token(len(self.tokens))
+        self.values[node] = Expr(name)
+        if _is_tensor(node):
+            self.tensor_tokens.add(name)
+        if node.op == "get_attr":
+            self.attribute_tokens.add(name)
+        return name
 
     def unpack(self, items: list[fx.Node | None], hint: str) -> tuple[str, list[str]]:
         """The targets that unpack `items` (`a, _, (b, c)`: `_` for an unused item, an item
@@ -630,9 +640,7 @@ class _ClassLowering:
                 targets.append(f"({text})")
                 hints += inner_hints
             else:
-                self.tokens[item] = token(len(self.tokens))
-                self.values[item] = Expr(self.tokens[item])
-                targets.append(self.tokens[item])
+                targets.append(self.variable(item))
                 hints.append(f"{hint}_{i}")
         return ", ".join(targets), hints
 
@@ -646,27 +654,19 @@ class _ClassLowering:
     ) -> tuple[list[Statement], list[tuple[Any, ...]]]:
         """Choose every variable's name (`naming.plan_names`) and write it into the code."""
         user_names = _user_names(body, places)
-        drafts = [
-            Draft(
-                _bound(s.targets),
-                s.expr,
-                self.unpacked_hints.get(id(s), [_name_hint(s.node)]),
-                _chain_kind(s.node),
-                _commutative(s.node),
-                user_names.get(id(s), []),
-                places.get(s.node),
+        unpacked = self.unpacked_hints
+        drafts = []
+        for s in body:
+            node = s.node
+            chain, commutative = _chain(node)
+            hints = unpacked.get(id(s)) or [_name_hint(node)]
+            drafts.append(
+                Draft(_bound(s.targets), s.expr, hints, chain, commutative, user_names.get(id(s), []), places.get(node))
             )
-            for s in body
-        ]
         param_tokens = {self.tokens[p.node]: p.name for p in params}
-        tensor_tokens: set[str] = set()
-        attributes: set[str] = set()
-        for node, t in self.tokens.items():
-            if _is_tensor(node):
-                tensor_tokens.add(t)
-            if node.op == "get_attr":
-                attributes.add(t)
-        plan = plan_names(drafts, param_tokens, tensor_tokens, self.names, reuse, frozenset(attributes))
+        plan = plan_names(
+            drafts, param_tokens, self.tensor_tokens, self.names, reuse, frozenset(self.attribute_tokens)
+        )
         self.names_of = plan.names
         statements, statement_contexts = [], []
         position = 0  # of the next draft of `body` in `plan.drafts`: the plan only inserts aliases, each before a draft
@@ -704,8 +704,7 @@ class _ClassLowering:
             name = wanted
         else:
             name = self.names.fresh(wanted)
-        self.tokens[node] = token(len(self.tokens))
-        self.values[node] = Expr(self.tokens[node])
+        self.variable(node)
         default = self.writer.value(node.args[0]).text if node.args else None
         keyword_only = bool(node.meta.get(KEYWORD_ONLY))
         return Param("placeholder", node, name, self.annotation(node, index, star), default, star, keyword_only)
@@ -1067,19 +1066,17 @@ def _unpacked_items(node: fx.Node) -> list[fx.Node | None] | None:
     return items
 
 
-def _chain_kind(node: fx.Node | None) -> str:
-    """How a statement may take over its input's name (naming.plan_names, rule 2)."""
-    if node is None:
-        return ""
+def _chain(node: fx.Node) -> tuple[str, bool]:
+    """How a statement may take over its input's name (naming.plan_names, rule 2), and
+    whether either of its operands may carry the name on (`+`, `*`)."""
     if node.op == "call_module":
-        return "module"
-    if node.op == "call_function" and node.target in _MERGES:
-        return "merge"
-    return "unary" if node.op in ("call_function", "call_method") else ""
-
-
-def _commutative(node: fx.Node | None) -> bool:
-    return node is not None and node.op == "call_function" and _MERGES.get(node.target, False)
+        return "module", False
+    if node.op == "call_method":
+        return "unary", False
+    if node.op == "call_function":
+        commutative = _MERGES.get(node.target)
+        return ("unary", False) if commutative is None else ("merge", commutative)
+    return "", False
 
 
 def _is_tensor(node: fx.Node | None) -> bool:

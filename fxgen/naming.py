@@ -121,7 +121,10 @@ def substitute_all(texts: list[str], names: dict[str, str]) -> list[str]:
     joined = "\x02".join(texts)
     if joined.count("\x02") != len(texts) - 1:  # a text holds the separator itself
         return [substitute(text, names) for text in texts]
-    return substitute(joined, names).split("\x02")
+    parts = joined.split("\x00")  # tokens are the odd parts, without their \x00 marks
+    by_index = {t[1:-1]: name for t, name in names.items() if t[0] == "\x00"}
+    parts[1::2] = map(by_index.__getitem__, parts[1::2])
+    return "".join(parts).split("\x02")
 
 
 @dataclass(slots=True)
