@@ -19,7 +19,7 @@ from torch.fx.immutable_collections import immutable_dict, immutable_list
 
 from fxgen.program import ClassDef, Statement
 
-__all__ = ["ClassReuse", "Unkeyable", "argument_key", "code_key", "shape_key", "value_key"]
+__all__ = ["ClassReuse", "EXACT_KINDS", "Unkeyable", "argument_key", "code_key", "shape_key", "value_key"]
 
 
 class Unkeyable(Exception):
@@ -29,7 +29,7 @@ class Unkeyable(Exception):
 #: the key of empty keyword arguments
 _NO_KWARGS = (immutable_dict, ())
 #: values that equal each other only when generated code writes them alike
-_EXACT = frozenset({bool, int, str, type(None), type(...), torch.dtype, torch.device, torch.layout, torch.memory_format})
+EXACT_KINDS = frozenset({bool, int, str, type(None), type(...), torch.dtype, torch.device, torch.layout, torch.memory_format})
 
 
 def argument_key(value: Any, index: dict[fx.Node, int]) -> Any:
@@ -38,7 +38,7 @@ def argument_key(value: Any, index: dict[fx.Node, int]) -> Any:
     kind = type(value)
     if kind is fx.Node:
         return ("node", index[value])
-    if kind in _EXACT:
+    if kind in EXACT_KINDS:
         return (kind, value)
     if kind is tuple or kind is immutable_list:  # the common containers, first
         return (kind, tuple([argument_key(v, index) for v in value]))

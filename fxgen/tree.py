@@ -22,7 +22,7 @@ from fxgen.modules import Constructor, EmptyTensor, constructor_for, is_builtin,
 from fxgen.naming import attribute, is_attr_name
 from fxgen.program import InitStatement
 from fxgen.pyexpr import ExprWriter, string_literal
-from fxgen.reuse import Unkeyable, argument_key
+from fxgen.reuse import EXACT_KINDS, Unkeyable, argument_key
 
 __all__ = [
     "ModuleTree",
@@ -185,13 +185,18 @@ def _constructor_key(value: Any) -> Any:
     """A leaf's constructor call as a key (`Constructor`, its arguments and wrappers)."""
     if isinstance(value, Constructor):
         return (
-            Constructor, value.cls, tuple((k, _constructor_key(v)) for k, v in value.kwargs.items()),
-            tuple(value.requires_grad.items()),
-            tuple((w.function, tuple((k, _constructor_key(v)) for k, v in w.kwargs.items())) for w in value.wrappers),
+            Constructor, value.cls, _arguments_key(value.kwargs), tuple(value.requires_grad.items()),
+            tuple([(w.function, _arguments_key(w.kwargs)) for w in value.wrappers]),
         )
     if isinstance(value, EmptyTensor):
         return (EmptyTensor, tuple(value.shape), value.dtype)
     return argument_key(value, {})
+
+
+def _arguments_key(kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """A constructor's keyword arguments as a key (plain literals keyed in place: a
+    model's leaves are mostly `Linear(8, 8)` again and again)."""
+    return tuple([(k, (type(v), v) if type(v) in EXACT_KINDS else _constructor_key(v)) for k, v in kwargs.items()])
 
 
 def _child_access(owner: str, owner_kind: str, name: str) -> str:
@@ -333,6 +338,8 @@ class _Builder:
     def fill(self, module: nn.Module, path: str) -> None:
         """Add a plain module's own members, filling each child right after it is created."""
         kind = self.tree.kinds[path]
+        if kind in ("leaf", "params", "param_dict", "class"):
+            return
         owner = self.tree.member(path)
         plain = kind in ("plain", "named_sequential")
         if plain:
@@ -341,8 +348,6 @@ class _Builder:
             for name, buf in module._buffers.items():
                 persistent = name not in module._non_persistent_buffers_set
                 self.add_tensor(owner, path, name, buf, is_param=False, persistent=persistent)
-        elif kind in ("leaf", "params", "param_dict", "class"):
-            return
         for name, child in module._modules.items():
             child_path = join_path(path, name)
             if plain:
