@@ -226,10 +226,6 @@ def plan_names(
             if bound in user:
                 called[segment] = user[bound]
     released = tensors.difference(params, attributes)
-    ends: dict[int, list[str]] = {}  # draft -> the values it reads last, to `del` after it
-    for t, i in last.items():
-        if t in released:
-            ends.setdefault(i, []).append(t)
     final = len(drafts) - 2  # the return releases what its function holds
     holder = {name: token_ for token_, name in params.items()}  # name -> token it holds now
     handed: dict[str, list[str]] = {}  # hint -> names given for it so far
@@ -249,12 +245,11 @@ def plan_names(
             names[bound] = name
             holder[name] = bound
             here.append(name)
-        done = ends.get(i - 1)
-        if done is not None and i <= final:
-            if len(done) > 1:  # in the order the statement reads them
-                done = [t for t in reads[i - 1] if t in done]
-            # unless rebinding its name (here or by the next statement) frees it
-            drafts[i - 1].deletes = [t for t in done if names[t] not in before and names[t] not in here]
+        if 0 < i <= final:  # `del` what the draft before read last, unless a name bound there or here frees it
+            drafts[i - 1].deletes = [
+                t for t in reads[i - 1]
+                if last[t] == i - 1 and t in released and names[t] not in before and names[t] not in here
+            ]
         before = here
     return Plan(names, drafts)
 
