@@ -57,7 +57,7 @@ def context_reference() -> str:
     out = []
     for node in tree.body:
         if not isinstance(node, ast.ClassDef) or not any(
-            isinstance(d, ast.Name) and d.id == "dataclass" for d in node.decorator_list
+            ast.unparse(d).split("(")[0] == "dataclass" for d in node.decorator_list  # `@dataclass(slots=True)` too
         ):
             continue
         out += [f"### `{node.name}`", "", " ".join(ast.get_docstring(node).split("\n\n")[0].split()), "", "| field | type | meaning |", "| --- | --- | --- |"]
