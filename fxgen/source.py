@@ -103,7 +103,7 @@ def call_site(stack_traces: list[str | None], callee: Any) -> str | None:
     they all share, without the last one where that is a line of `callee` (the called
     module's forward) itself: every operation on one line of the callee is called from
     the frame before. A callee of torch's own has no line among user frames."""
-    frame_lists = [_user_frames(t) for t in stack_traces if t]
+    frame_lists = [_user_frames(t) for t in dict.fromkeys(stack_traces) if t]  # the operations of a line share one
     if not frame_lists:
         return None
     common = frame_lists[0]
