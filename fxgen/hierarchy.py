@@ -623,10 +623,20 @@ def submodule(module: nn.Module, name: str) -> nn.Module | None:
     if not name:
         return module
     for part in name.split("."):
-        module = getattr(module, part, None)
-        if not isinstance(module, nn.Module):
+        child = module._modules.get(part)
+        if child is None or part in module.__dict__ or part in _class_attributes(type(module)):
+            child = getattr(module, part, None)  # what attribute syntax reaches, where it may not be the child
+        if not isinstance(child, nn.Module):
             return None
+        module = child
     return module
+
+
+@functools.lru_cache(maxsize=None)
+def _class_attributes(cls: type) -> frozenset[str]:
+    """The names a class (and its bases) defines, which attribute syntax finds before a
+    registered child (a property named like one)."""
+    return frozenset(dir(cls))
 
 
 def _member_names(module: nn.Module) -> dict[int, str]:

@@ -12,7 +12,7 @@ from torch.fx.immutable_collections import immutable_list
 import fxgen
 import fxgen.hierarchy
 import fxgen.lower
-from fxgen.hierarchy import _Splitter
+from fxgen.hierarchy import _Splitter, submodule
 from fxgen.reuse import ClassReuse, Unkeyable, argument_key
 from tests import reuse_identity
 from tests.reuse_identity import ReuseMismatch
@@ -381,3 +381,28 @@ def test_recorded_arguments_of_a_module_called_inside_its_parent_and_from_the_ro
 
     text = fxgen.render(Model(), example_inputs=(torch.randn(2, 4),))
     assert "def forward(self, hidden: torch.Tensor, gate: torch.Tensor):" in text
+
+
+class _Shadowed(nn.Module):
+    """A registered child and a property of the same name: attribute syntax reaches the property."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = nn.Linear(2, 2)
+        self.blocks = nn.Sequential(nn.ReLU(), nn.Tanh())
+
+    @property
+    def head(self) -> nn.Module:
+        return self.blocks[1]
+
+
+def test_submodule_reaches_what_attribute_syntax_reaches():
+    model = _Shadowed()
+    nn.Module.__setattr__(model, "head", nn.Identity())  # registered, but the property wins
+    assert isinstance(model._modules["head"], nn.Identity)
+    assert submodule(model, "head") is model.head is model.blocks[1]
+    assert submodule(model, "blocks.0") is model.blocks[0]
+    assert submodule(model, "inner") is model.inner
+    assert submodule(model, "") is model
+    assert submodule(model, "inner.weight") is None  # a tensor, not a module
+    assert submodule(model, "missing") is None
