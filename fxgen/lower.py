@@ -726,6 +726,8 @@ class _ClassLowering:
 
     def blocks(self, statements: list[Statement], contexts: list[tuple[Any, ...]]) -> list[Statement]:
         """Statements with consecutive ones of one no_grad/autocast region in a `with` block."""
+        if not any(contexts):  # most functions have none
+            return statements
         out: list[Statement] = []
         i = 0
         while i < len(statements):
@@ -867,11 +869,11 @@ class _ClassLowering:
         method = str(node.target)
         base = self.writer.value(receiver).receiver()
         callee = f"{base}.{method}" if is_attr_name(method) else f"getattr({base}, {self.writer.value(method).text})"
-        return self.bind(node, self.writer.call(callee, args, dict(node.kwargs)), "call_method")
+        return self.bind(node, self.writer.call(callee, args, node.kwargs), "call_method")
 
     def call_module(self, node: fx.Node) -> Statement:
         callee = self.tree.member(str(node.target))
-        return self.bind(node, self.writer.call(callee, node.args, dict(node.kwargs)), "call_module")
+        return self.bind(node, self.writer.call(callee, node.args, node.kwargs), "call_module")
 
     def output(self, node: fx.Node) -> Statement:
         value = node.args[0]
@@ -981,6 +983,7 @@ def _comment_sources(statements: list[Statement], mode: str | bool, places: _Pla
         return
     runs: list[list[Statement]] = []
     previous = None
+    text = ""
     for statement in statements:
         where = places.get(statement.node)
         if where is None:
@@ -990,9 +993,10 @@ def _comment_sources(statements: list[Statement], mode: str | bool, places: _Pla
             runs[-1].append(statement)
         else:
             runs.append([statement])
+            text = str(where)
         previous = where
         statement.comment = None
-        statement.meta["source"] = str(where)
+        statement.meta["source"] = text
         statement.meta["source_code"] = where.code
     for run in runs:
         if mode == "auto" and len(run) < 2:
@@ -1098,7 +1102,9 @@ def _number_step_of_its_user(node: fx.Node) -> bool:
         target in BINARY_OPERATORS or target in UNARY_OPERATORS or getattr(target, "__module__", None) == "math"
     ):
         return False
-    if not all(isinstance(n.meta.get("val"), _NUMBERS) for n in [node, *node.all_input_nodes]):
+    if not isinstance(node.meta.get("val"), _NUMBERS):  # most steps compute tensors
+        return False
+    if not all(isinstance(n.meta.get("val"), _NUMBERS) for n in node.all_input_nodes):
         return False
     (user,) = node.users
     return _source_line(node) == _source_line(user)
