@@ -632,7 +632,7 @@ def submodule(module: nn.Module, name: str) -> nn.Module | None:
     return module
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=1024)
 def _class_attributes(cls: type) -> frozenset[str]:
     """The names a class (and its bases) defines, which attribute syntax finds before a
     registered child (a property named like one)."""
