@@ -616,13 +616,13 @@ class _ClassLowering:
 
     def variable(self, node: fx.Node) -> str:
         """The token of a new variable holding `node`'s value; later uses of `node` read it."""
-        name = self.tokens[node] = token(len(self.tokens))
-        self.values[node] = Expr(name)
-        if _is_tensor(node):
-            self.tensor_tokens.add(name)
+        value = self.tokens[node] = token(len(self.tokens))
+        self.values[node] = Expr(value)
+        if isinstance(node.meta.get("val"), torch.Tensor):
+            self.tensor_tokens.add(value)
         if node.op == "get_attr":
-            self.attribute_tokens.add(name)
-        return name
+            self.attribute_tokens.add(value)
+        return value
 
     def unpack(self, items: list[fx.Node | None], hint: str) -> tuple[str, list[str]]:
         """The targets that unpack `items` (`a, _, (b, c)`: `_` for an unused item, an item
@@ -1081,10 +1081,6 @@ def _chain(node: fx.Node) -> tuple[str, bool]:
         commutative = _MERGES.get(node.target)
         return ("unary", False) if commutative is None else ("merge", commutative)
     return "", False
-
-
-def _is_tensor(node: fx.Node | None) -> bool:
-    return node is not None and isinstance(node.meta.get("val"), torch.Tensor)
 
 
 #: Python number types a graph value may have (sizes and arithmetic on them)
