@@ -34,6 +34,15 @@ def _black_identity():
         yield
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """`--fxgen-update` runs in one process, whatever `-n` says: the docs that include
+    golden files must be refreshed after the goldens (see below), and workers run in no
+    set order."""
+    if config.getoption("--fxgen-update") and getattr(config.option, "numprocesses", None):
+        config.option.numprocesses = 0
+
+
 def pytest_collection_modifyitems(items):
     """Docs include golden files: check them last, so that one `--fxgen-update` run
     refreshes the goldens first and then the copies in the docs."""

@@ -24,6 +24,9 @@ FUZZ_EXAMPLES = int(os.environ.get("FXGEN_FUZZ", "200"))
 
 OUTCOMES: Counter = Counter()
 
+#: both tests on one worker of a parallel run, in order: the second reads what the first counted
+pytestmark = pytest.mark.xdist_group("fuzz")
+
 
 @settings(
     max_examples=FUZZ_EXAMPLES,
