@@ -120,6 +120,7 @@ def split(
     the paths in `apart`."""
     splitter = _Splitter(root, calls, structures, collapse, inline, _call_indices(graph), node_key, apart)
     splitter.visit(Unit("", root, fx.Graph(), class_name), _Source(list(graph.nodes)), 0)
+    splitter.unkeyed.clear()  # its key makers point back at the splitter: a cycle left to the collector
     return splitter.units
 
 
@@ -691,17 +692,20 @@ def _call_key(call: Call | None, positions: dict[str, tuple[int, int]]) -> Any:
     that is a graph value (`collapsible`)."""
     if call is None:
         return None
+    args = tuple(_argument_key(a, positions) for a in call.args)
+    return (args, tuple((k, _argument_key(v, positions)) for k, v in call.kwargs.items()), call.names)
 
-    def value(v: Any) -> Any:
-        if isinstance(v, Origin):
-            if v.name not in positions:
-                return ("outside",)
-            return ("value", positions[v.name])
-        if type(v) in (tuple, list):
-            return (type(v), tuple(value(item) for item in v))
-        return argument_key(v, {})
 
-    return (tuple(value(a) for a in call.args), tuple((k, value(v)) for k, v in call.kwargs.items()), call.names)
+def _argument_key(value: Any, positions: dict[str, tuple[int, int]]) -> Any:
+    """One argument of `_call_key` (a function, not a closure calling itself: that is a
+    reference cycle, left for the collector, for every call keyed)."""
+    if isinstance(value, Origin):
+        if value.name not in positions:
+            return ("outside",)
+        return ("value", positions[value.name])
+    if type(value) in (tuple, list):
+        return (type(value), tuple(_argument_key(item, positions) for item in value))
+    return argument_key(value, {})
 
 
 def _named_inputs(inputs: list[fx.Node], recorded: Call | None) -> tuple[list[fx.Node], list[str]]:
@@ -709,18 +713,9 @@ def _named_inputs(inputs: list[fx.Node], recorded: Call | None) -> tuple[list[fx
     passed as parameters first, in the order of `forward`'s signature."""
     by_origin: dict[str, str] = {}
     order: dict[str, int] = {}  # parameter name -> place in the signature
-
-    def note(name: str, value: Any) -> None:
-        order.setdefault(name, len(order))
-        if isinstance(value, Origin):
-            by_origin.setdefault(value.name, name)
-        elif type(value) in (tuple, list):  # `position_embeddings=(cos, sin)`
-            for i, item in enumerate(value):
-                note(f"{name}_{i}", item)
-
     if recorded is not None:
         for name, value in list(zip(recorded.names, recorded.args)) + list(recorded.kwargs.items()):
-            note(name, value)
+            _note_parameter(name, value, by_origin, order)
     names: list[str] = []
     for value in inputs:
         found = [by_origin[o] for o in sorted(origins(value)) if o in by_origin]
@@ -733,3 +728,14 @@ def _named_inputs(inputs: list[fx.Node], recorded: Call | None) -> tuple[list[fx
         names.append(name)
     ranked = sorted(range(len(inputs)), key=lambda i: order.get(names[i], len(order)))
     return [inputs[i] for i in ranked], [names[i] for i in ranked]
+
+
+def _note_parameter(name: str, value: Any, by_origin: dict[str, str], order: dict[str, int]) -> None:
+    """Note that `value` was passed as parameter `name` (the items of a tuple as `name_0`,
+    ...: `position_embeddings=(cos, sin)`) for `_named_inputs`."""
+    order.setdefault(name, len(order))
+    if isinstance(value, Origin):
+        by_origin.setdefault(value.name, name)
+    elif type(value) in (tuple, list):
+        for i, item in enumerate(value):
+            _note_parameter(f"{name}_{i}", item, by_origin, order)

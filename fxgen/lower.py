@@ -503,6 +503,31 @@ def _attribute_key(constants: dict[str, torch.Tensor], unit_path: str, module: n
 _MISSING = object()  # what `getattr` gives for an attribute that is not there
 
 
+class _Values:
+    """What lowering knows of the values so far, for `ExprWriter`: each node's expression,
+    and the node being lowered (for error messages). Apart from `_ClassLowering`, so that
+    the writer's callbacks do not point back at the lowering, which holds the writer: that
+    cycle kept a lowering and all it made alive until the next collection."""
+
+    __slots__ = ("of", "current")
+
+    def __init__(self) -> None:
+        self.of: dict[fx.Node, Expr] = {}
+        self.current: fx.Node | None = None
+
+    def value_of(self, node: fx.Node) -> Expr:
+        try:
+            return self.of[node]
+        except KeyError:
+            raise ExportError(f"{self.describe()} uses {node.name!r} before it is defined") from None
+
+    def describe(self) -> str:
+        node = self.current
+        if node is None:
+            return ""
+        return f"node {node.name!r} ({node.op} {_target_text(node.target)})"
+
+
 class _ClassLowering:
     """One class: its module tree and its `forward`, one lowering function per opcode."""
 
@@ -522,14 +547,14 @@ class _ClassLowering:
         self.example_inputs = example_inputs
         self.imports = imports
         self.names = Namespace(imports.local_names())
-        self.values: dict[fx.Node, Expr] = {}
+        self.known = _Values()
+        self.values = self.known.of
         self.tokens: dict[fx.Node, str] = {}  # a variable's value -> its token (`variable`)
         self.tensor_tokens: set[str] = set()
         self.attribute_tokens: set[str] = set()
         self.unpacked: set[fx.Node] = set()  # `x[i]` nodes bound by their source's statement
         self.unpacked_hints: dict[int, list[str]] = {}
-        self.current: fx.Node | None = None
-        self.writer = ExprWriter(self.imports, self.value_of, self.names.is_taken, self.describe)
+        self.writer = ExprWriter(self.imports, self.known.value_of, self.names.is_taken, self.known.describe)
         self.tree = build_tree(
             unit.module, self.writer, captured.constructors, captured.numbered_modules_are_lists, classes
         )
@@ -555,7 +580,7 @@ class _ClassLowering:
             self.writer.device = self.device_source(placeholders)
         contexts: list[tuple[Any, ...]] = []
         for node in nodes:
-            self.current = node
+            self.known.current = node
             if node.op == "placeholder":
                 continue
             lowered = _LOWERINGS[node.op](self, node)
@@ -587,18 +612,6 @@ class _ClassLowering:
         return cls, self.tree
 
     # -- helpers --------------------------------------------------------------------
-
-    def value_of(self, node: fx.Node) -> Expr:
-        try:
-            return self.values[node]
-        except KeyError:
-            raise ExportError(f"{self.describe()} uses {node.name!r} before it is defined") from None
-
-    def describe(self) -> str:
-        node = self.current
-        if node is None:
-            return ""
-        return f"node {node.name!r} ({node.op} {_target_text(node.target)})"
 
     def bind(self, node: fx.Node, expr: Expr, opcode: str) -> Statement:
         """A statement that computes `expr`; later uses of `node` read its variable, whose
@@ -694,7 +707,7 @@ class _ClassLowering:
 
     def placeholder(self, node: fx.Node, index: int, blocked: set[str]) -> Param:
         """An input of `forward`; it keeps the user's name unless generated code needs it."""
-        self.current = node
+        self.known.current = node
         target = str(node.target)
         star = "**" if target.startswith("**") else "*" if target.startswith("*") else ""
         wanted = target[len(star) :]
@@ -852,7 +865,7 @@ class _ClassLowering:
         elif isinstance(target, torch._ops.OpOverloadPacket):
             expr = self.writer.call(f"torch.ops.{target._qualified_op_name.replace('::', '.')}", args, kwargs)
         elif _is_syntax(target):
-            raise ExportError(f"{self.describe()} has a form fxgen cannot write as Python syntax")
+            raise ExportError(f"{self.known.describe()} has a form fxgen cannot write as Python syntax")
         else:
             callee = self.writer.qualified(target)
             expr = self.writer.call(callee, args, _without_defaults(target, kwargs))

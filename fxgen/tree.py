@@ -441,25 +441,28 @@ class _Builder:
         """`model.eval()` (or `.train()`), then the fewest statements that restore every
         submodule's own mode: `.train()`/`.eval()` where a whole subtree shares the mode,
         `.training = ...` for a module alone where its children differ from it."""
+        self.tree.load_fixups.append("model.train()" if root.training else "model.eval()")
+        self.restore_modes(root, "", root.training)
+
+    def restore_modes(self, module: nn.Module, path: str, mode: bool) -> None:
+        """`training_fixups` for the children of `module`, which is in `mode` once the
+        statements so far have run (a method, not a recursive closure: a closure that
+        calls itself is a reference cycle, which would keep the builder and everything
+        it made alive until the next collection)."""
         fixups = self.tree.load_fixups
-        fixups.append("model.train()" if root.training else "model.eval()")
-
-        def visit(module: nn.Module, path: str, mode: bool) -> None:
-            for name, child in module._modules.items():
-                child_path = join_path(path, name)
-                if child is None or self.seen_modules.get(id(child)) != child_path:
-                    continue
-                if child.training == mode:
-                    visit(child, child_path, mode)
-                    continue
-                member = self.tree.member(child_path, "model")
-                if all(m.training == child.training for m in child.modules()):
-                    fixups.append(f"{member}.{'train' if child.training else 'eval'}()")
-                    continue
-                fixups.append(f"{member}.training = {child.training}")
-                visit(child, child_path, mode)
-
-        visit(root, "", root.training)
+        for name, child in module._modules.items():
+            child_path = join_path(path, name)
+            if child is None or self.seen_modules.get(id(child)) != child_path:
+                continue
+            if child.training == mode:
+                self.restore_modes(child, child_path, mode)
+                continue
+            member = self.tree.member(child_path, "model")
+            if all(m.training == child.training for m in child.modules()):
+                fixups.append(f"{member}.{'train' if child.training else 'eval'}()")
+                continue
+            fixups.append(f"{member}.training = {child.training}")
+            self.restore_modes(child, child_path, mode)
 
 
 def add_constant(tree: ModuleTree, target: str, tensor: torch.Tensor, writer: ExprWriter) -> None:
