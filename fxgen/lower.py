@@ -456,7 +456,10 @@ def _node_key(
             path = stack[-1][1] if stack else ""
             inside = path == unit_path or path.startswith(unit_path + ".")
             relative = path[len(unit_path) + 1 :] if unit_path else path
-            read = (relative, module.get_submodule(relative).training) if inside else ("outside", path)
+            owner = submodule(module, relative) if inside else None
+            if inside and owner is None:
+                raise Unkeyable(str(target))
+            read = (relative, owner.training) if owner is not None else ("outside", path)
         else:
             read = None
     except (AttributeError, IndexError, ExportError) as exc:
