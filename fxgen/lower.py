@@ -452,12 +452,9 @@ def _node_key(
         if node.op == "get_attr":
             read = _attribute_key(constants, unit_path, module, str(target))
         elif node.target in _TRAINING_ARGUMENTS:  # the mode of the module it is in
-            stack = module_stack(node)
-            path = stack[-1][1] if stack else ""
-            inside = path == unit_path or path.startswith(unit_path + ".")
-            relative = path[len(unit_path) + 1 :] if unit_path else path
-            owner = submodule(module, relative) if inside else None
-            if inside and owner is None:
+            path, relative = _running_in(node, unit_path)
+            owner = submodule(module, relative) if relative is not None else None
+            if relative is not None and owner is None:
                 raise Unkeyable(str(target))
             read = (relative, owner.training) if owner is not None else ("outside", path)
         else:
@@ -470,6 +467,18 @@ def _node_key(
         value_key(meta.get("val")), meta.get("stack_trace"), context, bool(meta.get(KEYWORD_ONLY)),
         read,
     )
+
+
+def _running_in(node: fx.Node, unit_path: str) -> tuple[str, str | None]:
+    """The path of the module `node` runs in (its innermost module call), and that path
+    relative to the unit at `unit_path` (None where the module is outside the unit)."""
+    stack = module_stack(node)
+    path = stack[-1][1] if stack else ""
+    if not unit_path:
+        return path, path
+    if path == unit_path or path.startswith(unit_path + "."):
+        return path, path[len(unit_path) + 1 :]
+    return path, None
 
 
 def _local_names(imports: Imports) -> frozenset[str]:
@@ -551,7 +560,6 @@ class _ClassLowering:
         self.imports = imports
         self.names = Namespace(imports.local_names())
         self.known = _Values()
-        self.values = self.known.of
         self.tokens: dict[fx.Node, str] = {}  # a variable's value -> its token (`variable`)
         self.tensor_tokens: set[str] = set()
         self.attribute_tokens: set[str] = set()
@@ -633,7 +641,7 @@ class _ClassLowering:
     def variable(self, node: fx.Node) -> str:
         """The token of a new variable holding `node`'s value; later uses of `node` read it."""
         value = self.tokens[node] = token(len(self.tokens))
-        self.values[node] = Expr(value)
+        self.known.of[node] = Expr(value)
         if isinstance(node.meta.get("val"), torch.Tensor):
             self.tensor_tokens.add(value)
         if node.op == "get_attr":
@@ -790,7 +798,7 @@ class _ClassLowering:
         for node in placeholders:
             value = node.meta.get("val")
             if isinstance(value, torch.Tensor):
-                return value.device, Expr(f"{self.values[node].text}.device")
+                return value.device, Expr(f"{self.known.of[node].text}.device")
         for name, tensor in list(self.module.named_parameters()) + list(self.module.named_buffers()):
             return tensor.device, Expr(f"{self.tree.member(name)}.device")  # no tensor input: its weights'
         return None
@@ -800,12 +808,8 @@ class _ClassLowering:
         name = _TRAINING_ARGUMENTS.get(target)
         if name is None or self.captured.numbered_modules_are_lists or self.functional:
             return args, kwargs
-        stack = module_stack(node)
-        path = stack[-1][1] if stack else ""
-        if self.unit.path and not (path == self.unit.path or path.startswith(self.unit.path + ".")):
-            return args, kwargs
-        relative = path[len(self.unit.path) + 1 :] if self.unit.path else path
-        module = submodule(self.module, relative)
+        _, relative = _running_in(node, self.unit.path)
+        module = submodule(self.module, relative) if relative is not None else None
         if module is None:
             return args, kwargs
         position = [a.name for a in target._schema.arguments].index(name)
@@ -834,7 +838,7 @@ class _ClassLowering:
         else:
             expr = self.writer.value(value)
         if len(node.users) <= 1:
-            self.values[node] = expr  # an attribute read once reads best where it is used
+            self.known.of[node] = expr  # an attribute read once reads best where it is used
             return None
         return self.bind(node, expr, "get_attr")
 
@@ -855,7 +859,7 @@ class _ClassLowering:
             base = self.writer.value(args[0]).receiver()
             expr = Expr(f"{base}.{args[1]}" if is_attr_name(args[1]) else self.writer.call("getattr", args, {}).text)
         elif _rewraps_public_result(target, args, self.public_calls):
-            self.values[node] = self.values[args[0]]  # the public function returns `target` itself
+            self.known.of[node] = self.known.of[args[0]]  # the public function returns `target` itself
             return None
         elif isinstance(target, torch._ops.OpOverload):
             args, kwargs = self.training_source(node, target, args, dict(kwargs))
@@ -863,7 +867,7 @@ class _ClassLowering:
             if not expr.text.startswith("torch.ops."):
                 self.public_calls.add(node)
             if target is _aten.sym_size.int:
-                self.values[node] = expr  # `x.size(0)` reads best where it is used
+                self.known.of[node] = expr  # `x.size(0)` reads best where it is used
                 return None
         elif isinstance(target, torch._ops.OpOverloadPacket):
             expr = self.writer.call(f"torch.ops.{target._qualified_op_name.replace('::', '.')}", args, kwargs)
@@ -873,10 +877,10 @@ class _ClassLowering:
             callee = self.writer.qualified(target)
             expr = self.writer.call(callee, args, _without_defaults(target, kwargs))
             if isinstance(target, type) and _builds_output(node):
-                self.values[node] = expr  # the returned structure reads best in the return
+                self.known.of[node] = expr  # the returned structure reads best in the return
                 return None
         if _number_step_of_its_user(node):
-            self.values[node] = expr  # `x.view(n, c * h * w)`: as the user wrote it
+            self.known.of[node] = expr  # `x.view(n, c * h * w)`: as the user wrote it
             return None
         return self.bind(node, expr, "call_function")
 
