@@ -23,7 +23,7 @@ from fxgen.program import Program
 from fxgen.progress import stage
 from fxgen.recipe import DEFAULTS as RECORDED_DEFAULTS
 from fxgen.recipe import Recipe, describe_inputs, template_dirs_relative
-from fxgen.render import Style, available_styles, find_style, render_program
+from fxgen.render import Style, available_styles, find_style, reads_statement_meta, render_program
 from fxgen.verify import verify_file
 from fxgen.write import StagedPair, serialize_weights, staged_pair, weights_header_line
 
@@ -272,6 +272,7 @@ def _program(obj: Any, options: _Options, style: Style, code_path: Path | None) 
         reuse_names=options.reuse_names,
         source_comments=options.source_comments,
         mermaid_depth=options.mermaid_depth,
+        record_meta=reads_statement_meta(style, options.template_dirs),
     )
     program.header.extend(_recipe(options, captured.source, captured.method, code_path).lines())
     return program

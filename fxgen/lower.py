@@ -90,17 +90,22 @@ def lower(
     lowering: str = "module",
     mermaid_depth: int = 2,
     example_kwargs: dict[str, Any] | None = None,
+    record_meta: bool = False,
 ) -> Program:
     """Lower a captured graph to the `Program` of one generated file.
 
     `lowering` is what the style renders: "module" (classes; with `hierarchy`, every
     module call that `hierarchy.split` can cut out becomes a class of its own, classes
     with identical code written once) or "graph" (the node listing and the diagram).
+    `record_meta`: fill each statement's `meta` (shape, dtype, source line), for styles
+    whose templates read it (`render.reads_statement_meta`).
     """
     if lowering == "graph":
         return _graph_program(captured, style, mermaid_depth)
     if lowering == "functional":
-        return _functional_program(captured, style, example_inputs, example_kwargs, (reuse_names, source_comments))
+        return _functional_program(
+            captured, style, example_inputs, example_kwargs, (reuse_names, source_comments, record_meta)
+        )
     imports = Imports()
     imports.add_module("torch")
     module_names = Namespace()
@@ -125,7 +130,7 @@ def lower(
         try:
             classes, root_tree, buffers = _lower_units(
                 captured, units, attempt_imports, attempt_names, root_name, style, example_inputs,
-                (reuse_names, source_comments),
+                (reuse_names, source_comments, record_meta),
             )
             break
         except _DifferentCalls as exc:  # one module, two calls, two codes: write its calls inline
@@ -211,7 +216,7 @@ def _functional_program(
     style: str,
     example_inputs: tuple[Any, ...] | None,
     example_kwargs: dict[str, Any] | None,
-    naming: tuple[bool, str | bool],
+    writing: tuple[bool, str | bool, bool],
 ) -> Program:
     """The program of the functional style: one `forward(state, *inputs)`, no modules."""
     flat = functionalize(captured)
@@ -220,7 +225,7 @@ def _functional_program(
     _import_callees(flat.graph, imports, Namespace({"state", "constants", "forward", "load_state", "load_constants"}))
     lowering = _ClassLowering(flat, Unit("", flat.root, flat.graph, "forward"), imports, style, example_inputs, {})
     lowering.functional = True
-    cls, tree = lowering.lower(*naming)
+    cls, tree = lowering.lower(*writing)
     constants = {**tree.buffers, **lowering.constants_read}
     device = lowering.substitute(lowering.writer.device[1].text) if lowering.writer.device else None
     if lowering.constants_read and device is None:
@@ -284,7 +289,7 @@ def _lower_units(
     root_name: str,
     style: str,
     example_inputs: tuple[Any, ...] | None,
-    naming: tuple[bool, str | bool],
+    writing: tuple[bool, str | bool, bool],
 ) -> tuple[list[ClassDef], ModuleTree, dict[str, torch.Tensor]]:
     """The classes of `units` (children first), written once per distinct code.
 
@@ -315,7 +320,7 @@ def _lower_units(
             inputs = example_inputs if not unit.path else None
             lowering = _ClassLowering(captured, unit, imports, style, inputs, _descendants(unit.path, class_of, paths))
             avoided = _local_names(imports)
-            cls = reuse.lowered(_reuse_key(lowering) if unit.path else None, lambda: lowering.lower(*naming)[0])
+            cls = reuse.lowered(_reuse_key(lowering) if unit.path else None, lambda: lowering.lower(*writing)[0])
             imported = _local_names(imports)
             tree = lowering.tree
             lowered[id(unit)] = cls, avoided
@@ -573,7 +578,9 @@ class _ClassLowering:
         self.public_calls: set[fx.Node] = set()  # ATen calls written with the public API
         self.constants_read: dict[str, torch.Tensor] = {}
 
-    def lower(self, reuse_names: bool = True, source_comments: str | bool = "auto") -> tuple[ClassDef, ModuleTree]:
+    def lower(
+        self, reuse_names: bool = True, source_comments: str | bool = "auto", record_meta: bool = False
+    ) -> tuple[ClassDef, ModuleTree]:
         nodes = list(self.unit.graph.nodes)
         params: list[Param] = []
         body: list[Statement] = []
@@ -612,9 +619,9 @@ class _ClassLowering:
         places: _Places = {
             s.node: source.from_stack_trace(s.node.meta.get("stack_trace")) for s in body if s.node is not None
         }
-        body, contexts = self.name_values(params, body, contexts + [()], reuse_names, places)
+        body, contexts = self.name_values(params, body, contexts + [()], reuse_names, places, record_meta)
         body, contexts = body[:-1], contexts[:-1]  # the result comes back named
-        _comment_sources(body, source_comments, places)
+        _comment_sources(body, source_comments, places, record_meta)
         forward = Function("forward", params, self.blocks(body, contexts), result)
         notes = [comment_text(note) for note in self.unit.notes]
         cls = ClassDef(
@@ -675,8 +682,10 @@ class _ClassLowering:
         contexts: list[tuple[Any, ...]],
         reuse: bool,
         places: _Places,
+        record_meta: bool,
     ) -> tuple[list[Statement], list[tuple[Any, ...]]]:
-        """Choose every variable's name (`naming.plan_names`) and write it into the code."""
+        """Choose every variable's name (`naming.plan_names`) and write it into the code
+        (and, with `record_meta`, what capture recorded about each value into its `meta`)."""
         user_names = _user_names(body, places)
         unpacked = self.unpacked_hints
         drafts = []
@@ -703,7 +712,8 @@ class _ClassLowering:
                 statement = Statement("alias", None, draft.binds[0], "=", draft.expr)
             if draft.deletes:
                 statement.deletes = [plan.names[t] for t in draft.deletes]
-            statement.meta.update(_recorded(statement.node))
+            if record_meta:
+                statement.meta.update(_recorded(statement.node))
             statements.append(statement)
             statement_contexts.append(context)
         texts = substitute_all([s.targets for s in statements] + [d.expr for d in plan.drafts], plan.names)
@@ -993,38 +1003,40 @@ def _bound(targets: str) -> list[str]:
 _COMMENT_WIDTH = 88 - 8 - 2
 
 
-def _comment_sources(statements: list[Statement], mode: str | bool, places: _Places) -> None:
-    """Label statements with the user's source line they come from (`# pkg.mod:42  code`).
+def _comment_sources(statements: list[Statement], mode: str | bool, places: _Places, record_meta: bool) -> None:
+    """Label statements with the user's source line they come from (`# pkg.mod:42  code`),
+    and, with `record_meta`, record it in their `meta` (`source`, `source_code`).
 
     Consecutive statements from one line share one comment, on the first. `mode` "auto"
     labels only lines that became several statements, where mapping back is not obvious;
     True labels every line; False none."""
     if mode is False:
         return
-    runs: list[list[Statement]] = []
+    runs: list[tuple[source.Location, list[Statement]]] = []
     previous = None
-    text = ""
     for statement in statements:
         where = places.get(statement.node)
         if where is None:
             previous = None
             continue
         if where == previous:
-            runs[-1].append(statement)
+            runs[-1][1].append(statement)
         else:
-            runs.append([statement])
-            text = str(where)
+            runs.append((where, [statement]))
         previous = where
         statement.comment = None
-        statement.meta["source"] = text
-        statement.meta["source_code"] = where.code
-    for run in runs:
+    for where, run in runs:
+        label = str(where)
+        if record_meta:
+            for statement in run:
+                statement.meta["source"] = label
+                statement.meta["source_code"] = where.code
         if mode == "auto" and len(run) < 2:
             continue
-        where, code = run[0].meta["source"], comment_text(run[0].meta["source_code"])
-        room = max(_COMMENT_WIDTH - len(where) - 2, 24)
+        code = comment_text(where.code)
+        room = max(_COMMENT_WIDTH - len(label) - 2, 24)
         quoted = code if len(code) <= room else code[: room - 3] + "..."
-        run[0].comment = f"{comment_text(where)}  {quoted}".rstrip()
+        run[0].comment = f"{comment_text(label)}  {quoted}".rstrip()
 
 
 def _recorded(node: fx.Node | None) -> dict[str, str]:

@@ -65,6 +65,8 @@ class Statement:
     comment: str | None = None  #: a one-line comment for the statement, without `# `
     deletes: list[str] = field(default_factory=list)  #: names to `del` after it
     #: what capture recorded about the value, e.g. {"shape": "(2, 3)", "dtype": "float32"}
+    #: (also "source" and "source_code": its source line); filled only where a template
+    #: of the style names `meta`
     meta: dict[str, str] = field(default_factory=dict)
     #: for opcode "with": the statements inside the block (`expr` is the context manager)
     body: list["Statement"] = field(default_factory=list)

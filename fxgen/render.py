@@ -25,11 +25,14 @@ from typing import Sequence
 
 import jinja2
 import jinja2.meta
+import jinja2.nodes
 
 from fxgen.errors import FxgenError, TemplateError
 from fxgen.program import Program
 
-__all__ = ["render_program", "TEMPLATES", "OPCODES", "Style", "find_style", "available_styles"]
+__all__ = [
+    "render_program", "TEMPLATES", "OPCODES", "Style", "find_style", "available_styles", "reads_statement_meta",
+]
 
 TEMPLATES = Path(__file__).parent / "templates"
 OPCODES = ("placeholder", "get_attr", "call_function", "call_method", "call_module", "output")
@@ -93,11 +96,7 @@ def find_style(name: str, template_dirs: Sequence[str | os.PathLike[str]] = ()) 
 
 def render_program(program: Program, style: Style, template_dirs: Sequence[str | os.PathLike[str]] = ()) -> str:
     """The text of the generated file (unformatted)."""
-    # a folder that holds the chosen style (or one it extends) is a library of styles;
-    # any other folder overrides the style's templates by name
-    holders = {folder.parent for folder in style.folders}
-    overrides = tuple(str(Path(d)) for d in template_dirs if Path(d) not in holders)
-    env = _environment(style, overrides)
+    env = _style_environment(style, template_dirs)
     try:
         template = env.get_template(style.file)
         return template.render(program=program)
@@ -107,6 +106,33 @@ def render_program(program: Program, style: Style, template_dirs: Sequence[str |
         raise
     except Exception as exc:
         raise TemplateError(f"{_template_location(exc)}: {type(exc).__name__}: {exc}") from exc
+
+
+def reads_statement_meta(style: Style, template_dirs: Sequence[str | os.PathLike[str]] = ()) -> bool:
+    """Whether a template of the style may read a statement's `meta` (shape, dtype,
+    source line): one names `meta` (`stmt.meta`, `stmt["meta"]`, `stmt|attr("meta")`),
+    or names a template only at render time, which is not read here. Lowering records
+    `meta` only then: the built-in styles never read it, and recording it was a tenth of
+    lowering a large graph."""
+    env = _style_environment(style, template_dirs)
+    parsed, dynamic = _templates(env, style.file)
+    return dynamic or any(_names_meta(tree) for tree in parsed.values())
+
+
+def _names_meta(tree: jinja2.nodes.Template) -> bool:
+    return any(
+        (isinstance(node, jinja2.nodes.Getattr) and node.attr == "meta")
+        or (isinstance(node, jinja2.nodes.Const) and node.value == "meta")
+        or (isinstance(node, jinja2.nodes.Name) and node.name == "meta")
+        for node in tree.find_all((jinja2.nodes.Getattr, jinja2.nodes.Const, jinja2.nodes.Name))
+    )
+
+
+def _style_environment(style: Style, template_dirs: Sequence[str | os.PathLike[str]]) -> jinja2.Environment:
+    # a folder that holds the chosen style (or one it extends) is a library of styles;
+    # any other folder overrides the style's templates by name
+    holders = {folder.parent for folder in style.folders}
+    return _environment(style, tuple(str(Path(d)) for d in template_dirs if Path(d) not in holders))
 
 
 def _style_folder(name: str, template_dirs: Sequence[str | os.PathLike[str]]) -> Path | None:
@@ -137,7 +163,7 @@ def _environment(style: Style, overrides: tuple[str, ...]) -> jinja2.Environment
         keep_trailing_newline=True,
         autoescape=False,
     )
-    used = _used_templates(env, style.file)
+    used = {name.rsplit("/", 1)[-1] for name in _templates(env, style.file)[0]}
     for folder in overrides:
         own = {p.name for p in Path(folder).glob("*.jinja")}
         if not own & used:
@@ -150,23 +176,30 @@ def _environment(style: Style, overrides: tuple[str, ...]) -> jinja2.Environment
     return env
 
 
-def _used_templates(env: jinja2.Environment, name: str) -> set[str]:
-    """Every template `name` imports, includes or extends, transitively."""
-    used, pending = set(), [name]
+@functools.lru_cache(maxsize=32)
+def _templates(env: jinja2.Environment, name: str) -> tuple[dict[str, jinja2.nodes.Template | None], bool]:
+    """Every template `name` imports, includes or extends, transitively, parsed (None:
+    not found), and whether one of them names a template only at render time."""
+    parsed: dict[str, jinja2.nodes.Template | None] = {}
+    pending, dynamic = [name], False
     while pending:
         current = pending.pop()
-        if current in used:
+        if current in parsed:
             continue
-        used.add(current)
+        parsed[current] = None
         try:
             source, _, _ = env.loader.get_source(env, current)  # type: ignore[union-attr]
-            parsed = env.parse(source)
+            tree = parsed[current] = env.parse(source)
         except jinja2.TemplateNotFound:
             continue
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(f"template {exc.filename or current}, line {exc.lineno}: {exc.message}") from exc
-        pending.extend(t for t in jinja2.meta.find_referenced_templates(parsed) if t)
-    return {u.rsplit("/", 1)[-1] for u in used}
+        for referenced in jinja2.meta.find_referenced_templates(tree):
+            if referenced:
+                pending.append(referenced)
+            else:
+                dynamic = True
+    return parsed, dynamic
 
 
 def _template_location(exc: BaseException) -> str:

@@ -64,7 +64,7 @@ def context_reference() -> str:
         for item in node.body:
             if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
                 line = lines[item.lineno - 1]
-                doc = line.split("#:", 1)[1].strip() if "#:" in line else lines[item.lineno - 2].strip().lstrip("#: ")
+                doc = line.split("#:", 1)[1].strip() if "#:" in line else _comment_above(lines, item.lineno - 1)
                 kind = ast.unparse(item.annotation).replace("|", "or")
                 out.append(f"| `{item.target.id}` | `{kind}` | {doc.replace('|', '/')} |")
             elif isinstance(item, ast.FunctionDef) and any(ast.unparse(d).endswith("property") for d in item.decorator_list):
@@ -73,6 +73,14 @@ def context_reference() -> str:
                 out.append(f"| `{item.name}` | `{kind}` | {doc[0].lower() + doc[1:]} (read only) |")
         out.append("")
     return "\n".join(out)
+
+
+def _comment_above(lines: list[str], index: int) -> str:
+    """The `#:` comment lines right above line `index`, joined."""
+    start = index
+    while start and lines[start - 1].strip().startswith("#:"):
+        start -= 1
+    return " ".join(line.strip()[2:].strip() for line in lines[start:index])
 
 
 def test_template_context_reference_is_current(request):

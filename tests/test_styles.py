@@ -212,3 +212,50 @@ def test_the_example_style_annotates_shapes(fxgen_golden):
     )
     assert "x = self.qkv(x)  # (2, 5, 48) float32" in text
     assert "shapes" in fxgen.styles([ROOT / "examples"])
+
+
+_READS_META = [
+    '{% macro render(stmt) %}{{ common.statement(stmt, "  # %s" % stmt.meta.get("shape")) }}{% endmacro %}',
+    '{% macro render(stmt) %}{{ common.statement(stmt, "  # %s" % stmt["meta"]["shape"]) }}{% endmacro %}',
+    '{% macro render(stmt) %}{{ common.statement(stmt, "  # %s" % (stmt|attr("meta")).shape) }}{% endmacro %}',
+    # a template named only at render time is not read beforehand: it may read `meta`
+    '{% macro render(stmt) %}{% include stmt.opcode ~ "_shape.py.jinja" %}{% endmacro %}',
+]
+
+
+@pytest.mark.parametrize("text", _READS_META, ids=["attribute", "item", "attr-filter", "dynamic-include"])
+def test_statements_record_meta_when_a_template_may_read_it(tmp_path, text):
+    from fxgen.render import find_style, reads_statement_meta
+
+    folder = _write(tmp_path / "meta", {
+        "call_module.py.jinja": '{% import "macros.py.jinja" as common %}' + text,
+        "call_module_shape.py.jinja": '{{ common.statement(stmt, "  # %s" % stmt.meta.shape) }}',
+    })
+    assert reads_statement_meta(find_style("module"), [folder])
+    model, inputs = ZOO["mlp"]()
+    assert "x = self.fc1(x)  # (3, 32)" in fxgen.render(model, example_inputs=inputs, template_dirs=[folder])
+
+
+def test_statements_record_meta_only_for_templates_that_read_it(tmp_path):
+    """Recording shape, dtype and source line of every value was a tenth of lowering a
+    large graph; the built-in styles never read them."""
+    import fxgen.lower
+    from fxgen.render import find_style, reads_statement_meta
+
+    for style in fxgen.styles():
+        assert not reads_statement_meta(find_style(style)), style
+    folder = _write(tmp_path / "source", {"call_module.py.jinja": (
+        '{% import "macros.py.jinja" as common %}'
+        '{% macro render(stmt) %}{{ common.statement(stmt, "  # from %s: %s" % (stmt.meta.source, stmt.meta.source_code)) }}'
+        "{% endmacro %}"
+    )})
+    model, inputs = ZOO["mlp"]()
+    rendered = fxgen.render(model, example_inputs=inputs, template_dirs=[folder], formatter=None)
+    assert "x = self.fc1(x)  # from tests.zoo:38: return F.log_softmax(" in rendered
+    program = fxgen.lower.lower(fxgen.capture.capture(model, example_inputs=inputs), example_inputs=inputs)
+    assert all(not s.meta for s in program.classes[-1].forward.body)
+    recorded = fxgen.lower.lower(fxgen.capture.capture(model, example_inputs=inputs), example_inputs=inputs, record_meta=True)
+    assert recorded.classes[-1].forward.body[0].meta == {
+        "shape": "(3, 32)", "dtype": "float32", "source": "tests.zoo:38",
+        "source_code": "return F.log_softmax(self.fc2(self.dropout(self.act(self.fc1(x)))), dim=-1)",
+    }
