@@ -176,10 +176,10 @@ def _environment(style: Style, overrides: tuple[str, ...]) -> jinja2.Environment
     return env
 
 
-@functools.lru_cache(maxsize=32)
 def _templates(env: jinja2.Environment, name: str) -> tuple[dict[str, jinja2.nodes.Template | None], bool]:
     """Every template `name` imports, includes or extends, transitively, parsed (None:
-    not found), and whether one of them names a template only at render time."""
+    not found), and whether one of them names a template only at render time. Read
+    anew each time (a template edited between exports counts), parsed once per text."""
     parsed: dict[str, jinja2.nodes.Template | None] = {}
     pending, dynamic = [name], False
     while pending:
@@ -189,7 +189,7 @@ def _templates(env: jinja2.Environment, name: str) -> tuple[dict[str, jinja2.nod
         parsed[current] = None
         try:
             source, _, _ = env.loader.get_source(env, current)  # type: ignore[union-attr]
-            tree = parsed[current] = env.parse(source)
+            tree = parsed[current] = _parse(env, source)
         except jinja2.TemplateNotFound:
             continue
         except jinja2.TemplateSyntaxError as exc:
@@ -200,6 +200,11 @@ def _templates(env: jinja2.Environment, name: str) -> tuple[dict[str, jinja2.nod
             else:
                 dynamic = True
     return parsed, dynamic
+
+
+@functools.lru_cache(maxsize=256)
+def _parse(env: jinja2.Environment, source: str) -> jinja2.nodes.Template:
+    return env.parse(source)
 
 
 def _template_location(exc: BaseException) -> str:

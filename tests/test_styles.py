@@ -259,3 +259,12 @@ def test_statements_record_meta_only_for_templates_that_read_it(tmp_path):
         "shape": "(3, 32)", "dtype": "float32", "source": "tests.zoo:38",
         "source_code": "return F.log_softmax(self.fc2(self.dropout(self.act(self.fc1(x)))), dim=-1)",
     }
+
+
+def test_a_template_edited_between_exports_is_read_again_for_meta(tmp_path):
+    model, inputs = ZOO["mlp"]()
+    plain = '{% import "macros.py.jinja" as common %}{% macro render(stmt) %}{{ common.statement(stmt) }}{% endmacro %}'
+    folder = _write(tmp_path / "edited", {"call_module.py.jinja": plain})
+    assert "# (3, 32)" not in fxgen.render(model, example_inputs=inputs, template_dirs=[folder])
+    _write(folder, {"call_module.py.jinja": '{% import "macros.py.jinja" as common %}' + _READS_META[0]})
+    assert "x = self.fc1(x)  # (3, 32)" in fxgen.render(model, example_inputs=inputs, template_dirs=[folder])
