@@ -114,18 +114,7 @@ def reads_statement_meta(style: Style, template_dirs: Sequence[str | os.PathLike
     or names a template only at render time, which is not read here. Lowering records
     `meta` only then: the built-in styles never read it, and recording it was a tenth of
     lowering a large graph."""
-    env = _style_environment(style, template_dirs)
-    parsed, dynamic = _templates(env, style.file)
-    return dynamic or any(_names_meta(tree) for tree in parsed.values())
-
-
-def _names_meta(tree: jinja2.nodes.Template) -> bool:
-    return any(
-        (isinstance(node, jinja2.nodes.Getattr) and node.attr == "meta")
-        or (isinstance(node, jinja2.nodes.Const) and node.value == "meta")
-        or (isinstance(node, jinja2.nodes.Name) and node.name == "meta")
-        for node in tree.find_all((jinja2.nodes.Getattr, jinja2.nodes.Const, jinja2.nodes.Name))
-    )
+    return _templates(_style_environment(style, template_dirs), style.file)[1]
 
 
 def _style_environment(style: Style, template_dirs: Sequence[str | os.PathLike[str]]) -> jinja2.Environment:
@@ -176,35 +165,41 @@ def _environment(style: Style, overrides: tuple[str, ...]) -> jinja2.Environment
     return env
 
 
-def _templates(env: jinja2.Environment, name: str) -> tuple[dict[str, jinja2.nodes.Template | None], bool]:
-    """Every template `name` imports, includes or extends, transitively, parsed (None:
-    not found), and whether one of them names a template only at render time. Read
-    anew each time (a template edited between exports counts), parsed once per text."""
-    parsed: dict[str, jinja2.nodes.Template | None] = {}
-    pending, dynamic = [name], False
+def _templates(env: jinja2.Environment, name: str) -> tuple[set[str], bool]:
+    """Every template `name` imports, includes or extends, transitively (found or not),
+    and whether one of them may read a statement's `meta` (`reads_statement_meta`).
+    Read anew each time (a template edited between exports counts), parsed once per text."""
+    seen: set[str] = set()
+    pending, reads_meta = [name], False
     while pending:
         current = pending.pop()
-        if current in parsed:
+        if current in seen:
             continue
-        parsed[current] = None
+        seen.add(current)
         try:
             source, _, _ = env.loader.get_source(env, current)  # type: ignore[union-attr]
-            tree = parsed[current] = _parse(env, source)
+            references, names_meta = _template_facts(env, source)
         except jinja2.TemplateNotFound:
             continue
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(f"template {exc.filename or current}, line {exc.lineno}: {exc.message}") from exc
-        for referenced in jinja2.meta.find_referenced_templates(tree):
-            if referenced:
-                pending.append(referenced)
-            else:
-                dynamic = True
-    return parsed, dynamic
+        pending.extend(r for r in references if r)
+        reads_meta = reads_meta or names_meta or None in references
+    return seen, reads_meta
 
 
 @functools.lru_cache(maxsize=256)
-def _parse(env: jinja2.Environment, source: str) -> jinja2.nodes.Template:
-    return env.parse(source)
+def _template_facts(env: jinja2.Environment, source: str) -> tuple[tuple[str | None, ...], bool]:
+    """The templates a template's text names (None: one named only at render time), and
+    whether it names `meta`."""
+    tree = env.parse(source)
+    names_meta = any(
+        (isinstance(node, jinja2.nodes.Getattr) and node.attr == "meta")
+        or (isinstance(node, jinja2.nodes.Const) and node.value == "meta")
+        or (isinstance(node, jinja2.nodes.Name) and node.name == "meta")
+        for node in tree.find_all((jinja2.nodes.Getattr, jinja2.nodes.Const, jinja2.nodes.Name))
+    )
+    return tuple(jinja2.meta.find_referenced_templates(tree)), names_meta
 
 
 def _template_location(exc: BaseException) -> str:
