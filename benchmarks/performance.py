@@ -4,7 +4,8 @@
   `Graph.python_code` on the same captured graph; target <= 1.0x. The templates alone
   (rendering a program lowered beforehand) are shown against the same reference: the
   issue asks that they cost no more than torch.fx's printer. The same runs time the
-  stages of lowering apart (`STAGES`), to show where that time goes.
+  stages of lowering apart (`STAGES`, and the twin keys inside the split: `PARTS`), to
+  show where that time goes.
 - export: `fxgen.export(verify=False)` with the capture done beforehand (lowering,
   rendering, formatting, writing the code and weights) vs `black.format_str` alone on the
   text it wrote; target <= 0.1x for the 10k-node graph (10x faster), and the 50k export
@@ -106,8 +107,21 @@ STAGES: dict[str, tuple[Any, str]] = {
     "`__init__` module tree": (_LOWER, "build_tree"),
     "names": (_LOWER._ClassLowering, "name_values"),
 }
-#: the columns of the stages table: the stages, what else lowering does, rendering
-STAGE_COLUMNS = (*STAGES, "rest of lowering", "rendering")
+#: parts of a stage timed apart too (inside it, so not counted again in the rest): label
+#: -> (the stage's label, owner, name); the twin keys are what proving repeated module
+#: calls equal costs
+PARTS: dict[str, tuple[str, Any, str]] = {
+    "of which twin keys": ("split into classes", importlib.import_module("fxgen.hierarchy")._Splitter, "twin_key"),
+}
+#: every function timed apart: label -> (owner, name)
+TIMED = {**STAGES, **{part: (owner, name) for part, (_, owner, name) in PARTS.items()}}
+#: the columns of the stages table: each stage followed by its parts, what else lowering
+#: does, rendering
+STAGE_COLUMNS = (
+    *[column for stage in STAGES for column in [stage, *(p for p, (s, _, _) in PARTS.items() if s == stage)]],
+    "rest of lowering",
+    "rendering",
+)
 
 
 def median_time(run: Callable[[], Any], repeats: int) -> float:
@@ -144,9 +158,9 @@ def paired_ratio(times: list[float], reference: list[float]) -> float:
 
 @contextmanager
 def stages_timed(spent: dict[str, float]) -> Iterator[None]:
-    """Inside the block, the time spent in each of `STAGES` is added up in `spent`."""
+    """Inside the block, the time spent in each of `TIMED` is added up in `spent`."""
     with ExitStack() as stack:
-        for label, (owner, name) in STAGES.items():
+        for label, (owner, name) in TIMED.items():
             stack.enter_context(mock.patch.object(owner, name, _timed(getattr(owner, name), label, spent)))
         yield
 
