@@ -313,6 +313,8 @@ class _Splitter:
         if source.outputs:
             outputs = [local[o] for o in source.outputs]
             graph.output(outputs[0] if len(outputs) == 1 else tuple(outputs))
+        elif unit.path:  # a call whose result nothing reads: it returns None, as its code runs
+            graph.output(None)
         return children
 
     def copy(self, graph: fx.Graph, node: fx.Node, source: _Source, local: dict[fx.Node, fx.Node]) -> fx.Node:

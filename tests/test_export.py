@@ -265,3 +265,38 @@ def test_only_writing_the_weights_makes_the_state_dict(tmp_path, monkeypatch, st
     assert model not in made
     fxgen.export(model, tmp_path / "model_gen.py", example_inputs=inputs, style=style, verify=False)
     assert model in made
+
+
+class _Probe(nn.Module):
+    def forward(self, x):
+        return (x * 2).sum()
+
+
+class _UnusedCalls(nn.Module):
+    """Calls whose results nothing reads: a submodule's and a dropout's (in training
+    mode, which torch.export keeps: it draws random numbers)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.probe = _Probe()
+        self.drop = nn.Dropout(0.5)
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        self.probe(x)
+        self.drop(x)
+        return self.fc(x)
+
+
+@pytest.mark.parametrize("capture", ["fx", "export"])
+def test_a_module_call_whose_result_nothing_reads_is_still_made(tmp_path, capture):
+    # the call is a statement and its class returns None: the code runs as it did, random
+    # numbers drawn included (before, such a class had no return and lowering failed on
+    # an assertion; found by a fuzzing run with another seed)
+    torch.manual_seed(0)
+    result, _ = export_and_load(_UnusedCalls(), tmp_path, (torch.randn(2, 4),), capture=capture)
+    text = result.code_path.read_text()
+    assert "\n        self.drop(x)\n" in text and "return self.fc(x)" in text
+    if capture == "fx":  # torch.export drops the probe's operations: nothing reads them
+        assert "class Probe(torch.nn.Module):" in text and "\n        self.probe(x)\n" in text
+    assert "return None" in text
