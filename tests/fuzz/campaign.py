@@ -1,9 +1,12 @@
 """A long fuzzing campaign and the scale figure, recorded in docs/robustness.md.
 
-    python -m tests.fuzz.campaign 5000     # examples (default 5000)
+    python -m tests.fuzz.campaign 5000        # examples (default 5000)
+    python -m tests.fuzz.campaign 5000 777    # other programs: hypothesis seed 777
 
 The campaign draws programs with the fuzzer's strategy (derandomized: the same programs
-on every machine) and checks each in every style (`tests/fuzz/check.py`). The scale
+on every machine; with a seed, the programs of that seed, so that campaigns explore
+programs the test run never draws) and checks each in every style
+(`tests/fuzz/check.py`). The scale
 figure exports a 100,000-node chain in a fresh process under a recursion limit of 1,000
 and reports its time and peak memory.
 """
@@ -21,7 +24,7 @@ from pathlib import Path
 
 import black
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 
 from tests.black_identity import compared_with_black
 from tests.fuzz.check import CODE_STYLES, check_program
@@ -53,11 +56,16 @@ SCALE = textwrap.dedent(
 )
 
 
-def campaign(examples: int) -> tuple[Counter, list[str], float]:
+def campaign(examples: int, drawn_with: int | None = None) -> tuple[Counter, list[str], float]:
+    """Outcomes, failures and seconds of `examples` programs (`drawn_with`: a hypothesis
+    seed; None: the derandomized programs)."""
     outcomes: Counter = Counter()
     failures: list[str] = []
 
-    @settings(max_examples=examples, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples, deadline=None, derandomize=drawn_with is None, database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(programs())
     def run(drawn):
         module, inputs, program = drawn
@@ -67,7 +75,7 @@ def campaign(examples: int) -> tuple[Counter, list[str], float]:
             failures.append("\n".join(found) + "\n" + program.describe())
 
     start = time.perf_counter()
-    run()
+    (run if drawn_with is None else seed(drawn_with)(run))()
     return outcomes, failures, time.perf_counter() - start
 
 
@@ -78,8 +86,8 @@ def scale(nodes: int = 100_000) -> tuple[float, int, int, int]:
     return float(seconds), int(lines), int(before), int(peak)
 
 
-def section(examples: int) -> str:
-    outcomes, failures, seconds = campaign(examples)
+def section(examples: int, drawn_with: int | None = None) -> str:
+    outcomes, failures, seconds = campaign(examples, drawn_with)
     scale_seconds, lines, before, peak = scale()
     rows = ["| style | exact | FxgenError | outside fxgen | failed |", "| --- | ---: | ---: | ---: | ---: |"]
     for style in CODE_STYLES:
@@ -89,7 +97,8 @@ def section(examples: int) -> str:
     return "\n".join(
         [
             MARK,
-            f"Recorded by `python -m tests.fuzz.campaign {examples}` with torch {torch.__version__}, "
+            f"Recorded by `python -m tests.fuzz.campaign {examples}{'' if drawn_with is None else f' {drawn_with}'}` "
+            f"with torch {torch.__version__}, "
             f"black {black.__version__}, Python {platform.python_version()} on {platform.machine()} (CPU).",
             "",
             f"**{examples} programs, {len(failures)} failures** ({seconds / 60:.0f} min; every program in "
@@ -112,10 +121,11 @@ def section(examples: int) -> str:
 
 def main() -> None:
     examples = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
+    drawn_with = int(sys.argv[2]) if len(sys.argv) > 2 else None
     text = DOC.read_text()
     head = text.split(MARK)[0]
     with compared_with_black(), compared_with_lowering():
-        made = section(examples)
+        made = section(examples, drawn_with)
     DOC.write_text(head + made)
     print(f"wrote {DOC.relative_to(ROOT)}", file=sys.stderr)
 
