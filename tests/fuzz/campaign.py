@@ -6,9 +6,8 @@
 The campaign draws programs with the fuzzer's strategy (derandomized: the same programs
 on every machine; with a seed, the programs of that seed, so that campaigns explore
 programs the test run never draws) and checks each in every style
-(`tests/fuzz/check.py`). The scale
-figure exports a 100,000-node chain in a fresh process under a recursion limit of 1,000
-and reports its time and peak memory.
+(`tests/fuzz/check.py`). The scale figure exports a 100,000-node chain in a fresh
+process under a recursion limit of 1,000 and reports its time and peak memory.
 """
 
 from __future__ import annotations
