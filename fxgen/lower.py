@@ -14,7 +14,7 @@ import inspect
 import itertools
 import operator
 import re
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import torch
 from torch import fx, nn
@@ -78,6 +78,15 @@ _ALWAYS_TAKEN = frozenset({"self", "torch", "F", "math"})
 _Places = dict[fx.Node, source.Location | None]
 
 
+class _Writing(NamedTuple):
+    """How each class's `forward` is written: `lower`'s options, in
+    `_ClassLowering.lower`'s order."""
+
+    reuse_names: bool
+    source_comments: str | bool
+    record_meta: bool
+
+
 def lower(
     captured: Captured,
     *,
@@ -104,7 +113,7 @@ def lower(
         return _graph_program(captured, style, mermaid_depth)
     if lowering == "functional":
         return _functional_program(
-            captured, style, example_inputs, example_kwargs, (reuse_names, source_comments, record_meta)
+            captured, style, example_inputs, example_kwargs, _Writing(reuse_names, source_comments, record_meta)
         )
     imports = Imports()
     imports.add_module("torch")
@@ -130,7 +139,7 @@ def lower(
         try:
             classes, root_tree, buffers = _lower_units(
                 captured, units, attempt_imports, attempt_names, root_name, style, example_inputs,
-                (reuse_names, source_comments, record_meta),
+                _Writing(reuse_names, source_comments, record_meta),
             )
             break
         except _DifferentCalls as exc:  # one module, two calls, two codes: write its calls inline
@@ -216,7 +225,7 @@ def _functional_program(
     style: str,
     example_inputs: tuple[Any, ...] | None,
     example_kwargs: dict[str, Any] | None,
-    writing: tuple[bool, str | bool, bool],
+    writing: _Writing,
 ) -> Program:
     """The program of the functional style: one `forward(state, *inputs)`, no modules."""
     flat = functionalize(captured)
@@ -289,7 +298,7 @@ def _lower_units(
     root_name: str,
     style: str,
     example_inputs: tuple[Any, ...] | None,
-    writing: tuple[bool, str | bool, bool],
+    writing: _Writing,
 ) -> tuple[list[ClassDef], ModuleTree, dict[str, torch.Tensor]]:
     """The classes of `units` (children first), written once per distinct code.
 
