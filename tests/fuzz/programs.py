@@ -4,8 +4,10 @@ A program is an `nn.Module` whose `forward` applies a drawn list of steps to a p
 values (the inputs first): arithmetic and comparisons, reductions, views, indexing,
 cat/stack/chunk/unbind, matmul, activations, in-place ops on clones, calls of built-in
 modules with drawn hyperparameters, parameters and buffers, dtype and device moves and
-string arguments, with constants such as inf, nan, -0.0 and huge ints. Submodules,
-parameters and buffers get hostile names, and the output is a nested tuple/list/dict
+string arguments, with constants such as inf, nan, -0.0 and huge ints, and custom
+submodules (programs of their own, nested two deep, of classes that may share a name)
+called once or again on other values, their result read whole, by item or not at all.
+Submodules, parameters and buffers get hostile names, and the output is a nested tuple/list/dict
 with hostile keys. Each step is tried on the example inputs while the program is drawn,
 and kept only where eager runs it, so every program runs.
 """
@@ -13,6 +15,7 @@ and kept only where eager runs it, so every program runs.
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -62,6 +65,7 @@ class Fuzzed(nn.Module):
         super().__init__()
         self._steps: list[Step] = []
         self._output: Any = None
+        self._arity = 0  #: how many inputs `forward` takes (a submodule's, for calling it again)
 
     def forward(self, *inputs: torch.Tensor) -> Any:
         values = list(inputs)
@@ -138,17 +142,30 @@ MODULES: dict[str, Callable[[torch.Tensor, Any], nn.Module]] = {
 }
 
 
+#: class names the nested modules may take: plain, shared by several classes, or hostile
+CLASS_NAMES = ["Block", "Block", "Fuzzed", "Linear", "F", "torch", "forward", "class", "名前", "_private", "Block_v2"]
+#: how deep custom submodules nest (the hierarchy split, twin calls, classes in classes)
+MAX_DEPTH = 2
+
+
 @st.composite
 def programs(draw: Any) -> tuple[nn.Module, tuple[torch.Tensor, ...], Program]:
     """A module, its example inputs, and the program it runs."""
     torch.manual_seed(draw(st.integers(0, 2**16)))  # inputs, parameters, module initialisation
     inputs = tuple(torch.randn(draw(st.sampled_from(SHAPES))) for _ in range(draw(st.integers(1, 3))))
-    cls = type("Fuzzed", (Fuzzed,), {"forward": _forward_with(len(inputs)), "__module__": __name__})
+    module, program = _draw_module(draw, inputs, "Fuzzed", 0)
+    return module.eval(), inputs, program
+
+
+def _draw_module(draw: Any, inputs: tuple[torch.Tensor, ...], class_name: str, depth: int) -> tuple[Fuzzed, Program]:
+    """A `Fuzzed` module of class `class_name` whose steps run on `inputs`: the program
+    itself at depth 0, a custom submodule of it below."""
+    cls = type(class_name, (Fuzzed,), {"forward": _forward_with(len(inputs)), "__module__": __name__})
     module = cls()
     program = Program(inputs)
     values: list[Any] = list(inputs)
-    for _ in range(draw(st.integers(1, 8))):
-        step = _draw_step(draw, module, values)
+    for _ in range(draw(st.integers(1, 8 if depth == 0 else 4))):
+        step = _draw_step(draw, module, values, depth)
         if step is None:
             continue
         try:
@@ -161,23 +178,31 @@ def programs(draw: Any) -> tuple[nn.Module, tuple[torch.Tensor, ...], Program]:
         program.steps.append(step)
         values.append(value)
     indices = st.integers(0, len(values) - 1)
-    keys = st.sampled_from(HOSTILE_NAMES)
-    program.output = draw(
-        st.recursive(
-            indices,
-            lambda inner: st.one_of(
-                st.tuples(inner, inner), st.lists(inner, min_size=1, max_size=3), st.dictionaries(keys, inner, min_size=1, max_size=3)
-            ),
-            max_leaves=4,
+    if depth:  # a submodule returns a value (perhaps an input) or a pair
+        program.output = draw(st.one_of(indices, st.tuples(indices, indices)))
+    else:
+        keys = st.sampled_from(HOSTILE_NAMES)
+        program.output = draw(
+            st.recursive(
+                indices,
+                lambda inner: st.one_of(
+                    st.tuples(inner, inner), st.lists(inner, min_size=1, max_size=3), st.dictionaries(keys, inner, min_size=1, max_size=3)
+                ),
+                max_leaves=4,
+            )
         )
-    )
     module._steps, module._output = program.steps, program.output
-    return module.eval(), inputs, program
+    return module, program
 
 
-def _draw_step(draw: Any, module: nn.Module, values: list[Any]) -> Step | None:
-    kind = draw(st.sampled_from(["unary", "unary", "binary", "constant", "module", "parameter", "index"]))
+def _draw_step(draw: Any, module: nn.Module, values: list[Any], depth: int) -> Step | None:
+    kinds = ["unary", "unary", "binary", "constant", "module", "parameter", "index"]
+    if depth < MAX_DEPTH:
+        kinds += ["submodule", "again"]
+    kind = draw(st.sampled_from(kinds))
     i = draw(st.integers(0, len(values) - 1))
+    if kind in ("submodule", "again"):
+        return _draw_call(draw, module, values, depth, kind == "again")
     if kind == "unary":
         name = draw(st.sampled_from(sorted(UNARY)))
         f = UNARY[name]
@@ -216,3 +241,35 @@ def _draw_step(draw: Any, module: nn.Module, values: list[Any]) -> Step | None:
     if _add_child(module, name, index, "buffer", persistent) is None:
         return None
     return Step(f"v{i}[buffer {name!r} (persistent={persistent})]", lambda m, v: v[i][getattr(m, name)])
+
+
+def _draw_call(draw: Any, module: nn.Module, values: list[Any], depth: int, again: bool) -> Step | None:
+    """A call of a custom submodule: a new one, or again one called before (on other
+    values: a twin where they match, another call where they do not); the step reads
+    its result, or one item of a pair."""
+    if again:
+        called = [name for name, child in module.named_children() if isinstance(child, Fuzzed)]
+        if not called:
+            return None
+        name = draw(st.sampled_from(called))
+        arity = getattr(module, name)._arity
+    else:
+        name = draw(st.sampled_from(HOSTILE_NAMES))
+        arity = draw(st.integers(1, 2))
+    args = [draw(st.integers(0, len(values) - 1)) for _ in range(arity)]
+    if not again:
+        inputs = tuple(values[a] for a in args)
+        child, body = _draw_module(draw, inputs, draw(st.sampled_from(CLASS_NAMES)), depth + 1)
+        child._arity = arity
+        if _add_child(module, name, child, "module") is None:
+            return None
+        defined = f"  # {type(child).__name__!r}:\n" + textwrap.indent(body.describe(), "    ")
+    item = draw(st.sampled_from([0, 1])) if isinstance(getattr(module, name)._output, tuple) else None
+    text = f"self.{name!r}({', '.join(f'v{a}' for a in args)})" + ("" if item is None else f"[{item}]")
+    text += "" if again else defined
+
+    def call(m: nn.Module, v: list[Any]) -> Any:
+        result = getattr(m, name)(*[v[a] for a in args])
+        return result if item is None else result[item]
+
+    return Step(text, call)
