@@ -29,6 +29,7 @@ from fxgen.graphview import diagram, graph_nodes
 from fxgen.hierarchy import CONTEXT, Unit, module_stack, split, submodule
 from fxgen.naming import (
     RESERVED,
+    UNUSED,
     Draft,
     Namespace,
     is_attr_name,
@@ -574,9 +575,9 @@ class _ClassLowering:
         self.imports = imports
         self.names = Namespace(imports.local_names())
         self.known = _Values()
-        self.tokens: dict[fx.Node, str] = {}  # a variable's value -> its token (`variable`)
-        self.tensor_tokens: set[str] = set()
-        self.attribute_tokens: set[str] = set()
+        self.tokens: dict[fx.Node, int] = {}  # a variable's value -> its token's index (`variable`)
+        self.tensor_tokens: set[int] = set()
+        self.attribute_tokens: set[int] = set()
         self.unpacked: set[fx.Node] = set()  # `x[i]` nodes bound by their source's statement
         self.unpacked_hints: dict[int, list[str]] = {}
         self.writer = ExprWriter(self.imports, self.known.value_of, self.names.is_taken, self.known.describe)
@@ -656,12 +657,13 @@ class _ClassLowering:
 
     def variable(self, node: fx.Node) -> str:
         """The token of a new variable holding `node`'s value; later uses of `node` read it."""
-        value = self.tokens[node] = token(len(self.tokens))
+        index = self.tokens[node] = len(self.tokens)
+        value = token(index)
         self.known.of[node] = Expr(value)
         if isinstance(node.meta.get("val"), torch.Tensor):
-            self.tensor_tokens.add(value)
+            self.tensor_tokens.add(index)
         if node.op == "get_attr":
-            self.attribute_tokens.add(value)
+            self.attribute_tokens.add(index)
         return value
 
     def unpack(self, items: list[fx.Node | None], hint: str) -> tuple[str, list[str]]:
@@ -718,7 +720,7 @@ class _ClassLowering:
                 statement = body[position]
                 position += 1
             else:  # a residual kept before its chain (`identity = x`), in the chain's context
-                statement = Statement("alias", None, draft.binds[0], "=", draft.expr)
+                statement = Statement("alias", None, token(draft.binds[0]), "=", draft.expr)
             if draft.deletes:
                 statement.deletes = [plan.names[t] for t in draft.deletes]
             if record_meta:
@@ -1001,11 +1003,12 @@ def _flat_names(target: ast.expr) -> list[str | None]:
     return [None]
 
 
-def _bound(targets: str) -> list[str]:
-    """The tokens (and `_`) a statement's targets bind, nested tuples flattened."""
+def _bound(targets: str) -> list[int]:
+    """The values a statement's targets bind (token indices, UNUSED for `_`), nested
+    tuples flattened."""
     if "," not in targets:  # one token, or none
-        return [targets] if targets else []
-    return [part for part in re.split(r"[\s(),]+", targets) if part]
+        return [int(targets[1:-1])] if targets else []
+    return [UNUSED if part == "_" else int(part[1:-1]) for part in re.split(r"[\s(),]+", targets) if part]
 
 
 #: comments stay within black's line length (88) at a method body's indentation

@@ -21,7 +21,7 @@ from fxgen.pyexpr import string_literal
 
 __all__ = [
     "is_attr_name", "attribute", "Namespace", "RESERVED", "sanitize", "Draft", "Plan", "plan_names", "substitute",
-    "substitute_all", "token",
+    "substitute_all", "token", "read_tokens", "UNUSED",
 ]
 
 #: Names a generated variable may never take: they are used by generated code itself.
@@ -98,8 +98,13 @@ class Namespace:
 
 
 # -- variables of one function: chains reuse a name ----------------------------------
+#
+# Until the names are chosen, code holds a token for each value, `\x00<index>\x00`
+# (`token`); `plan_names` keeps its tables by the indices, not by the token texts: a
+# table keyed by small ints lies in memory in the order of the values, where one keyed
+# by strings is spread over it by their hashes (at 60,000 values, twice as slow a lookup).
 
-_TOKEN_TEXT = re.compile("\x00\\d+\x00")  # the whole token, for findall
+UNUSED = -1  #: the index of `_`, an unpacked item nothing reads
 
 
 def token(index: int) -> str:
@@ -107,31 +112,38 @@ def token(index: int) -> str:
     return f"\x00{index}\x00"
 
 
-def substitute(text: str, names: dict[str, str]) -> str:
-    """`text` with each token replaced by its name (`names`: token -> name)."""
+_TOKEN_INDEX = re.compile("\x00(-?\\d+)\x00")
+
+
+def read_tokens(text: str) -> list[int]:
+    """The indices of the tokens in `text`, in order (with repeats)."""
+    return list(map(int, _TOKEN_INDEX.findall(text)))
+
+
+def substitute(text: str, names: dict[int, str]) -> str:
+    """`text` with each token replaced by its name (`names`: index -> name)."""
     if "\x00" not in text:
         return text
     parts = text.split("\x00")  # tokens are the odd parts, without their \x00 marks
-    parts[1::2] = [names[f"\x00{index}\x00"] for index in parts[1::2]]
+    parts[1::2] = [names[int(index)] for index in parts[1::2]]
     return "".join(parts)
 
 
-def substitute_all(texts: list[str], names: dict[str, str]) -> list[str]:
+def substitute_all(texts: list[str], names: dict[int, str]) -> list[str]:
     """`[substitute(text, names) for text in texts]`, with one split and join for all."""
     joined = "\x02".join(texts)
     if joined.count("\x02") != len(texts) - 1:  # a text holds the separator itself
         return [substitute(text, names) for text in texts]
     parts = joined.split("\x00")  # tokens are the odd parts, without their \x00 marks
-    by_index = {t[1:-1]: name for t, name in names.items() if t[0] == "\x00"}
-    parts[1::2] = map(by_index.__getitem__, parts[1::2])
+    parts[1::2] = map(names.__getitem__, map(int, parts[1::2]))
     return "".join(parts).split("\x02")
 
 
 @dataclass(slots=True)
 class Draft:
-    """A statement as `plan_names` sees it: what it binds and reads (as tokens)."""
+    """A statement as `plan_names` sees it: what it binds and reads (as token indices)."""
 
-    binds: list[str]  #: the tokens it binds (several for `a, b = ...`; `_` for an unused one)
+    binds: list[int]  #: the values it binds (several for `a, b = ...`; UNUSED for `_`)
     expr: str  #: its code, with tokens for the values it reads
     hints: list[str]  #: what each bound value is about (`conv1`, `softmax`)
     chain: str  #: "module", "unary" or "merge" where it may take over its input's name, else ""
@@ -139,10 +151,10 @@ class Draft:
     #: the user's own names for the bound values (`q` from `q = q.view(...)`), where known
     source_hints: list[str | None] = field(default_factory=list)
     line: object = None  #: the user's source line it comes from, where known
-    deletes: list[str] = field(default_factory=list)  #: tokens to `del` after it
+    deletes: list[int] = field(default_factory=list)  #: values to `del` after it
 
     @property
-    def single(self) -> str | None:
+    def single(self) -> int | None:
         """The one token it binds, if it binds exactly one."""
         return self.binds[0] if len(self.binds) == 1 else None
 
@@ -151,17 +163,17 @@ class Draft:
 class Plan:
     """The names chosen for one function."""
 
-    names: dict[str, str]  #: token -> variable name
+    names: dict[int, str]  #: value (token index) -> variable name
     drafts: list[Draft]  #: the drafts, with residual aliases (`identity = x`) inserted
 
 
 def plan_names(
     drafts: list[Draft],
-    params: dict[str, str],
-    tensor_tokens: set[str],
+    params: dict[int, str],
+    tensor_tokens: set[int],
     namespace: Namespace,
     reuse: bool = True,
-    attributes: frozenset[str] = frozenset(),
+    attributes: frozenset[int] = frozenset(),
 ) -> Plan:
     """Choose variable names for a function body (see docs/naming.md for the rule).
 
@@ -183,18 +195,18 @@ def plan_names(
        reader, unless the next statement rebinds its name or is the return.
     """
     names = dict(params)
-    names["_"] = "_"
+    names[UNUSED] = "_"
     tensors = set(tensor_tokens)
-    aliases: set[str] = set()
-    found = map(_TOKEN_TEXT.findall, [d.expr for d in drafts])
+    aliases: set[int] = set()
+    found = map(read_tokens, [d.expr for d in drafts])
     reads = [f if len(f) < 2 else list(dict.fromkeys(f)) for f in found]  # each once, in order of first use
     if reuse:
         drafts, reads, aliases = _residual_aliases(drafts, reads, tensors)
     last = {t: i for i, tokens in enumerate(reads) for t in tokens}
-    root: dict[str, str] = {}  # token -> the first token of its chain
-    user: dict[str, str] = {}  # token -> the user's name for it
-    members: dict[str, list[str]] = {}  # chain root -> tokens taking over its name, in order
-    line_of: dict[str, object] = {}  # chain member -> the source line of its statement
+    root: dict[int, int] = {}  # value -> the first value of its chain
+    user: dict[int, str] = {}  # value -> the user's name for it
+    members: dict[int, list[int]] = {}  # chain root -> values taking over its name, in order
+    line_of: dict[int, object] = {}  # chain member -> the source line of its statement
     for i, draft in enumerate(drafts):
         binds = draft.binds
         if draft.chain and reuse and len(binds) == 1 and binds[0] in tensors:
@@ -208,7 +220,7 @@ def plan_names(
             for bound, source_hint in zip(binds, draft.source_hints):
                 if source_hint:
                     user[bound] = source_hint
-    called: dict[str, str] = {}  # chain root -> the user's name along it (one name: another starts a chain)
+    called: dict[int, str] = {}  # chain root -> the user's name along it (one name: another starts a chain)
     for start, chain in members.items():  # where the user renames the value, a new chain starts
         segment, name = start, params.get(start) or user.get(start)
         for i, bound in enumerate(chain):
@@ -227,7 +239,7 @@ def plan_names(
                 called[segment] = user[bound]
     released = tensors.difference(params, attributes)
     final = len(drafts) - 2  # the return releases what its function holds
-    holder = {name: token_ for token_, name in params.items()}  # name -> token it holds now
+    holder = {name: value for value, name in params.items()}  # name -> value it holds now
     handed: dict[str, list[str]] = {}  # hint -> names given for it so far
     before: list[str] = []  # the names the draft before binds
     for i, draft in enumerate(drafts):
@@ -254,7 +266,7 @@ def plan_names(
     return Plan(names, drafts)
 
 
-def _free_name(handed: Sequence[str], holder: dict[str, str], last: dict[str, int], at: int, tensors: set[str]) -> str | None:
+def _free_name(handed: Sequence[str], holder: dict[str, int], last: dict[int, int], at: int, tensors: set[int]) -> str | None:
     """A name given earlier for the same hint (`handed`) whose value is no longer needed:
     rebinding it frees that value (`identity = x` in every residual block). Tensors only
     (TorchScript)."""
@@ -265,7 +277,7 @@ def _free_name(handed: Sequence[str], holder: dict[str, str], last: dict[str, in
     return None
 
 
-def _primary(draft: Draft, reads: list[str], aliases: set[str], tensors: set[str]) -> str | None:
+def _primary(draft: Draft, reads: list[int], aliases: set[int], tensors: set[int]) -> int | None:
     if not reads:
         return None
     if draft.chain == "unary" and len([t for t in reads if t in tensors]) != 1:
@@ -278,10 +290,11 @@ def _primary(draft: Draft, reads: list[str], aliases: set[str], tensors: set[str
 
 
 def _residual_aliases(
-    drafts: list[Draft], reads: list[list[str]], tensors: set[str]
-) -> tuple[list[Draft], list[list[str]], set[str]]:
-    """Rule 3: `identity = x` drafts inserted, with the reads of every draft."""
-    readers: dict[str, list[int]] = {}
+    drafts: list[Draft], reads: list[list[int]], tensors: set[int]
+) -> tuple[list[Draft], list[list[int]], set[int]]:
+    """Rule 3: `identity = x` drafts inserted, with the reads of every draft (an alias's
+    value is numbered below UNUSED: -2, -3, ...)."""
+    readers: dict[int, list[int]] = {}
     for i, tokens in enumerate(reads):
         for t in tokens:
             where = readers.get(t)
@@ -305,21 +318,21 @@ def _residual_aliases(
         merges_back = second.chain == "module" or (second.chain == "merge" and second.hints[0] in ("add", "sub"))
         if not (starts_chain and merges_back) or where[0] in aliases:
             continue
-        alias = token(10**9 + len(aliases))
+        alias = UNUSED - 1 - len(aliases)
         tensors.add(alias)
-        aliases[where[0]] = Draft([alias], value, ["identity"], "")
-        second.expr = second.expr.replace(value, alias)
+        aliases[where[0]] = Draft([alias], token(value), ["identity"], "")
+        second.expr = second.expr.replace(token(value), token(alias))
         reads[where[1]] = [alias if t == value else t for t in reads[where[1]]]
     if not aliases:
         return drafts, reads, set()
     out: list[Draft] = []
-    out_reads: list[list[str]] = []
+    out_reads: list[list[int]] = []
     done = 0
     for i in sorted(aliases):  # the drafts before each alias, sliced
         out += drafts[done:i]
         out.append(aliases[i])
         out_reads += reads[done:i]
-        out_reads.append([aliases[i].expr])
+        out_reads.append(read_tokens(aliases[i].expr))
         done = i
     out += drafts[done:]
     out_reads += reads[done:]

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from fxgen.naming import Namespace, attribute, is_attr_name, sanitize, substitute, substitute_all, token
+from fxgen.naming import (
+    Namespace,
+    attribute,
+    is_attr_name,
+    read_tokens,
+    sanitize,
+    substitute,
+    substitute_all,
+    token,
+)
 
 
 @pytest.mark.parametrize("name", ["conv1", "_private", "__dunder__", "ünïcode", "match", "type"])
@@ -51,12 +60,19 @@ def test_sanitize(hint, expected):
 @pytest.mark.parametrize(
     "texts",
     [
-        [f"{token(0)} + {token(1)}", "", token(1), "torch.relu(x)", f"f({token(0)}, {token(0)})"],
+        [f"{token(0)} + {token(1)}", "", token(1), "torch.relu(x)", f"f({token(0)}, {token(-2)})"],
         [f"{token(0)}\x02{token(1)}", token(1)],  # a text holding the separator: each on its own
         [token(1)],
         [],
     ],
 )
 def test_substitute_all_equals_substitute_of_each(texts):
-    names = {token(0): "x", token(1): "identity"}
+    names = {0: "x", 1: "identity", -2: "identity_1"}  # -2: a residual alias's value
     assert substitute_all(texts, names) == [substitute(text, names) for text in texts]
+
+
+def test_tokens_are_read_and_replaced_by_their_index():
+    text = f"f({token(0)}, {token(12)}, {token(-2)}, {token(0)})"
+    assert read_tokens(text) == [0, 12, -2, 0]
+    assert read_tokens("torch.relu(x)") == []
+    assert substitute(text, {0: "x", 12: "y", -2: "identity"}) == "f(x, y, identity, x)"
