@@ -26,7 +26,7 @@ import torch
 from hypothesis import HealthCheck, given, seed, settings
 
 from tests.black_identity import compared_with_black
-from tests.fuzz.check import CODE_STYLES, check_program
+from tests.fuzz.check import EXPORTS, check_program
 from tests.fuzz.programs import programs
 from tests.reuse_identity import compared_with_lowering
 
@@ -89,9 +89,9 @@ def section(examples: int, drawn_with: int | None = None) -> str:
     outcomes, failures, seconds = campaign(examples, drawn_with)
     scale_seconds, lines, before, peak = scale()
     rows = ["| style | exact | FxgenError | outside fxgen | failed |", "| --- | ---: | ---: | ---: | ---: |"]
-    for style in CODE_STYLES:
-        count = {o: outcomes[style, o] for o in ("exact", "FxgenError", "outside fxgen", "FAILED")}
-        rows.append(f"| {style} | {count['exact']} | {count['FxgenError']} | {count['outside fxgen']} | {count['FAILED']} |")
+    for label, _, _ in EXPORTS:
+        count = {o: outcomes[label, o] for o in ("exact", "FxgenError", "outside fxgen", "FAILED")}
+        rows.append(f"| {label} | {count['exact']} | {count['FxgenError']} | {count['outside fxgen']} | {count['FAILED']} |")
     found = "\n\n".join(f"```\n{f}\n```" for f in failures[:10]) or "None."
     return "\n".join(
         [
@@ -101,7 +101,7 @@ def section(examples: int, drawn_with: int | None = None) -> str:
             f"black {black.__version__}, Python {platform.python_version()} on {platform.machine()} (CPU).",
             "",
             f"**{examples} programs, {len(failures)} failures** ({seconds / 60:.0f} min; every program in "
-            "every code style, plus the `ir` and `mermaid` renders):",
+            "every code style, the module style also captured by torch.export, plus the `ir` and `mermaid` renders):",
             "",
             *rows,
             "",

@@ -1,10 +1,13 @@
 """What the fuzzer demands of one program, in every style.
 
 A code style's file must parse, be black-stable, load in isolation and give the eager
-outputs bit for bit; or fxgen raises a typed `FxgenError`. A listing or picture style
-renders or raises an `FxgenError`. Where the generated file differs from eager, torch.fx's
-own GraphModule is the reference: if it differs too, the case is torch's (counted, not a
-failure). Anything else is a failure: a crash, invalid Python, unstable formatting, a
+outputs bit for bit; or fxgen raises a typed `FxgenError`. Each code style captures with
+`capture="auto"` (torch.fx where it traces), and the module style once more with
+torch.export, whose graphs reach the hierarchy split by another road (`nn_module_stack`,
+ATen operations, lifted parameters). A listing or picture style renders or raises an
+`FxgenError`. Where the generated file differs from eager, torch's own module of the
+capture is the reference (torch.fx's GraphModule, torch.export's `module()`): if it differs
+too, the case is torch's (counted, not a failure). Anything else is a failure: a crash, invalid Python, unstable formatting, a
 silently different result.
 """
 
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import black
+import torch
 from torch import fx, nn
 
 import fxgen
@@ -24,6 +28,8 @@ from fxgen.verify import first_difference
 from tests.conformance.roundtrip import load_generated, run_quietly
 
 CODE_STYLES = ("module", "functional", "script")
+#: what each checked export is called in the outcomes: (label, style, capture)
+EXPORTS = (*((style, style, "auto") for style in CODE_STYLES), ("module, torch.export", "module", "export"))
 OTHER_STYLES = ("ir", "mermaid")
 
 EXACT, TYPED_ERROR, OUTSIDE = "exact", "FxgenError", "outside fxgen"
@@ -34,11 +40,11 @@ def check_program(module: nn.Module, inputs: tuple[Any, ...], folder: Path, outc
     outcomes per style in `outcomes`."""
     expected = run_quietly(module, inputs)
     failures = []
-    for style in CODE_STYLES:
-        outcome = _code_style(module, inputs, folder, style, expected)
+    for label, style, capture in EXPORTS:
+        outcome = _code_style(module, inputs, folder, style, capture, expected)
         if outcome not in (EXACT, TYPED_ERROR, OUTSIDE):
-            failures.append(f"{style}: {outcome}")
-        outcomes[style, outcome if outcome in (EXACT, TYPED_ERROR, OUTSIDE) else "FAILED"] += 1
+            failures.append(f"{label}: {outcome}")
+        outcomes[label, outcome if outcome in (EXACT, TYPED_ERROR, OUTSIDE) else "FAILED"] += 1
     for style in OTHER_STYLES:
         try:
             with warnings.catch_warnings():
@@ -51,12 +57,12 @@ def check_program(module: nn.Module, inputs: tuple[Any, ...], folder: Path, outc
     return failures
 
 
-def _code_style(module: nn.Module, inputs: tuple[Any, ...], folder: Path, style: str, expected: Any) -> str:
+def _code_style(module: nn.Module, inputs: tuple[Any, ...], folder: Path, style: str, capture: str, expected: Any) -> str:
     path = folder / f"fuzzed_{style}.py"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fxgen.export(module, path, style=style, example_inputs=inputs, capture="auto", verify=False, overwrite=True)
+            fxgen.export(module, path, style=style, example_inputs=inputs, capture=capture, verify=False, overwrite=True)
     except fxgen.FxgenError:
         return TYPED_ERROR
     except Exception as exc:
@@ -74,17 +80,20 @@ def _code_style(module: nn.Module, inputs: tuple[Any, ...], folder: Path, style:
         return f"the written file fails: {type(exc).__name__}: {exc}"
     if first_difference(expected, actual) is None:
         return EXACT
-    if _torch_differs(module, inputs, expected):
+    if _torch_differs(module, inputs, capture, expected):
         return OUTSIDE
     return f"silently different: {first_difference(expected, actual)}"
 
 
-def _torch_differs(module: nn.Module, inputs: tuple[Any, ...], expected: Any) -> bool:
-    """Whether eager itself, or torch.fx's GraphModule, does not reproduce eager."""
+def _torch_differs(module: nn.Module, inputs: tuple[Any, ...], capture: str, expected: Any) -> bool:
+    """Whether eager itself, or torch's own module of the capture (torch.fx's GraphModule,
+    torch.export's `module()`), does not reproduce eager."""
     if first_difference(expected, run_quietly(module, inputs)) is not None:
         return True
     try:
-        traced = fx.symbolic_trace(module)
-        return first_difference(expected, run_quietly(traced, inputs)) is not None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            captured = torch.export.export(module, inputs).module() if capture == "export" else fx.symbolic_trace(module)
+        return first_difference(expected, run_quietly(captured, inputs)) is not None
     except Exception:
         return True
