@@ -18,7 +18,7 @@ pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 
 from tests.fuzz.check import check_program  # noqa: E402
-from tests.fuzz.programs import programs  # noqa: E402
+from tests.fuzz.programs import programs, step_kinds  # noqa: E402
 
 FUZZ_EXAMPLES = int(os.environ.get("FXGEN_FUZZ", "200"))
 
@@ -36,11 +36,13 @@ def test_every_program_round_trips_or_raises_a_typed_error():
     them round-trip, since a fuzzer whose programs all end in errors would prove nothing
     (one test, so that the tally is its own wherever a parallel run puts it)."""
     outcomes: Counter = Counter()
+    calls: Counter = Counter()  # calls of custom submodules: the hierarchy split and twins
 
     @SETTINGS
     @given(programs())
     def round_trips_or_raises(drawn):
         module, inputs, program = drawn
+        calls.update(step_kinds(module))
         with tempfile.TemporaryDirectory() as folder:
             failures = check_program(module, inputs, Path(folder), outcomes)
         assert not failures, "\n".join(failures) + "\n\nprogram:\n" + program.describe()
@@ -48,3 +50,4 @@ def test_every_program_round_trips_or_raises_a_typed_error():
     round_trips_or_raises()
     exact = sum(n for (style, outcome), n in outcomes.items() if outcome == "exact")
     assert exact >= 0.5 * sum(outcomes.values()), outcomes
+    assert calls["submodule"] >= FUZZ_EXAMPLES // 10 and calls["again"] >= FUZZ_EXAMPLES // 50, calls

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -44,6 +45,7 @@ SHAPES = [(2, 3), (2, 3, 4), (4,), (3, 1, 2)]
 class Step:
     text: str  #: what the step does, for the failure report
     run: Callable[[nn.Module, list[Any]], Any]
+    kind: str = ""  #: "submodule" (a custom submodule's first call) or "again" (a later one)
 
 
 @dataclass
@@ -198,7 +200,7 @@ def _draw_module(draw: Any, inputs: tuple[torch.Tensor, ...], class_name: str, d
 def _draw_step(draw: Any, module: nn.Module, values: list[Any], depth: int) -> Step | None:
     kinds = ["unary", "unary", "binary", "constant", "module", "parameter", "index"]
     if depth < MAX_DEPTH:
-        kinds += ["submodule", "again"]
+        kinds += ["submodule", "again", "again"]
     kind = draw(st.sampled_from(kinds))
     i = draw(st.integers(0, len(values) - 1))
     if kind in ("submodule", "again"):
@@ -272,4 +274,10 @@ def _draw_call(draw: Any, module: nn.Module, values: list[Any], depth: int, agai
         result = getattr(m, name)(*[v[a] for a in args])
         return result if item is None else result[item]
 
-    return Step(text, call)
+    return Step(text, call, "again" if again else "submodule")
+
+
+def step_kinds(module: nn.Module) -> Counter:
+    """How many calls of custom submodules a drawn module makes, first and later ones,
+    at every depth (so that a test can tell the strategy still draws them)."""
+    return Counter(step.kind for m in module.modules() if isinstance(m, Fuzzed) for step in m._steps if step.kind)
