@@ -44,7 +44,7 @@ def test_every_program_round_trips_or_raises_a_typed_error():
         module, inputs, program = drawn
         calls.update(step_kinds(module))
         with tempfile.TemporaryDirectory() as folder:
-            failures = check_program(module, inputs, Path(folder), outcomes)
+            failures = check_program(module, inputs, Path(folder), outcomes, program.options)
         assert not failures, "\n".join(failures) + "\n\nprogram:\n" + program.describe()
 
     round_trips_or_raises()

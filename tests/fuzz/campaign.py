@@ -69,7 +69,7 @@ def campaign(examples: int, drawn_with: int | None = None) -> tuple[Counter, lis
     def run(drawn):
         module, inputs, program = drawn
         with tempfile.TemporaryDirectory() as folder:
-            found = check_program(module, inputs, Path(folder), outcomes)
+            found = check_program(module, inputs, Path(folder), outcomes, program.options)
         if found:
             failures.append("\n".join(found) + "\n" + program.describe())
 
@@ -89,7 +89,7 @@ def section(examples: int, drawn_with: int | None = None) -> str:
     outcomes, failures, seconds = campaign(examples, drawn_with)
     scale_seconds, lines, before, peak = scale()
     rows = ["| style | exact | FxgenError | outside fxgen | failed |", "| --- | ---: | ---: | ---: | ---: |"]
-    for label, _, _ in EXPORTS:
+    for label, *_ in EXPORTS:
         count = {o: outcomes[label, o] for o in ("exact", "FxgenError", "outside fxgen", "FAILED")}
         rows.append(f"| {label} | {count['exact']} | {count['FxgenError']} | {count['outside fxgen']} | {count['FAILED']} |")
     found = "\n\n".join(f"```\n{f}\n```" for f in failures[:10]) or "None."
@@ -101,7 +101,8 @@ def section(examples: int, drawn_with: int | None = None) -> str:
             f"black {black.__version__}, Python {platform.python_version()} on {platform.machine()} (CPU).",
             "",
             f"**{examples} programs, {len(failures)} failures** ({seconds / 60:.0f} min; every program in "
-            "every code style, the module style also captured by torch.export, plus the `ir` and `mermaid` renders):",
+            "every code style, the module style also captured by torch.export with drawn options, plus the "
+            "`ir` and `mermaid` renders):",
             "",
             *rows,
             "",

@@ -2,9 +2,10 @@
 
 A code style's file must parse, be black-stable, load in isolation and give the eager
 outputs bit for bit; or fxgen raises a typed `FxgenError`. Each code style captures with
-`capture="auto"` (torch.fx where it traces), and the module style once more with
-torch.export, whose graphs reach the hierarchy split by another road (`nn_module_stack`,
-ATen operations, lifted parameters). A listing or picture style renders or raises an
+`capture="auto"` (torch.fx where it traces) and the default options, and the module style
+once more with torch.export, whose graphs reach the hierarchy split by another road
+(`nn_module_stack`, ATen operations, lifted parameters), with the program's drawn options
+(`hierarchy`, `reuse_names`, `source_comments`). A listing or picture style renders or raises an
 `FxgenError`. Where the generated file differs from eager, torch's own module of the
 capture is the reference (torch.fx's GraphModule, torch.export's `module()`): if it differs
 too, the case is torch's (counted, not a failure). Anything else is a failure: a crash, invalid Python, unstable formatting, a
@@ -28,20 +29,26 @@ from fxgen.verify import first_difference
 from tests.conformance.roundtrip import load_generated, run_quietly
 
 CODE_STYLES = ("module", "functional", "script")
-#: what each checked export is called in the outcomes: (label, style, capture)
-EXPORTS = (*((style, style, "auto") for style in CODE_STYLES), ("module, torch.export", "module", "export"))
+#: the exports checked: (label in the outcomes, style, capture, with the program's drawn options)
+EXPORTS = (
+    *((style, style, "auto", False) for style in CODE_STYLES),
+    ("module, torch.export, drawn options", "module", "export", True),
+)
 OTHER_STYLES = ("ir", "mermaid")
 
 EXACT, TYPED_ERROR, OUTSIDE = "exact", "FxgenError", "outside fxgen"
 
 
-def check_program(module: nn.Module, inputs: tuple[Any, ...], folder: Path, outcomes: Counter) -> list[str]:
+def check_program(
+    module: nn.Module, inputs: tuple[Any, ...], folder: Path, outcomes: Counter, options: dict[str, Any] | None = None
+) -> list[str]:
     """The failures of one program over every style (empty when it holds); counts the
-    outcomes per style in `outcomes`."""
+    outcomes per export in `outcomes`. `options`: keywords for the exports that take the
+    program's drawn options."""
     expected = run_quietly(module, inputs)
     failures = []
-    for label, style, capture in EXPORTS:
-        outcome = _code_style(module, inputs, folder, style, capture, expected)
+    for label, style, capture, drawn in EXPORTS:
+        outcome = _code_style(module, inputs, folder, style, capture, (options or {}) if drawn else {}, expected)
         if outcome not in (EXACT, TYPED_ERROR, OUTSIDE):
             failures.append(f"{label}: {outcome}")
         outcomes[label, outcome if outcome in (EXACT, TYPED_ERROR, OUTSIDE) else "FAILED"] += 1
@@ -57,12 +64,16 @@ def check_program(module: nn.Module, inputs: tuple[Any, ...], folder: Path, outc
     return failures
 
 
-def _code_style(module: nn.Module, inputs: tuple[Any, ...], folder: Path, style: str, capture: str, expected: Any) -> str:
+def _code_style(
+    module: nn.Module, inputs: tuple[Any, ...], folder: Path, style: str, capture: str, options: dict[str, Any], expected: Any
+) -> str:
     path = folder / f"fuzzed_{style}.py"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fxgen.export(module, path, style=style, example_inputs=inputs, capture=capture, verify=False, overwrite=True)
+            fxgen.export(
+                module, path, style=style, example_inputs=inputs, capture=capture, verify=False, overwrite=True, **options
+            )
     except fxgen.FxgenError:
         return TYPED_ERROR
     except Exception as exc:

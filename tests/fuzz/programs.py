@@ -55,9 +55,11 @@ class Program:
     inputs: tuple[torch.Tensor, ...]
     steps: list[Step] = field(default_factory=list)
     output: Any = None  #: nested tuple/list/dict of value indices
+    options: dict[str, Any] = field(default_factory=dict)  #: export options (`hierarchy`, ...) drawn for it
 
     def describe(self) -> str:
-        return "\n".join(f"v{len(self.inputs) + i} = {s.text}" for i, s in enumerate(self.steps)) + f"\nreturn {self.output!r}"
+        steps = "\n".join(f"v{len(self.inputs) + i} = {s.text}" for i, s in enumerate(self.steps))
+        return steps + f"\nreturn {self.output!r}" + (f"\n(exported with {self.options})" if self.options else "")
 
 
 class Fuzzed(nn.Module):
@@ -148,6 +150,10 @@ MODULES: dict[str, Callable[[torch.Tensor, Any], nn.Module]] = {
 CLASS_NAMES = ["Block", "Block", "Fuzzed", "Linear", "F", "torch", "forward", "class", "名前", "_private", "Block_v2"]
 #: how deep custom submodules nest (the hierarchy split, twin calls, classes in classes)
 MAX_DEPTH = 2
+#: the lowering options a program is also exported with
+OPTIONS = st.fixed_dictionaries(
+    {"hierarchy": st.booleans(), "reuse_names": st.booleans(), "source_comments": st.sampled_from([True, False, "auto"])}
+)
 
 
 @st.composite
@@ -156,6 +162,7 @@ def programs(draw: Any) -> tuple[nn.Module, tuple[torch.Tensor, ...], Program]:
     torch.manual_seed(draw(st.integers(0, 2**16)))  # inputs, parameters, module initialisation
     inputs = tuple(torch.randn(draw(st.sampled_from(SHAPES))) for _ in range(draw(st.integers(1, 3))))
     module, program = _draw_module(draw, inputs, "Fuzzed", 0)
+    program.options = draw(OPTIONS)
     return module.eval(), inputs, program
 
 
