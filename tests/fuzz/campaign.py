@@ -122,10 +122,9 @@ def section(examples: int, drawn_with: int | None = None) -> str:
 def main() -> None:
     examples = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
     drawn_with = int(sys.argv[2]) if len(sys.argv) > 2 else None
-    text = DOC.read_text()
-    head = text.split(MARK)[0]
     with compared_with_black(), compared_with_lowering():
         made = section(examples, drawn_with)
+    head = DOC.read_text().split(MARK)[0]  # read now: the doc may have been edited meanwhile
     DOC.write_text(head + made)
     print(f"wrote {DOC.relative_to(ROOT)}", file=sys.stderr)
 
