@@ -2,14 +2,15 @@
 
 A code style's file must parse, be black-stable, load in isolation and give the eager
 outputs bit for bit; or fxgen raises a typed `FxgenError`. Each code style captures with
-`capture="auto"` (torch.fx where it traces) and the default options, and the module style
-once more with torch.export, whose graphs reach the hierarchy split by another road
-(`nn_module_stack`, ATen operations, lifted parameters), with the program's drawn options
-(`hierarchy`, `reuse_names`, `source_comments`). A listing or picture style renders or raises an
-`FxgenError`. Where the generated file differs from eager, torch's own module of the
-capture is the reference (torch.fx's GraphModule, torch.export's `module()`): if it differs
-too, the case is torch's (counted, not a failure). Anything else is a failure: a crash, invalid Python, unstable formatting, a
-silently different result.
+`capture="auto"` (torch.fx where it traces) and the default options, and the module
+style once more with torch.export, whose graphs reach the hierarchy split by another
+road (`nn_module_stack`, ATen operations, lifted parameters), with the program's drawn
+options (`hierarchy`, `reuse_names`, `source_comments`). A listing or picture style
+renders or raises an `FxgenError`. Where the generated file differs from eager, torch's
+own module of the capture is the reference (torch.fx's GraphModule, torch.export's
+`module()`): if it differs too, the case is torch's (counted, not a failure). Anything
+else is a failure: a crash, invalid Python, unstable formatting, a silently different
+result.
 """
 
 from __future__ import annotations
