@@ -29,11 +29,11 @@ from fxgen.graphview import diagram, graph_nodes
 from fxgen.hierarchy import CONTEXT, Unit, module_stack, split, submodule
 from fxgen.naming import (
     RESERVED,
-    UNUSED,
     Draft,
     Namespace,
     is_attr_name,
     plan_names,
+    read_targets,
     sanitize,
     substitute,
     substitute_all,
@@ -705,7 +705,7 @@ class _ClassLowering:
             chain, commutative = _chain(node)
             hints = unpacked.get(id(s)) or [_name_hint(node)]
             drafts.append(
-                Draft(_bound(s.targets), s.expr, hints, chain, commutative, user_names.get(id(s), []), places.get(node))
+                Draft(read_targets(s.targets), s.expr, hints, chain, commutative, user_names.get(id(s), []), places.get(node))
             )
         param_tokens = {self.tokens[p.node]: p.name for p in params}
         plan = plan_names(
@@ -962,7 +962,7 @@ def _user_names(statements: list[Statement], places: _Places) -> dict[int, list[
         computes = last is not None and last.opcode in ("call_function", "call_method", "call_module")
         if computes and where != previous and previous is not None:
             targets = _assigned_names(previous.code)
-            bound = _bound(last.targets)
+            bound = read_targets(last.targets)
             if targets and len(targets) == len(bound):
                 names[id(last)] = [sanitize(t) if t else None for t in targets]
         previous, last = where, statement
@@ -995,20 +995,12 @@ def _assigned_names(code: str) -> tuple[str | None, ...] | None:
 
 def _flat_names(target: ast.expr) -> list[str | None]:
     """The names a target assigns, nested tuples flattened (`out, (h, c)`: out, h, c), in
-    the order `_bound` lists a statement's targets; None for any other kind of target."""
+    the order `naming.read_targets` lists a statement's targets; None for any other kind of target."""
     if isinstance(target, ast.Name):
         return [target.id]
     if isinstance(target, (ast.Tuple, ast.List)):
         return [name for element in target.elts for name in _flat_names(element)]
     return [None]
-
-
-def _bound(targets: str) -> list[int]:
-    """The values a statement's targets bind (token indices, UNUSED for `_`), nested
-    tuples flattened."""
-    if "," not in targets:  # one token, or none
-        return [int(targets[1:-1])] if targets else []
-    return [UNUSED if part == "_" else int(part[1:-1]) for part in re.split(r"[\s(),]+", targets) if part]
 
 
 #: comments stay within black's line length (88) at a method body's indentation

@@ -21,7 +21,7 @@ from fxgen.pyexpr import string_literal
 
 __all__ = [
     "is_attr_name", "attribute", "Namespace", "RESERVED", "sanitize", "Draft", "Plan", "plan_names", "substitute",
-    "substitute_all", "token", "read_tokens", "UNUSED",
+    "substitute_all", "token", "read_tokens", "read_targets", "UNUSED",
 ]
 
 #: Names a generated variable may never take: they are used by generated code itself.
@@ -119,6 +119,14 @@ _TOKEN_INDEX = re.compile("\x00(-?\\d+)\x00")
 def read_tokens(text: str) -> list[int]:
     """The indices of the tokens in `text`, in order (with repeats)."""
     return list(map(int, _TOKEN_INDEX.findall(text)))
+
+
+def read_targets(targets: str) -> list[int]:
+    """The values an assignment's targets bind (`a, _, (b, c)` in tokens), nested tuples
+    flattened, UNUSED for `_`."""
+    if "," not in targets:  # one token, or none
+        return [int(targets[1:-1])] if targets else []
+    return [UNUSED if part == "_" else int(part[1:-1]) for part in re.split(r"[\s(),]+", targets) if part]
 
 
 def substitute(text: str, names: dict[int, str]) -> str:
@@ -304,6 +312,7 @@ def _residual_aliases(
             else:
                 where.append(i)
     aliases: dict[int, Draft] = {}  # insert before this position
+    kept: dict[int, int] = {}  # position -> the value its alias keeps (what the alias reads)
     for value, where in readers.items():
         if len(where) != 2 or value not in tensors:
             continue
@@ -322,6 +331,7 @@ def _residual_aliases(
         alias = UNUSED - 1 - len(aliases)
         tensors.add(alias)
         aliases[where[0]] = Draft([alias], token(value), ["identity"], "")
+        kept[where[0]] = value
         second.expr = second.expr.replace(token(value), token(alias))
         reads[where[1]] = [alias if t == value else t for t in reads[where[1]]]
     if not aliases:
@@ -333,7 +343,7 @@ def _residual_aliases(
         out += drafts[done:i]
         out.append(aliases[i])
         out_reads += reads[done:i]
-        out_reads.append(read_tokens(aliases[i].expr))
+        out_reads.append([kept[i]])
         done = i
     out += drafts[done:]
     out_reads += reads[done:]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from fxgen.naming import (
+    UNUSED,
     Namespace,
     attribute,
     is_attr_name,
+    read_targets,
     read_tokens,
     sanitize,
     substitute,
@@ -76,3 +78,9 @@ def test_tokens_are_read_and_replaced_by_their_index():
     assert read_tokens(text) == [0, 12, -2, 0]
     assert read_tokens("torch.relu(x)") == []
     assert substitute(text, {0: "x", 12: "y", -2: "identity"}) == "f(x, y, identity, x)"
+
+
+def test_targets_are_read_in_order_with_unused_items():
+    assert read_targets(f"{token(3)}, _, ({token(4)}, {token(5)})") == [3, UNUSED, 4, 5]
+    assert read_targets(token(7)) == [7]
+    assert read_targets("") == []
