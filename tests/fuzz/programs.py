@@ -209,9 +209,9 @@ def _draw_step(draw: Any, module: nn.Module, values: list[Any], depth: int) -> S
     if depth < MAX_DEPTH:
         kinds += ["submodule", "again", "again"]
     kind = draw(st.sampled_from(kinds))
-    i = draw(st.integers(0, len(values) - 1))
     if kind in ("submodule", "again"):
         return _draw_call(draw, module, values, depth, kind == "again")
+    i = draw(st.integers(0, len(values) - 1))
     if kind == "unary":
         name = draw(st.sampled_from(sorted(UNARY)))
         f = UNARY[name]
