@@ -11,6 +11,7 @@ rebuilt faithfully is reported with the first difference found.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import re
@@ -32,6 +33,7 @@ from torch.utils.hooks import RemovableHandle
 from fxgen.pyexpr import is_default
 
 __all__ = [
+    "Candidates",
     "Constructor",
     "Wrapper",
     "EmptyTensor",
@@ -71,6 +73,10 @@ _MODULE_BOOKKEEPING = frozenset(vars(nn.Module())) | {"_compiled_call_impl"}
 _LIBRARY_BOOKKEEPING = frozenset({"_is_hf_initialized", "__overloads__"})
 
 
+#: modules built to check constructor calls against, by configuration (`_candidate_key`)
+Candidates = dict[tuple[Any, ...], nn.Module | str]
+
+
 @dataclass
 class Wrapper:
     """A torch function applied to the constructed module, e.g. `weight_norm(m, dim=0)`."""
@@ -102,9 +108,11 @@ def is_container(module: nn.Module) -> bool:
     return type(module) in CONTAINERS
 
 
-def constructor_for(module: nn.Module) -> Constructor | str:
-    """The constructor call that rebuilds `module`, or why there is none."""
-    if any(is_lazy(t) for t in _own_tensors(module)):
+def constructor_for(module: nn.Module, candidates: Candidates | None = None) -> Constructor | str:
+    """The constructor call that rebuilds `module`, or why there is none (`candidates`:
+    modules built for earlier calls, by configuration, shared by the calls of one export)."""
+    tensors = _own_tensors(module)
+    if any(is_lazy(t) for t in tensors):
         return "it has uninitialized (lazy) parameters"
     wrappers = _wrappers(module)
     if isinstance(wrappers, str):
@@ -119,7 +127,7 @@ def constructor_for(module: nn.Module) -> Constructor | str:
         if name in table:
             value = table[name](module)
         elif name == "dtype":
-            value = _dtype_argument(module)
+            value = _dtype_argument(tensors)
         elif name == "device" or (name.startswith("_") and getattr(module, name, None) is None):
             continue  # private arguments count only where they left a tensor (`_random_samples`)
         elif hasattr(module, name):
@@ -135,7 +143,7 @@ def constructor_for(module: nn.Module) -> Constructor | str:
     attempts = [_simplified(kwargs), kwargs] if _simplified(kwargs) != kwargs else [kwargs]
     reason = ""
     for attempt in attempts:
-        candidate = _build(cls, attempt, wrappers)
+        candidate = _candidate(cls, attempt, wrappers, {} if candidates is None else candidates)
         if isinstance(candidate, str):
             reason = candidate
             continue
@@ -155,7 +163,10 @@ class _Unrebuildable:
         self.reason = reason
 
 
+@functools.lru_cache(maxsize=1024)
 def _signature(cls: type) -> dict[str, inspect.Parameter] | None:
+    """The constructor's arguments (cached: a model's leaves are a few classes, each
+    asked about again and again); the caller only reads the result."""
     init = _INIT_OVERRIDES.get(cls, cls.__init__)
     try:
         params = inspect.signature(init).parameters
@@ -196,8 +207,8 @@ class EmptyTensor:
     dtype: torch.dtype
 
 
-def _dtype_argument(module: nn.Module) -> torch.dtype | None:
-    dtypes = {t.dtype for t in _own_tensors(module) if t.is_floating_point()}
+def _dtype_argument(tensors: list[torch.Tensor]) -> torch.dtype | None:
+    dtypes = {t.dtype for t in tensors if t.is_floating_point()}
     if len(dtypes) == 1:
         (dtype,) = dtypes
         return None if dtype == torch.get_default_dtype() else dtype
@@ -205,8 +216,23 @@ def _dtype_argument(module: nn.Module) -> torch.dtype | None:
 
 
 def _own_tensors(module: nn.Module) -> list[torch.Tensor]:
-    tensors = [p for p in module.parameters()]
-    return tensors + [b for b in module.buffers() if b is not None]
+    """The module's parameters, then its buffers (its children's too), each once."""
+    return [t for _, t in _named_tensors(module, "_parameters") + _named_tensors(module, "_buffers")]
+
+
+def _named_tensors(module: nn.Module, kind: str) -> list[tuple[str, torch.Tensor]]:
+    """`module.named_parameters()` (kind "_parameters") or `named_buffers()` ("_buffers"):
+    each tensor once, under its first name; read directly where the module has no
+    children, as most leaves (torch's generators cost more than the rest of a check)."""
+    if module._modules:
+        return list(module.named_parameters() if kind == "_parameters" else module.named_buffers())
+    seen: set[int] = set()
+    named = []
+    for name, tensor in getattr(module, kind).items():
+        if tensor is not None and id(tensor) not in seen:
+            seen.add(id(tensor))
+            named.append((name, tensor))
+    return named
 
 
 def _shown_arguments(module: nn.Module, signature: dict[str, inspect.Parameter], kwargs: dict[str, Any]) -> set[str]:
@@ -227,6 +253,54 @@ def _simplified(kwargs: dict[str, Any]) -> dict[str, Any]:
             value = value[0]
         out[name] = value
     return out
+
+
+def _candidate(cls: type, kwargs: dict[str, Any], wrappers: list[Wrapper], candidates: Candidates) -> nn.Module | str:
+    """`_build(cls, kwargs, wrappers)`, made once per configuration in `candidates`: a
+    model's leaves are mostly a few configurations (`Linear(8, 8)` again and again), and
+    building one costs several times what comparing the original with it does. The
+    candidate is only read (compared with each original), never changed; one built on the
+    CPU (where the meta device fails) is not kept, since it holds real tensors."""
+    key = _candidate_key(cls, kwargs, wrappers)
+    found = candidates.get(key) if key is not None else None
+    if found is not None:
+        return found
+    built = _build(cls, kwargs, wrappers)
+    if key is not None and (isinstance(built, str) or all(t.is_meta for t in _own_tensors(built))):
+        candidates[key] = built
+    return built
+
+
+def _candidate_key(cls: type, kwargs: dict[str, Any], wrappers: list[Wrapper]) -> tuple[Any, ...] | None:
+    """Everything `_build` reads, exactly (values by type and value, floats by repr), or
+    None where an argument has no such key."""
+    try:
+        key = (
+            cls, torch.get_default_dtype(), _argument_key(kwargs),
+            tuple((w.function, _argument_key(w.kwargs)) for w in wrappers),
+        )
+        hash(key)
+    except TypeError:  # unhashable
+        return None
+    return key
+
+
+def _argument_key(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict:
+        return (kind, tuple((k, _argument_key(v)) for k, v in value.items()))
+    if kind in (tuple, list):
+        return (kind, tuple(_argument_key(v) for v in value))
+    if kind in (float, complex):
+        return (kind, repr(value))  # 0.0 == -0.0, nan != nan
+    if kind is Constructor:
+        return (
+            kind, value.cls, _argument_key(value.kwargs), tuple(value.requires_grad.items()),
+            tuple((w.function, _argument_key(w.kwargs)) for w in value.wrappers),
+        )
+    if isinstance(value, (torch.Tensor, nn.Module)):
+        raise TypeError(kind.__name__)  # compared by identity: no key for what it builds
+    return (kind, value)
 
 
 def _build(cls: type, kwargs: dict[str, Any], wrappers: list[Wrapper] = []) -> nn.Module | str:
@@ -262,10 +336,10 @@ def _call_text(cls: type, kwargs: dict[str, Any]) -> str:
 
 
 def _requires_grad_changes(original: nn.Module, candidate: nn.Module) -> dict[str, bool]:
-    built = dict(candidate.named_parameters())
+    built = dict(_named_tensors(candidate, "_parameters"))
     return {
         name: p.requires_grad
-        for name, p in original.named_parameters()
+        for name, p in _named_tensors(original, "_parameters")
         if name in built and built[name].requires_grad != p.requires_grad
     }
 
@@ -322,7 +396,18 @@ def _class_of(module: nn.Module) -> type:
     return type(module).__bases__[0] if parametrize.is_parametrized(module) else type(module)
 
 
+#: attribute values compared by `==` alone (most of a module's attributes, and the items of its tuples)
+_PLAIN = frozenset({int, str, bool, type(None), bytes})
+
+
 def _value_difference(a: Any, b: Any, where: str) -> str | None:
+    kind = type(a)
+    if kind in _PLAIN and type(b) is kind:  # the common case first: what the rules below give it
+        return None if a == b else f"{where} is {b!r}, not {a!r}"
+    if kind is tuple and type(b) is tuple and len(a) == len(b) and all(
+        type(x) in _PLAIN and type(x) is type(y) for x, y in zip(a, b)
+    ):
+        return None if a == b else _value_difference(list(a), list(b), where)
     if isinstance(a, RemovableHandle) and isinstance(b, RemovableHandle):
         return None  # the handle of a hook the constructor registers (lazy modules)
     if isinstance(a, weakref.ref) and isinstance(b, weakref.ref):

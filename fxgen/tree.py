@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from fxgen.errors import ExportError
-from fxgen.modules import Constructor, EmptyTensor, constructor_for, is_builtin, is_container
+from fxgen.modules import Candidates, Constructor, EmptyTensor, constructor_for, is_builtin, is_container
 from fxgen.naming import attribute, is_attr_name
 from fxgen.program import InitStatement
 from fxgen.pyexpr import ExprWriter, string_literal
@@ -41,13 +41,20 @@ class ConstructorCache:
 
     def __init__(self) -> None:
         self._cache: dict[int, tuple[nn.Module, Constructor | str]] = {}
+        self._candidates: Candidates = {}  # what `constructor_for` built to check against
 
     def get(self, module: nn.Module) -> Constructor | str:
         hit = self._cache.get(id(module))
         if hit is None or hit[0] is not module:
-            hit = (module, constructor_for(module))
+            hit = (module, constructor_for(module, self._candidates))
             self._cache[id(module)] = hit
         return hit[1]
+
+    def copy(self) -> ConstructorCache:
+        """A cache holding what this one holds now, filled apart from it from then on."""
+        other = ConstructorCache()
+        other._cache, other._candidates = dict(self._cache), dict(self._candidates)
+        return other
 
     def is_leaf(self, module: nn.Module) -> bool:
         """Whether the module is rebuilt by one constructor call."""

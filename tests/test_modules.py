@@ -7,6 +7,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrizations
 
+import fxgen.modules
 from fxgen.modules import Constructor, constructor_for, difference
 from fxgen.pyexpr import Expr, ExprWriter, Imports
 from fxgen.tree import ConstructorCache, build_tree
@@ -130,3 +131,40 @@ def test_equal_constructors_share_their_text_and_only_they_do():
     built = {s.path: s.code.split(" = ", 1)[1] for s in tree.init if s.kind == "module"}
     assert built == {name: rebuild_source(leaf)[0] for name, leaf in leaves.items()}
     assert built["e"] != built["f"] and "-0.0" in built["f"]
+
+
+def test_one_candidate_is_built_per_configuration_and_each_module_is_still_checked(monkeypatch):
+    """Modules of one configuration are checked against one module built for it; what
+    differs in one of them is still found, and a candidate is kept only per configuration
+    (floats by their text: 0.0 and -0.0 build different modules)."""
+    built = []
+    build = fxgen.modules._build
+    monkeypatch.setattr(fxgen.modules, "_build", lambda cls, *args: built.append(cls) or build(cls, *args))
+    cache = ConstructorCache()
+    plain, frozen, changed, widened = nn.Linear(4, 4), nn.Linear(4, 4), nn.Linear(4, 4), nn.Linear(4, 4)
+    frozen.weight.requires_grad_(False)
+    changed.extra_setting = "changed"
+    widened.weight = nn.Parameter(torch.randn(4, 5))
+    results = [cache.get(m) for m in (plain, frozen, changed, widened, nn.LeakyReLU(0.0), nn.LeakyReLU(-0.0))]
+    assert results[0] == Constructor(nn.Linear, {"in_features": 4, "out_features": 4, "bias": True})
+    assert results[1].requires_grad == {"weight": False} and results[0].requires_grad == {}
+    assert isinstance(results[2], str) and "extra_setting" in results[2]
+    assert isinstance(results[3], str) and "(4, 5)" in results[3]
+    assert results[4].kwargs["negative_slope"] == 0.0 and str(results[5].kwargs["negative_slope"]) == "-0.0"
+    assert built == [nn.Linear, nn.LeakyReLU, nn.LeakyReLU]
+    cache.copy().get(nn.Linear(4, 4))  # a copy keeps what was built
+    assert len(built) == 3
+
+
+def test_a_candidate_depends_on_the_default_dtype():
+    """A constructor builds in the default dtype, so a candidate made under another one is
+    not reused: the float64 Linear is checked against a float64 build and needs no `dtype`."""
+    cache = ConstructorCache()
+    assert cache.get(nn.Linear(2, 2)).kwargs.get("dtype") is None
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        assert cache.get(nn.Linear(2, 2)).kwargs.get("dtype") is None
+        assert cache.get(nn.Linear(2, 2, dtype=torch.float32)).kwargs["dtype"] == torch.float32
+    finally:
+        torch.set_default_dtype(previous)
