@@ -15,6 +15,7 @@ import functools
 import inspect
 import math
 import re
+import types
 import warnings
 import weakref
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from torch.nn.utils.weight_norm import WeightNorm
 from torch.utils.hooks import RemovableHandle
 
 from fxgen.pyexpr import is_default
+from fxgen.reuse import EXACT_KINDS, Unkeyable, argument_key
 
 __all__ = [
     "Candidates",
@@ -38,6 +40,7 @@ __all__ = [
     "Wrapper",
     "EmptyTensor",
     "constructor_for",
+    "constructor_key",
     "is_builtin",
     "is_container",
     "difference",
@@ -272,35 +275,35 @@ def _candidate(cls: type, kwargs: dict[str, Any], wrappers: list[Wrapper], candi
 
 
 def _candidate_key(cls: type, kwargs: dict[str, Any], wrappers: list[Wrapper]) -> tuple[Any, ...] | None:
-    """Everything `_build` reads, exactly (values by type and value, floats by repr), or
-    None where an argument has no such key."""
+    """Everything `_build` reads, exactly, or None where an argument has no exact key."""
     try:
-        key = (
-            cls, torch.get_default_dtype(), _argument_key(kwargs),
-            tuple((w.function, _argument_key(w.kwargs)) for w in wrappers),
-        )
+        key = (torch.get_default_dtype(), constructor_key(Constructor(cls, kwargs, {}, wrappers)))
         hash(key)
-    except TypeError:  # unhashable
+    except (Unkeyable, TypeError):  # TypeError: unhashable
         return None
     return key
 
 
-def _argument_key(value: Any) -> Any:
-    kind = type(value)
-    if kind is dict:
-        return (kind, tuple((k, _argument_key(v)) for k, v in value.items()))
-    if kind in (tuple, list):
-        return (kind, tuple(_argument_key(v) for v in value))
-    if kind in (float, complex):
-        return (kind, repr(value))  # 0.0 == -0.0, nan != nan
-    if kind is Constructor:
+def constructor_key(value: Any) -> Any:
+    """A constructor call (or an argument of one) as a key: equal keys, equal calls
+    (plain literals by type and value, floats by repr: `0.0` and `-0.0` apart); raises
+    `Unkeyable` for an argument with no exact key."""
+    if isinstance(value, Constructor):
         return (
-            kind, value.cls, _argument_key(value.kwargs), tuple(value.requires_grad.items()),
-            tuple((w.function, _argument_key(w.kwargs)) for w in value.wrappers),
+            Constructor, value.cls, _arguments_key(value.kwargs), tuple(value.requires_grad.items()),
+            tuple([(w.function, _arguments_key(w.kwargs)) for w in value.wrappers]),
         )
-    if isinstance(value, (torch.Tensor, nn.Module)):
-        raise TypeError(kind.__name__)  # compared by identity: no key for what it builds
-    return (kind, value)
+    if isinstance(value, EmptyTensor):
+        return (EmptyTensor, tuple(value.shape), value.dtype)
+    if isinstance(value, (types.FunctionType, types.BuiltinFunctionType)):
+        return (type(value), value)  # by identity (`activation=F.relu`): one function, one text
+    return argument_key(value, {})
+
+
+def _arguments_key(kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """A constructor's keyword arguments as a key (plain literals keyed in place: a
+    model's leaves are mostly `Linear(8, 8)` again and again)."""
+    return tuple([(k, (type(v), v) if type(v) in EXACT_KINDS else constructor_key(v)) for k, v in kwargs.items()])
 
 
 def _build(cls: type, kwargs: dict[str, Any], wrappers: list[Wrapper] = []) -> nn.Module | str:

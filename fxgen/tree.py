@@ -18,11 +18,19 @@ import torch
 from torch import nn
 
 from fxgen.errors import ExportError
-from fxgen.modules import Candidates, Constructor, EmptyTensor, constructor_for, is_builtin, is_container
+from fxgen.modules import (
+    Candidates,
+    Constructor,
+    EmptyTensor,
+    constructor_for,
+    constructor_key,
+    is_builtin,
+    is_container,
+)
 from fxgen.naming import attribute, is_attr_name
 from fxgen.program import InitStatement
 from fxgen.pyexpr import ExprWriter, string_literal
-from fxgen.reuse import EXACT_KINDS, Unkeyable, argument_key
+from fxgen.reuse import Unkeyable
 
 __all__ = [
     "ModuleTree",
@@ -173,7 +181,7 @@ class StructureKeys:
             return _TIED
         try:
             children = tuple((name, None if child is None else self.key(child)) for name, child in module._modules.items())
-            constructor = _constructor_key(self.cache.get(module)) if kind == "leaf" else None
+            constructor = constructor_key(self.cache.get(module)) if kind == "leaf" else None
         except Unkeyable:
             return _TIED
         return (type(module), kind, module.training, constructor, tuple(tensors), children)
@@ -186,24 +194,6 @@ def _tensor_key(tensor: torch.Tensor | None) -> Any:
     if tensor is None:
         return None
     return (type(tensor), tuple(tensor.shape), tensor.dtype, tensor.device, tensor.requires_grad)
-
-
-def _constructor_key(value: Any) -> Any:
-    """A leaf's constructor call as a key (`Constructor`, its arguments and wrappers)."""
-    if isinstance(value, Constructor):
-        return (
-            Constructor, value.cls, _arguments_key(value.kwargs), tuple(value.requires_grad.items()),
-            tuple([(w.function, _arguments_key(w.kwargs)) for w in value.wrappers]),
-        )
-    if isinstance(value, EmptyTensor):
-        return (EmptyTensor, tuple(value.shape), value.dtype)
-    return argument_key(value, {})
-
-
-def _arguments_key(kwargs: dict[str, Any]) -> tuple[Any, ...]:
-    """A constructor's keyword arguments as a key (plain literals keyed in place: a
-    model's leaves are mostly `Linear(8, 8)` again and again)."""
-    return tuple([(k, (type(v), v) if type(v) in EXACT_KINDS else _constructor_key(v)) for k, v in kwargs.items()])
 
 
 def _child_access(owner: str, owner_kind: str, name: str) -> str:
@@ -334,7 +324,7 @@ class _Builder:
             target = join_path(path, name)
             self.statement(InitStatement("requires_grad", target, f"{self.tree.member(target)}.requires_grad_({flag})"), late=True)
         try:
-            key = _constructor_key(constructor)
+            key = constructor_key(constructor)
         except Unkeyable:
             return self.constructor_source(constructor)
         text = self.constructor_texts.get(key)
