@@ -154,6 +154,10 @@ def test_one_candidate_is_built_per_configuration_and_each_module_is_still_check
     assert built == [nn.Linear, nn.LeakyReLU, nn.LeakyReLU]
     cache.copy().get(nn.Linear(4, 4))  # a copy keeps what was built
     assert len(built) == 3
+    layers = [nn.TransformerEncoderLayer(8, 2) for _ in range(2)] + [nn.TransformerEncoderLayer(8, 2, activation="gelu")]
+    relu, _, gelu = [cache.get(layer) for layer in layers]  # a function argument keyed by identity
+    assert built[3:] == [nn.TransformerEncoderLayer] * 2 and relu.kwargs.get("activation") is None
+    assert gelu.kwargs["activation"] is torch.nn.functional.gelu
 
 
 def test_a_candidate_depends_on_the_default_dtype():
