@@ -25,6 +25,7 @@ built from configs with random weights, captured with torch.export.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import platform
@@ -177,9 +178,17 @@ def _timed(function: Callable[..., Any], label: str, spent: dict[str, float]) ->
     return timed
 
 
+def as_captured(captured: Captured) -> Captured:
+    """`captured` as capture left it, for one timed run: lowering adds to its cache of
+    constructor calls (for a torch.export capture, every one of them), which each export
+    pays for once; runs sharing one cache would time that work only in the first."""
+    return dataclasses.replace(captured, constructors=captured.constructors.copy())
+
+
 def captured_beforehand(captured: Captured) -> AbstractContextManager[Any]:
-    """`fxgen.export` runs as usual, except that the capture is the one given."""
-    return mock.patch.object(fxgen.api, "capture_program", lambda *args, **kwargs: captured)
+    """`fxgen.export` runs as usual, except that the capture is the one given (as capture
+    left it, `as_captured`)."""
+    return mock.patch.object(fxgen.api, "capture_program", lambda *args, **kwargs: as_captured(captured))
 
 
 def python_code(graph: fx.Graph) -> Any:
@@ -205,9 +214,10 @@ def codegen_row(
     def lower_and_render() -> dict[str, float]:
         """The time of each stage of lowering, of the rest of it, and of rendering."""
         spent: dict[str, float] = {}
+        fresh = as_captured(captured)
         with stages_timed(spent), collector_paused():  # the collector as in fxgen's pipeline
             start = time.perf_counter()
-            program = lower(captured, style="module", lowering="module", example_inputs=args,
+            program = lower(fresh, style="module", lowering="module", example_inputs=args,
                             example_kwargs=kwargs, hierarchy=hierarchy)
             lowered = time.perf_counter() - start
             start = time.perf_counter()

@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from benchmarks import compare
-from benchmarks.performance import TIMED, codegen_row, paired_ratio, stack, stage_rows, target_rows
+from benchmarks.performance import TIMED, as_captured, codegen_row, paired_ratio, stack, stage_rows, target_rows
+from fxgen.capture import capture
+from fxgen.lower import lower
 
 
 def test_codegen_row_measures_a_small_stack():
@@ -17,6 +19,19 @@ def test_codegen_row_measures_a_small_stack():
     assert set(figures) == {"export", "export ratio", "render ratio", "stages", "graph"}
     assert all(figures[name] > 0 for name in ("export", "export ratio", "render ratio"))
     assert figures["graph"] == "stack, 18 nodes"
+
+
+def test_each_timed_run_starts_from_the_capture_as_capture_left_it():
+    """A run's constructor checks (made while lowering a torch.export capture) stay its
+    own: the next run pays for them again, as the next export would."""
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU())
+    captured = capture(model, method="export", example_inputs=(torch.randn(2, 4),))
+    left = captured.constructors.copy()
+    lower(as_captured(captured))
+    assert vars(captured.constructors) == vars(left)
+    run = as_captured(captured)
+    lower(run)
+    assert vars(run.constructors) != vars(left) and run.graph is captured.graph
 
 
 def test_every_stage_of_lowering_is_timed():
