@@ -3,10 +3,11 @@
 A built-in module is written as the constructor call a person would write
 (`torch.nn.Conv2d(in_channels=3, out_channels=8, kernel_size=3, padding=1)`), never
 pickled. The arguments come from a per-class table where attributes do not match the
-constructor's signature, and from the signature otherwise; every candidate is built
-and compared with the original (every non-tensor attribute, recursively, and every
-parameter's and buffer's shape and dtype) before it is used. A module that cannot be
-rebuilt faithfully is reported with the first difference found.
+constructor's signature, and from the signature otherwise; a module is built from
+those arguments (once per configuration of an export) and the original compared with
+it (every non-tensor attribute, recursively, and every parameter's and buffer's shape
+and dtype) before the call is used. A module that cannot be rebuilt faithfully is
+reported with the first difference found.
 """
 
 from __future__ import annotations
