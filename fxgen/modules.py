@@ -400,7 +400,7 @@ def _class_of(module: nn.Module) -> type:
     return type(module).__bases__[0] if parametrize.is_parametrized(module) else type(module)
 
 
-#: attribute values compared by `==` alone (most of a module's attributes, and the items of its tuples)
+#: attribute values compared by `==` alone (most of a module's attributes)
 _PLAIN = frozenset({int, str, bool, type(None), bytes})
 
 
@@ -408,10 +408,6 @@ def _value_difference(a: Any, b: Any, where: str) -> str | None:
     kind = type(a)
     if kind in _PLAIN and type(b) is kind:  # the common case first: what the rules below give it
         return None if a == b else f"{where} is {b!r}, not {a!r}"
-    if kind is tuple and type(b) is tuple and len(a) == len(b) and all(
-        type(x) in _PLAIN and type(x) is type(y) for x, y in zip(a, b)
-    ):
-        return None if a == b else _value_difference(list(a), list(b), where)
     if isinstance(a, RemovableHandle) and isinstance(b, RemovableHandle):
         return None  # the handle of a hook the constructor registers (lazy modules)
     if isinstance(a, weakref.ref) and isinstance(b, weakref.ref):

@@ -8,8 +8,8 @@ string arguments, with constants such as inf, nan, -0.0 and huge ints, and custo
 submodules (programs of their own, nested two deep, of classes that may share a name)
 called once or again on other values, their result read whole, by item or not at all.
 Submodules, parameters and buffers get hostile names, and the output is a nested
-tuple/list/dict with hostile keys. Each step is tried on the example inputs while the program is drawn,
-and kept only where eager runs it, so every program runs.
+tuple/list/dict with hostile keys. Each step is tried on the example inputs while the
+program is drawn, and kept only where eager runs it, so every program runs.
 """
 
 from __future__ import annotations
