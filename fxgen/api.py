@@ -11,7 +11,7 @@ import inspect
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from fxgen.capture import capture as capture_program
 from fxgen.capture import normalize_inputs
@@ -84,7 +84,7 @@ def render(
     chosen = find_style(style, template_dirs)
     target = Path(path) if path is not None else None
     with _collector_paused():
-        program = _program(obj, options, chosen, target)
+        program, _ = _program(obj, options, chosen, target)
         return _text(program, chosen, template_dirs, formatter, target)
 
 
@@ -148,6 +148,7 @@ class Prepared:
     node_count: int
     capture: str
     approximate: bool  #: compared within `functional.TOLERANCE` (the functional style's attention)
+    replay: Callable[[], Callable[..., Any]] | None  #: makes the captured program runnable (`Captured.replay`)
 
 
 def prepare_export(obj: Any, path: str | os.PathLike[str], **options: Any) -> Prepared:
@@ -164,7 +165,7 @@ def _prepare(obj: Any, code_path: Path, options: _Options) -> Prepared:
     if not code_path.parent.is_dir():
         raise ExportError(f"the folder of {str(code_path)!r} does not exist")
     with _collector_paused():
-        program = _program(obj, options, chosen, code_path)
+        program, replay = _program(obj, options, chosen, code_path)
         weights = serialize_weights(program.weights) if chosen.python else None
         if weights is not None:
             program.header.append(weights_header_line(code_path, weights))
@@ -172,7 +173,7 @@ def _prepare(obj: Any, code_path: Path, options: _Options) -> Prepared:
         approximate = program.functional is not None and program.functional.approximate
         prepared = Prepared(
             code_path, chosen, text, weights, options.example_inputs, program.original, program.node_count,
-            program.capture, approximate,
+            program.capture, approximate, replay,
         )
         del program  # freed while the collector is paused: the collection that follows has less to walk
     return prepared
@@ -205,7 +206,8 @@ def write_prepared(prepared: Prepared, *, overwrite: bool = False, verify: bool 
             tolerance = TOLERANCE if prepared.approximate else None
             comparison.append(
                 verify_file(
-                    pair.staged_code, prepared.original, prepared.example_inputs, style.lowering, tolerance, code_path.name
+                    pair.staged_code, prepared.original, prepared.example_inputs, style.lowering, tolerance, code_path.name,
+                    replay=prepared.replay, capture=prepared.capture,
                 )
             )
 
@@ -248,7 +250,10 @@ class _Options:
         return cls(**{f.name: arguments[f.name] for f in fields(cls)})
 
 
-def _program(obj: Any, options: _Options, style: Style, code_path: Path | None) -> Program:
+def _program(
+    obj: Any, options: _Options, style: Style, code_path: Path | None
+) -> tuple[Program, Callable[[], Callable[..., Any]] | None]:
+    """The program to render, and what makes the captured program runnable (`Captured.replay`)."""
     stage(f"capturing ({options.capture})")
     captured = capture_program(
         obj,
@@ -275,7 +280,7 @@ def _program(obj: Any, options: _Options, style: Style, code_path: Path | None) 
         record_meta=reads_statement_meta(style, options.template_dirs),
     )
     program.header.extend(_recipe(options, captured.source, captured.method, code_path).lines())
-    return program
+    return program, captured.replay
 
 
 def _recipe(options: _Options, source: str | None, capture: str, code_path: Path | None) -> Recipe:

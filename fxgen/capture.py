@@ -13,11 +13,12 @@ module attributes by `unlift.py`. `method="auto"` tries `fx` first, then `export
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import fx, nn
@@ -56,6 +57,10 @@ class Captured:
     method: str = "fx"  #: how the graph was captured: "fx" or "export"
     #: module path -> its recorded calls, in order (argument names for hierarchy.py)
     calls: dict[str, list[Call]] = field(default_factory=dict)
+    #: makes the captured program itself runnable, called as the original is (verification
+    #: runs it to tell a capture that differs from the original from a file that differs
+    #: from its capture); None where the original is the captured program
+    replay: Callable[[], Callable[..., Any]] | None = None
 
 
 class _Tracer(fx.Tracer):
@@ -185,6 +190,7 @@ def _symbolic(obj: nn.Module, drop_hooks: bool, example_inputs: Any = None) -> C
         constructors=cache,
         constants=constants,
         calls=calls,
+        replay=None if graph_module else functools.partial(_replayed_graph, graph, root, constants),
     )
 
 
@@ -201,24 +207,17 @@ def _record_values(
 
     mode = FakeTensorMode(allow_non_fake_inputs=True)
 
-    class Recorder(fx.Interpreter):
+    class Recorder(_GraphRunner):
         def __init__(self, real: bool) -> None:
-            super().__init__(root, graph=graph)
+            super().__init__(root, graph, constants)
             self.real = real
-
-        def fetch_attr(self, target: str) -> Any:
-            return constants[target] if target in constants else super().fetch_attr(target)
 
         def run_node(self, node: fx.Node) -> Any:
             value = super().run_node(node)
             node.meta["val"] = pytree.tree_map_only(torch.Tensor, mode.from_tensor, value) if self.real else value
             return value
 
-    placeholders = [n for n in graph.nodes if n.op == "placeholder"]
-    inputs = []
-    for i, node in enumerate(placeholders):
-        name = str(node.target).lstrip("*")
-        inputs.append(args[i] if i < len(args) else kwargs.get(name, node.args[0] if node.args else None))
+    inputs = _graph_inputs(graph, args, kwargs)
     try:
         with mode, warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -238,6 +237,36 @@ def _record_values(
         with torch.no_grad():
             for buffer, saved in buffers:
                 buffer.copy_(saved)
+
+
+class _GraphRunner(fx.Interpreter):
+    """Runs a captured graph over `root`, reading the tensors the tracer found outside
+    the model (`constants`) by their `get_attr` targets."""
+
+    def __init__(self, root: nn.Module, graph: fx.Graph, constants: dict[str, torch.Tensor]) -> None:
+        super().__init__(root, graph=graph)
+        self.constants = constants
+
+    def fetch_attr(self, target: str) -> Any:
+        return self.constants[target] if target in self.constants else super().fetch_attr(target)
+
+
+def _graph_inputs(graph: fx.Graph, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+    """The value of each placeholder of a traced graph for a call with `args` and `kwargs`."""
+    inputs = []
+    for i, node in enumerate(n for n in graph.nodes if n.op == "placeholder"):
+        name = str(node.target).lstrip("*")
+        inputs.append(args[i] if i < len(args) else kwargs.get(name, node.args[0] if node.args else None))
+    return inputs
+
+
+def _replayed_graph(graph: fx.Graph, root: nn.Module, constants: dict[str, torch.Tensor]) -> Callable[..., Any]:
+    """The traced graph as a function called as the original module is."""
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        return _GraphRunner(root, graph, constants).run(*_graph_inputs(graph, args, kwargs))
+
+    return run
 
 
 def _export(
@@ -329,6 +358,7 @@ def _from_exported(
         constants=unlifted.constants,
         method="export",
         calls=calls,
+        replay=ep.module if original is not None else None,
     )
 
 

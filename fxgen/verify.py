@@ -6,7 +6,9 @@ the caller's grad mode, reseeded just before running, on their own copies of the
 Where the generated file differs, the original is run once more: if it does not
 reproduce itself either (uninitialised memory, an unseeded random source, Python state
 that changes between calls), the error says so; `export(verify=False)` writes such a
-model anyway.
+model anyway. Else the captured program itself is run: where the file reproduces it
+exactly, the capture is what differs from the original (a model that computes otherwise
+while traced), and the error says that instead of blaming the file.
 """
 
 from __future__ import annotations
@@ -47,11 +49,15 @@ def verify_file(
     lowering: str = "module",
     tolerance: dict[str, float] | None = None,
     name: str | None = None,
+    *,
+    replay: Callable[[], Callable[..., Any]] | None = None,
+    capture: str = "fx",
 ) -> str:
     """Load the file at `path` in isolation and compare it with `original` on the inputs
     (exactly, or within `tolerance` where the file says it is approximate). Returns how
     it compared: EXACT or WITHIN_TOLERANCE. `name` is the file's name in messages (`path`
-    may be staged)."""
+    may be staged); `replay` makes the captured program runnable (`Captured.replay`),
+    captured by `capture` ("fx" or "export")."""
     name = name or os.path.basename(path)
     args, kwargs = normalize_inputs(example_inputs)
     expected = _run_original(original, args, kwargs)
@@ -76,10 +82,42 @@ def verify_file(
             "depends on Python state that changes between calls. Make it deterministic, or "
             "pass verify=False to write it without comparing."
         )
+    if _reproduces_capture(actual, replay, original, args, kwargs, tolerance):
+        tracer = "torch.export" if capture == "export" else "torch.fx"
+        raise VerificationError(
+            f"the generated file {name} does not reproduce the original ({diff}), but it reproduces "
+            f"exactly the program {tracer} captured from it: the capture is what differs. The model does "
+            "not compute the same while traced as when run (code that asks whether it is traced or "
+            "compiled; transformers models with SDPA attention, for one, build their attention mask only "
+            'while traced: attn_implementation="eager" avoids it). Make it compute the same while '
+            "traced, or pass verify=False to write the captured program as it is."
+        )
     raise VerificationError(
         f"the generated file {name} does not reproduce the original: {diff}. "
         "Please report this as an fxgen bug, with the model."
     )
+
+
+def _reproduces_capture(
+    actual: Any,
+    replay: Callable[[], Callable[..., Any]] | None,
+    original: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    tolerance: dict[str, float] | None,
+) -> bool:
+    """Whether the file's outputs (`actual`) are the captured program's, run as the
+    original was (its buffers put back after: the capture runs the original's modules)."""
+    if replay is None:
+        return False
+    buffers = _snapshot_buffers(original)
+    try:
+        captured = run_seeded(replay(), args, kwargs)
+    except Exception:  # a capture that cannot run again tells nothing
+        return False
+    finally:
+        _restore_buffers(buffers)
+    return first_difference(captured, actual, tolerance=tolerance) is None
 
 
 @contextlib.contextmanager

@@ -4,7 +4,6 @@ docs/errors.md (made by `errors_doc`) current."""
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -43,6 +42,15 @@ class CountsCalls(nn.Module):
         return x * self.calls
 
 
+class TracedOtherwise(nn.Module):
+    """Computes something else while traced than when run: the capture differs."""
+
+    def forward(self, x):
+        if torch.fx._symbolic_trace.is_fx_tracing() or torch.compiler.is_compiling():
+            return x * 2
+        return x * 3
+
+
 @dataclass(frozen=True)
 class Example:
     error: type
@@ -73,7 +81,7 @@ EXAMPLES = [
         "symbolic tracing meets control flow that depends on a tensor's value",
         "pass `capture=\"export\"` (or `\"auto\"`), or make the branch static",
         lambda folder: fxgen.render(DataDependent()),
-        ("DataDependent.forward", "tests.error_examples:23", "if x.sum() > 0"),
+        ("DataDependent.forward", "tests.error_examples:22", "if x.sum() > 0"),
     ),
     Example(
         fxgen.ExportError,
@@ -88,6 +96,14 @@ EXAMPLES = [
         "make forward deterministic, or pass `verify=False` if the difference is expected",
         lambda folder: fxgen.export(CountsCalls(), folder / "counts_gen.py", example_inputs=(torch.ones(2),)),
         ("output[0]",),
+    ),
+    Example(
+        fxgen.VerificationError,
+        "the model computes something else while traced than when run (here it asks whether it is traced)",
+        "make it compute the same while traced (transformers models: `attn_implementation=\"eager\"`), or pass "
+        "`verify=False` to write the captured program as it is",
+        lambda folder: fxgen.export(TracedOtherwise(), folder / "traced_gen.py", example_inputs=(torch.ones(2),)),
+        ("output[0]", "torch.fx captured"),
     ),
     Example(
         fxgen.TemplateError,
@@ -147,7 +163,6 @@ def message_of(example: Example, folder: Path) -> str:
 
 def errors_doc(folder: Path) -> str:
     """docs/errors.md: every error with its cause, a real message and the fix."""
-    counter = itertools.count()
     lines = [
         "# Errors",
         "",
@@ -158,15 +173,12 @@ def errors_doc(folder: Path) -> str:
         "The CLI prints the same messages (exit code 2; `--debug` adds the traceback).",
         "",
     ]
-    for example in EXAMPLES:
-        here = folder / f"example_{next(counter)}"
+    for i, example in enumerate(EXAMPLES):
+        here = folder / f"example_{i}"
         here.mkdir()
-        doc = " ".join((example.error.__doc__ or "").split())
+        if i == 0 or EXAMPLES[i - 1].error is not example.error:  # a class's examples under one heading
+            lines += [f"## `{example.error.__name__}`", "", " ".join((example.error.__doc__ or "").split()), ""]
         lines += [
-            f"## `{example.error.__name__}`",
-            "",
-            doc,
-            "",
             f"Example: {example.cause}.",
             "",
             "```text",

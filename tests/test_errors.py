@@ -10,7 +10,8 @@ from torch import fx, nn
 
 import fxgen
 from fxgen import CaptureError, ExportError, FxgenError, VerificationError
-from tests.zoo import SeedModel
+from tests.error_examples import TracedOtherwise
+from tests.zoo import ZOO, SeedModel
 
 
 class DataDependent(nn.Module):
@@ -25,7 +26,7 @@ def test_untraceable_model_names_the_users_source_line():
         fxgen.render(DataDependent())
     message = str(info.value)
     assert "DataDependent.forward" in message
-    assert "tests.test_errors:18" in message and "if x.sum() > 0" in message
+    assert "tests.test_errors:19" in message and "if x.sum() > 0" in message
     assert "torch.export" in message
 
 
@@ -85,6 +86,32 @@ def test_mismatch_raises_verification_error_and_writes_nothing(tmp_path):
     with pytest.raises(VerificationError, match=r"output\[0\]\[0, 0\] is .*, expected.*so does the original"):
         fxgen.export(SideEffect(), target, example_inputs=(torch.ones(2, 2),))
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("capture, tracer", [("fx", "torch.fx"), ("export", "torch.export")])
+def test_a_capture_that_differs_from_the_model_is_named_as_the_cause(tmp_path, capture, tracer):
+    with pytest.raises(VerificationError) as info:
+        fxgen.export(TracedOtherwise(), tmp_path / "traced_gen.py", example_inputs=(torch.ones(2),), capture=capture)
+    message = str(info.value)
+    assert "output[0] is 2.0, expected 3.0" in message
+    assert f"reproduces exactly the program {tracer} captured" in message and "verify=False" in message
+    assert "fxgen bug" not in message
+    assert list(tmp_path.iterdir()) == []
+    written = fxgen.export(TracedOtherwise(), tmp_path / "traced_gen.py", example_inputs=(torch.ones(2),),
+                           capture=capture, verify=False)
+    assert torch.equal(fxgen.load(written.code_path)(torch.ones(2)), torch.full((2,), 2.0))  # the capture, as it is
+
+
+def test_a_file_that_differs_from_a_faithful_capture_is_reported_as_a_bug(tmp_path):
+    from fxgen.capture import capture
+    from fxgen.verify import verify_file
+
+    model, inputs = ZOO["seed"]()
+    path = fxgen.export(model, tmp_path / "seed_gen.py", example_inputs=inputs).code_path
+    path.write_text(path.read_text().replace("x.relu()", "x.sigmoid()"))  # what an fxgen bug would do
+    captured = capture(model, example_inputs=inputs)
+    with pytest.raises(VerificationError, match=r"does not reproduce the original: output.*report this as an fxgen bug"):
+        verify_file(path, model, inputs, replay=captured.replay, capture=captured.method)
 
 
 @pytest.mark.parametrize(
