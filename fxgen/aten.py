@@ -278,6 +278,31 @@ def _embedding(call: Call) -> Expr | None:
     return Expr(f"{call.writer.qualified(F.embedding)}({call.source('indices').text}, {call.source('weight').text}{extra})")
 
 
+def _attribute(name: str) -> Callable[[Call], Expr | None]:
+    """`self.name` (a property: `x.T`)."""
+    return lambda call: Expr(f"{call.source('self').receiver()}.{name}")
+
+
+def _interpolate(mode: str) -> Callable[[Call], Expr | None]:
+    """`F.interpolate(x, size=..., mode=...)` (or `scale_factor=...`): the call to the
+    overload that `F.interpolate` makes for `mode`, which passes a size or scales, not both."""
+
+    def write(call: Call) -> Expr | None:
+        size, scales = call["output_size"], call["scale_factors"]
+        if (size is None) == (scales is None):
+            return None
+        parts = [
+            call.source("input").text,
+            f"size={call.source('output_size').text}" if scales is None else f"scale_factor={call.source('scale_factors').text}",
+            f"mode={call.writer.value(mode).text}",
+        ]
+        if "align_corners" in call.values:
+            parts.append(f"align_corners={call.source('align_corners').text}")
+        return Expr(f"{call.writer.qualified(F.interpolate)}({', '.join(parts)})")
+
+    return write
+
+
 def _batch_norm(call: Call) -> Expr | None:
     names = ("input", "running_mean", "running_var", "weight", "bias")
     parts = [call.source(n).text for n in names]
@@ -290,7 +315,7 @@ def _batch_norm(call: Call) -> Expr | None:
 _BINARY = [
     ("+", [aten.add.Tensor, aten.add.Scalar], _alpha_is_one, "add"),
     ("-", [aten.sub.Tensor, aten.sub.Scalar], _alpha_is_one, "sub"),
-    ("*", [aten.mul.Tensor, aten.mul.Scalar], None, "mul"),
+    ("*", [aten.mul.Tensor, aten.mul.Scalar, aten.multiply.Tensor, aten.multiply.Scalar], None, "mul"),
     ("/", [aten.div.Tensor, aten.div.Scalar], None, "div"),
     ("@", [aten.matmul.default], None, "matmul"),
     ("==", [aten.eq.Tensor, aten.eq.Scalar], None, "eq"),
@@ -342,8 +367,20 @@ register(
     function(F.scaled_dot_product_attention, "query", "key", "value", keywords=("attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")),
     "nn.functional.scaled_dot_product_attention",
 )
-register(aten.conv1d.default, function(F.conv1d, "input", "weight", "bias", keywords=("stride", "padding", "dilation", "groups")), "nn.functional.conv1d")
-register(aten.conv2d.default, function(F.conv2d, "input", "weight", "bias", keywords=("stride", "padding", "dilation", "groups")), "nn.functional.conv2d")
+for _dims in (1, 2, 3):  # `padding="same"` is an overload of its own
+    _conv = getattr(F, f"conv{_dims}d")
+    _write = function(_conv, "input", "weight", "bias", keywords=("stride", "padding", "dilation", "groups"))
+    register([getattr(aten, f"conv{_dims}d").default, getattr(aten, f"conv{_dims}d").padding], _write, f"nn.functional.conv{_dims}d")
+register(aten.softplus.default, function(F.softplus, "self", keywords=("beta", "threshold")), "nn.functional.softplus")
+register(aten.im2col.default, function(F.unfold, "self", "kernel_size", keywords=("dilation", "padding", "stride")), "nn.functional.unfold")
+for _op, _mode in [
+    (aten.upsample_nearest1d.vec, "nearest"), (aten.upsample_nearest2d.vec, "nearest"),
+    (aten.upsample_nearest3d.vec, "nearest"), (aten._upsample_nearest_exact1d.vec, "nearest-exact"),
+    (aten._upsample_nearest_exact2d.vec, "nearest-exact"), (aten._upsample_nearest_exact3d.vec, "nearest-exact"),
+    (aten.upsample_linear1d.vec, "linear"), (aten.upsample_bilinear2d.vec, "bilinear"),
+    (aten.upsample_bicubic2d.vec, "bicubic"), (aten.upsample_trilinear3d.vec, "trilinear"),
+]:
+    register(_op, _interpolate(_mode), "nn.functional.interpolate")
 register(aten.max_pool2d.default, function(F.max_pool2d, "self", keywords=("kernel_size", "stride", "padding", "dilation", "ceil_mode")), "nn.functional.max_pool2d")
 register(aten.avg_pool2d.default, function(F.avg_pool2d, "self", keywords=("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")), "nn.functional.avg_pool2d")
 register(aten.adaptive_avg_pool2d.default, function(F.adaptive_avg_pool2d, "self", keywords=("output_size",)), "nn.functional.adaptive_avg_pool2d")
@@ -357,6 +394,7 @@ register(aten.permute.default, method("permute", star="dims"), "permute")
 register(aten.expand.default, method("expand", star="size", ignored=()), "expand")
 register(aten.transpose.int, method("transpose", "dim0", "dim1"), "transpose")
 register(aten.t.default, method("t"), "t")
+register(aten.numpy_T.default, _attribute("T"), "T")
 register(aten.unsqueeze.default, method("unsqueeze", "dim"), "unsqueeze")
 register(aten.squeeze.dim, method("squeeze", "dim"), "squeeze")
 register(aten.squeeze.dims, method("squeeze", "dim"), "squeeze")
@@ -400,6 +438,9 @@ register(aten.triu.default, method("triu", "diagonal"), "triu")
 register(aten.gather.default, function(torch.gather, "self", "dim", "index", keywords=("sparse_grad",)), "gather")
 register(aten.index_select.default, function(torch.index_select, "self", "dim", "index"), "index_select")
 register(aten.topk.default, function(torch.topk, "self", "k", keywords=("dim", "largest", "sorted")), "topk")
+register(aten.meshgrid.indexing, function(torch.meshgrid, keywords=("indexing",), star="tensors"), "meshgrid")
+register(aten.real.default, function(torch.real, "self"), "real")
+register(aten.fft_fftn.default, function(torch.fft.fftn, "self", keywords=("s", "dim", "norm")), "fft.fftn")
 register(aten.einsum.default, function(torch.einsum, "equation", "tensors", keywords=("path",)), "einsum")
 register(aten.outer.default, function(torch.outer, "self", "vec2"), "outer")
 register(aten.full.default, function(torch.full, "size", "fill_value", keywords=("dtype", "layout", "device", "pin_memory")), "full")

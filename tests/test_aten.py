@@ -77,7 +77,25 @@ EXTRA_SAMPLES: dict[Any, list[tuple[Callable[..., Any], tuple[Any, ...]]]] = {
     aten.where.ScalarSelf: [(lambda c, x: torch.where(c, 2.5, x), (torch.tensor([True, False]), torch.randn(2)))],
     aten.embedding.default: [(lambda w, i: torch.nn.functional.embedding(i, w, padding_idx=1), (torch.randn(5, 3), torch.tensor([[0, 1], [4, 1]])))],
     aten.batch_norm.default: [(lambda x, m, v: torch.nn.functional.batch_norm(x, m.clone(), v.clone(), training=True), (torch.randn(4, 3), torch.zeros(3), torch.ones(3)))],
+    aten.conv1d.padding: [(lambda x, w: torch.nn.functional.conv1d(x, w, padding="same", dilation=2), (torch.randn(2, 3, 9), torch.randn(4, 3, 3)))],
+    aten.conv2d.padding: [(lambda x, w, b: torch.nn.functional.conv2d(x, w, b, padding="same"), (torch.randn(1, 2, 6, 6), torch.randn(3, 2, 4, 4), torch.randn(3))),
+                          (lambda x, w: torch.nn.functional.conv2d(x, w, padding="valid", stride=2), (torch.randn(1, 2, 6, 6), torch.randn(3, 2, 3, 3)))],
+    aten.multiply.Tensor: [(lambda x, y: torch.multiply(x, y), (torch.randn(3), torch.randn(2, 3)))],
+    aten.multiply.Scalar: [(lambda x: torch.ops.aten.multiply.Scalar(x, 2.5), (torch.randn(3),))],
 }
+for _function, _input in [
+    (lambda x: torch.nn.functional.interpolate(x, size=(5, 7), mode="nearest"), torch.randn(1, 2, 3, 4)),
+    (lambda x: torch.nn.functional.interpolate(x, scale_factor=2.0, mode="nearest"), torch.randn(1, 2, 3, 4)),
+    (lambda x: torch.nn.functional.interpolate(x, scale_factor=(1.5, 2.0, 0.5), mode="nearest"), torch.randn(1, 2, 3, 4, 4)),
+    (lambda x: torch.nn.functional.interpolate(x, size=(5, 7), mode="nearest-exact"), torch.randn(1, 2, 3, 4)),
+    (lambda x: torch.nn.functional.interpolate(x, size=(2, 5, 3), mode="nearest-exact"), torch.randn(1, 2, 3, 4, 4)),
+    (lambda x: torch.nn.functional.interpolate(x, scale_factor=1.7, mode="bilinear", align_corners=True), torch.randn(1, 2, 3, 4)),
+]:
+    for _op in {
+        4: [aten.upsample_nearest2d.vec, aten._upsample_nearest_exact2d.vec, aten.upsample_bilinear2d.vec],
+        5: [aten.upsample_nearest3d.vec, aten._upsample_nearest_exact3d.vec],
+    }[_input.dim()]:
+        EXTRA_SAMPLES.setdefault(_op, []).append((_function, (_input,)))
 
 
 def _direct(op: Any, *args: Any, **kwargs: Any) -> tuple[Callable[..., Any], tuple[Any, ...]]:

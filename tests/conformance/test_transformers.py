@@ -1,4 +1,4 @@
-"""Real models: tiny transformers of 29 families export through torch.export exactly."""
+"""Real models: tiny transformers of 62 families export through torch.export exactly."""
 
 from __future__ import annotations
 
@@ -26,3 +26,21 @@ def test_family_exports_to_reviewable_exact_code(family, tmp_path):
     assert text.count('torch.device("') == 1  # only `with torch.device("meta")` in load()
     allowed = text.count("torch.ops.aten.alias.default")  # no public spelling
     assert result.aten_fallbacks == allowed
+
+
+def test_a_model_that_computes_otherwise_while_traced_is_named_as_the_cause(tmp_path):
+    """BEiT with SDPA attention: transformers builds the attention mask only while traced,
+    and BEiT adds it to its position bias, so torch.export's program is not the model's;
+    the file reproduces that program exactly, and the error says so."""
+    import torch
+    import transformers
+
+    import fxgen
+
+    _, _, config, inputs = FAMILIES["BEiT"]
+    torch.manual_seed(0)
+    sdpa = {name: value for name, value in config.items() if name != "attn_implementation"}
+    model = transformers.BeitModel(transformers.BeitConfig(**sdpa)).eval()
+    with pytest.raises(fxgen.VerificationError, match="reproduces exactly the program torch.export captured"):
+        fxgen.export(model, tmp_path / "beit_gen.py", example_inputs=((), inputs()), capture="export")
+    assert list(tmp_path.iterdir()) == []
