@@ -7,8 +7,8 @@ Where the generated file differs, the original is run once more: if it does not
 reproduce itself either (uninitialised memory, an unseeded random source, Python state
 that changes between calls), the error says so; `export(verify=False)` writes such a
 model anyway. Else the captured program itself is run: where the file reproduces it
-exactly, the capture is what differs from the original (a model that computes otherwise
-while traced), and the error says that instead of blaming the file.
+exactly, the capture is what differs from the original (a model that computes something
+else while traced), and the error says that instead of blaming the file.
 """
 
 from __future__ import annotations
