@@ -303,6 +303,33 @@ def _interpolate(mode: str) -> Callable[[Call], Expr | None]:
     return write
 
 
+#: `reduction` as ATen numbers it (`at::Reduction`) and as `torch.nn.functional` names it
+_REDUCTIONS = {0: "none", 1: "mean", 2: "sum"}
+
+
+def _cross_entropy(call: Call) -> Expr | None:
+    """`F.cross_entropy(input, target, ...)`, its reduction by name."""
+    reduction = _REDUCTIONS.get(call["reduction"])
+    if reduction is None:
+        return None
+    parts = [call.source("self").text, call.source("target").text]
+    for name in ("weight", "ignore_index", "label_smoothing"):
+        if not call.default(name):
+            parts.append(f"{name}={call.source(name).text}")
+    if reduction != "mean":
+        parts.append(f"reduction={call.writer.value(reduction).text}")
+    return Expr(f"{call.writer.qualified(F.cross_entropy)}({', '.join(parts)})")
+
+
+def _max_pool2d_with_indices(call: Call) -> Expr | None:
+    """`F.max_pool2d(x, ..., return_indices=True)` (an empty `stride` is the kernel size, as F's None)."""
+    parts = _args(call, ("self",), ("kernel_size", "stride", "padding", "dilation", "ceil_mode"), ())
+    if parts is None:
+        return None
+    pos, kws = parts
+    return Expr(f"{call.writer.qualified(F.max_pool2d)}({', '.join(pos + kws + ['return_indices=True'])})")
+
+
 def _batch_norm(call: Call) -> Expr | None:
     names = ("input", "running_mean", "running_var", "weight", "bias")
     parts = [call.source(n).text for n in names]
@@ -314,9 +341,9 @@ def _batch_norm(call: Call) -> Expr | None:
 
 _BINARY = [
     ("+", [aten.add.Tensor, aten.add.Scalar], _alpha_is_one, "add"),
-    ("-", [aten.sub.Tensor, aten.sub.Scalar], _alpha_is_one, "sub"),
+    ("-", [aten.sub.Tensor, aten.sub.Scalar, aten.subtract.Tensor, aten.subtract.Scalar], _alpha_is_one, "sub"),
     ("*", [aten.mul.Tensor, aten.mul.Scalar, aten.multiply.Tensor, aten.multiply.Scalar], None, "mul"),
-    ("/", [aten.div.Tensor, aten.div.Scalar], None, "div"),
+    ("/", [aten.div.Tensor, aten.div.Scalar, aten.divide.Tensor, aten.divide.Scalar], None, "div"),
     ("@", [aten.matmul.default], None, "matmul"),
     ("==", [aten.eq.Tensor, aten.eq.Scalar], None, "eq"),
     ("!=", [aten.ne.Tensor, aten.ne.Scalar], None, "ne"),
@@ -335,20 +362,35 @@ for _symbol, _ops, _when, _sample in _BINARY:
     register(_ops, first(operator_(_symbol, when=_when or (lambda c: True)), _fallback), _sample)
 register(aten.pow.Tensor_Scalar, operator_("**", right="exponent"), "pow")
 register(aten.pow.Tensor_Tensor, operator_("**", right="exponent"), "pow")
-register(aten.rsub.Scalar, operator_("-", left="other", right="self", when=_alpha_is_one), "rsub")
+register([aten.rsub.Scalar, aten.rsub.Tensor], operator_("-", left="other", right="self", when=_alpha_is_one), "rsub")
+register([aten.div.Tensor_mode, aten.div.Scalar_mode], function(torch.div, "self", "other", keywords=("rounding_mode",)), "div")
+for _op, _function in [
+    (aten.atan2.default, torch.atan2), (aten.logaddexp.default, torch.logaddexp),
+    (aten.logaddexp2.default, torch.logaddexp2), (aten.hypot.default, torch.hypot), (aten.fmax.default, torch.fmax),
+    (aten.fmin.default, torch.fmin), (aten.copysign.Tensor, torch.copysign), (aten.fmod.Tensor, torch.fmod),
+    (aten.xlogy.Tensor, torch.xlogy), (aten.nextafter.default, torch.nextafter),
+]:
+    register(_op, function(_function, "self", "other"), _op._schema.name.split("::")[1])
 register(aten.neg.default, prefix("-"), "neg")
 register(aten.bitwise_not.default, prefix("~"), "bitwise_not")
 
 for _name in [
     "abs", "exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "relu", "erf", "floor", "ceil",
     "sign", "reciprocal", "log1p", "expm1", "logical_not", "isnan", "isinf", "exp2", "tan", "atan",
-    "log2", "trunc", "isfinite", "square",
+    "log2", "trunc", "isfinite", "square", "acos", "acosh", "asin", "asinh", "atanh", "cosh", "sinh", "lgamma",
+    "digamma", "i0", "sinc", "deg2rad", "rad2deg", "frac", "signbit",
 ]:
     register(getattr(aten, _name).default, function(getattr(torch, _name), "self"), _name)
 register(aten.round.default, function(torch.round, "self"), "round")
 register(aten.clamp.default, function(torch.clamp, "self", keywords=("min", "max")), "clamp")
 register(aten.clamp_min.default, function(torch.clamp, "self", keywords=("min",)), "clamp")
 register(aten.clamp_max.default, function(torch.clamp, "self", keywords=("max",)), "clamp")
+register(aten.clamp.Tensor, function(torch.clamp, "self", keywords=("min", "max")), "clamp")
+register(aten.clamp_min.Tensor, function(torch.clamp_min, "self", "min"), "clamp_min")
+register(aten.clamp_max.Tensor, function(torch.clamp_max, "self", "max"), "clamp_max")
+register(aten.round.decimals, function(torch.round, "self", keywords=("decimals",)), "round")
+register(aten.polygamma.default, function(torch.polygamma, "n", "self"), "polygamma")
+register(aten.mvlgamma.default, function(torch.mvlgamma, "self", "p"), "mvlgamma")
 
 # nn.functional
 register(aten.linear.default, function(F.linear, "input", "weight", "bias"), "nn.functional.linear")
@@ -372,6 +414,10 @@ for _dims in (1, 2, 3):  # `padding="same"` is an overload of its own
     _write = function(_conv, "input", "weight", "bias", keywords=("stride", "padding", "dilation", "groups"))
     register([getattr(aten, f"conv{_dims}d").default, getattr(aten, f"conv{_dims}d").padding], _write, f"nn.functional.conv{_dims}d")
 register(aten.softplus.default, function(F.softplus, "self", keywords=("beta", "threshold")), "nn.functional.softplus")
+register(aten.log_sigmoid.default, function(F.logsigmoid, "self"), "nn.functional.logsigmoid")
+register(aten.cross_entropy_loss.default, _cross_entropy, "nn.functional.cross_entropy")
+register(aten.adaptive_avg_pool1d.default, function(F.adaptive_avg_pool1d, "self", "output_size"), "nn.functional.adaptive_avg_pool1d")
+register(aten.max_pool2d_with_indices.default, _max_pool2d_with_indices, "nn.functional.max_pool2d")
 register(aten.im2col.default, function(F.unfold, "self", "kernel_size", keywords=("dilation", "padding", "stride")), "nn.functional.unfold")
 for _op, _mode in [
     (aten.upsample_nearest1d.vec, "nearest"), (aten.upsample_nearest2d.vec, "nearest"),
@@ -395,6 +441,11 @@ register(aten.expand.default, method("expand", star="size", ignored=()), "expand
 register(aten.transpose.int, method("transpose", "dim0", "dim1"), "transpose")
 register(aten.t.default, method("t"), "t")
 register(aten.numpy_T.default, _attribute("T"), "T")
+register(aten.alias.default, lambda call: call.writer.subscript(call.source("self"), ...), "__getitem__")
+register(aten.mT.default, _attribute("mT"), "mT")
+register(aten.mH.default, _attribute("mH"), "mH")
+register(aten.broadcast_to.default, method("broadcast_to", "size"), "broadcast_to")
+register(aten.broadcast_tensors.default, function(torch.broadcast_tensors, star="tensors"), "broadcast_tensors")
 register(aten.unsqueeze.default, method("unsqueeze", "dim"), "unsqueeze")
 register(aten.squeeze.dim, method("squeeze", "dim"), "squeeze")
 register(aten.squeeze.dims, method("squeeze", "dim"), "squeeze")
@@ -426,6 +477,19 @@ register(aten.amax.default, method("amax", keywords=("dim", "keepdim")), "amax")
 register(aten.max.dim, method("max", keywords=("dim", "keepdim")), "max")
 register(aten.argmax.default, method("argmax", keywords=("dim", "keepdim")), "argmax")
 register(aten.cumsum.default, method("cumsum", keywords=("dim", "dtype")), "cumsum")
+register(aten.cumprod.default, method("cumprod", keywords=("dim", "dtype")), "cumprod")
+register(aten.amin.default, method("amin", keywords=("dim", "keepdim")), "amin")
+register(aten.logsumexp.default, function(torch.logsumexp, "self", "dim", keywords=("keepdim",)), "logsumexp")
+register(aten.scatter_reduce.two, method("scatter_reduce", "dim", "index", "src", "reduce", keywords=("include_self",)), "scatter_reduce")
+register(aten.index_reduce.default, method("index_reduce", "dim", "index", "source", "reduce", keywords=("include_self",)), "index_reduce")
+register(aten.dot.default, function(torch.dot, "self", "tensor"), "dot")
+register(aten.vdot.default, function(torch.vdot, "self", "other"), "vdot")
+register(aten.mv.default, function(torch.mv, "self", "vec"), "mv")
+register(aten.addmv.default, function(torch.addmv, "self", "mat", "vec", keywords=("beta", "alpha")), "addmv")
+register(aten.addr.default, function(torch.addr, "self", "vec1", "vec2", keywords=("beta", "alpha")), "addr")
+register(aten.addbmm.default, function(torch.addbmm, "self", "batch1", "batch2", keywords=("beta", "alpha")), "addbmm")
+register(aten.addcmul.default, function(torch.addcmul, "self", "tensor1", "tensor2", keywords=("value",)), "addcmul")
+register(aten.addcdiv.default, function(torch.addcdiv, "self", "tensor1", "tensor2", keywords=("value",)), "addcdiv")
 register(aten.cat.default, function(torch.cat, "tensors", keywords=("dim",)), "cat")
 register(aten.stack.default, function(torch.stack, "tensors", keywords=("dim",)), "stack")
 register(aten.where.self, function(torch.where, "condition", "self", "other"), "where")
@@ -446,6 +510,11 @@ register(aten.outer.default, function(torch.outer, "self", "vec2"), "outer")
 register(aten.full.default, function(torch.full, "size", "fill_value", keywords=("dtype", "layout", "device", "pin_memory")), "full")
 register(aten.zeros.default, function(torch.zeros, "size", keywords=("dtype", "layout", "device", "pin_memory")), "zeros")
 register(aten.ones.default, function(torch.ones, "size", keywords=("dtype", "layout", "device", "pin_memory")), "ones")
+register(aten.randn.default, function(torch.randn, "size", keywords=("dtype", "layout", "device", "pin_memory")), "randn")
+register(aten.rand.default, function(torch.rand, "size", keywords=("dtype", "layout", "device", "pin_memory")), "rand")
+for _name in ["randn_like", "rand_like"]:
+    _keywords = ("dtype", "layout", "device", "pin_memory", "memory_format")
+    register(getattr(aten, _name).default, function(getattr(torch, _name), "self", keywords=_keywords), _name)
 register(aten.arange.default, function(torch.arange, "end", keywords=("dtype", "layout", "device", "pin_memory")), "arange")
 register(aten.arange.start, function(torch.arange, "start", "end", keywords=("dtype", "layout", "device", "pin_memory")), "arange")
 register(aten.arange.start_step, function(torch.arange, "start", "end", "step", keywords=("dtype", "layout", "device", "pin_memory")), "arange")

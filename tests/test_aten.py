@@ -82,6 +82,15 @@ EXTRA_SAMPLES: dict[Any, list[tuple[Callable[..., Any], tuple[Any, ...]]]] = {
                           (lambda x, w: torch.nn.functional.conv2d(x, w, padding="valid", stride=2), (torch.randn(1, 2, 6, 6), torch.randn(3, 2, 3, 3)))],
     aten.multiply.Tensor: [(lambda x, y: torch.multiply(x, y), (torch.randn(3), torch.randn(2, 3)))],
     aten.multiply.Scalar: [(lambda x: torch.ops.aten.multiply.Scalar(x, 2.5), (torch.randn(3),))],
+    aten.divide.Tensor: [(lambda x, y: torch.divide(x, y), (torch.randn(3), torch.randn(2, 3)))],
+    aten.divide.Scalar: [(lambda x: torch.ops.aten.divide.Scalar(x, 3.0), (torch.randn(3),))],
+    aten.subtract.Tensor: [(lambda x, y: torch.subtract(x, y), (torch.randn(3), torch.randn(3))),
+                           (lambda x, y: torch.subtract(x, y, alpha=2), (torch.randn(3), torch.randn(3)))],
+    aten.subtract.Scalar: [(lambda x: torch.ops.aten.subtract.Scalar(x, 1.5), (torch.randn(3),))],
+    aten.div.Scalar_mode: [(lambda x: torch.ops.aten.div.Scalar_mode(x, 2.5, rounding_mode="floor"), (torch.randn(4),))],
+    aten.rand.default: [(lambda x: torch.rand(2, 3) + x, (torch.randn(3),))],
+    aten.alias.default: [(lambda x: x[...], (torch.randn(2, 3),)), (lambda x: x[...], (torch.tensor(1.5),))],
+    aten.rand_like.default: [(lambda x: torch.rand_like(x, dtype=torch.float64), (torch.randn(3),))],
 }
 for _function, _input in [
     (lambda x: torch.nn.functional.interpolate(x, size=(5, 7), mode="nearest"), torch.randn(1, 2, 3, 4)),

@@ -24,9 +24,9 @@ def forward(state, x: torch.Tensor):
     clone_1 = state["b.parametrizations.weight.0._v"].clone(
         memory_format=torch.contiguous_format
     )
-    mv = torch.ops.aten.mv.default(flatten, clone_1)
+    mv = torch.mv(flatten, clone_1)
     del clone_1
-    vdot = torch.ops.aten.vdot.default(clone, mv)
+    vdot = torch.vdot(clone, mv)
     del clone, mv
     flatten = flatten / vdot
     del vdot
