@@ -190,7 +190,7 @@ def _symbolic(obj: nn.Module, drop_hooks: bool, example_inputs: Any = None) -> C
         constructors=cache,
         constants=constants,
         calls=calls,
-        replay=None if graph_module else functools.partial(_replayed_graph, graph, root, constants),
+        replay=None if graph_module else functools.partial(_traced_program, root),
     )
 
 
@@ -260,8 +260,11 @@ def _graph_inputs(graph: fx.Graph, args: tuple[Any, ...], kwargs: dict[str, Any]
     return inputs
 
 
-def _replayed_graph(graph: fx.Graph, root: nn.Module, constants: dict[str, torch.Tensor]) -> Callable[..., Any]:
-    """The traced graph as a function called as the original module is."""
+def _traced_program(root: nn.Module) -> Callable[..., Any]:
+    """`root` traced by torch.fx again, as capture traced it before fxgen changed the graph
+    (modules it cannot rebuild inlined), as a function called as `root` is."""
+    constants: dict[str, torch.Tensor] = {}
+    graph = _trace(root, "", constants)
 
     def run(*args: Any, **kwargs: Any) -> Any:
         return _GraphRunner(root, graph, constants).run(*_graph_inputs(graph, args, kwargs))

@@ -102,6 +102,21 @@ def test_a_capture_that_differs_from_the_model_is_named_as_the_cause(tmp_path, c
     assert torch.equal(fxgen.load(written.code_path)(torch.ones(2)), torch.full((2,), 2.0))  # the capture, as it is
 
 
+class Symmetric(nn.Module):
+    def forward(self, weight):
+        return weight.triu() + weight.triu(1).T
+
+
+def test_the_capture_is_compared_as_torch_fx_traced_it(tmp_path):
+    """A module fxgen traces through (a user parametrization: no constructor call rebuilds
+    it) changes the graph after capture; the capture that verification runs is torch.fx's."""
+    model = nn.Sequential(nn.Linear(2, 2), TracedOtherwise())
+    torch.nn.utils.parametrize.register_parametrization(model[0], "weight", Symmetric())
+    assert "triu" in fxgen.render(model, example_inputs=(torch.ones(1, 2),))  # traced through
+    with pytest.raises(VerificationError, match="reproduces exactly the program torch.fx captured"):
+        fxgen.export(model, tmp_path / "sym_gen.py", example_inputs=(torch.ones(1, 2),))
+
+
 def test_a_file_that_differs_from_a_faithful_capture_is_reported_as_a_bug(tmp_path):
     from fxgen.capture import capture
     from fxgen.verify import verify_file
