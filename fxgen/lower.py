@@ -53,6 +53,7 @@ from fxgen.program import (
 )
 from fxgen.pyexpr import (
     BINARY_OPERATORS,
+    IN_PLACE_OPERATORS,
     UNARY_OPERATORS,
     Expr,
     ExprWriter,
@@ -580,6 +581,7 @@ class _ClassLowering:
         self.attribute_tokens: set[int] = set()
         self.unpacked: set[fx.Node] = set()  # `x[i]` nodes bound by their source's statement
         self.unpacked_hints: dict[int, list[str]] = {}
+        self.stores: set[int] = set()  # statements that assign into a value (`x[0] = v`, `x += y`), by id
         self.writer = ExprWriter(self.imports, self.known.value_of, self.names.is_taken, self.known.describe)
         self.tree = build_tree(
             unit.module, self.writer, captured.constructors, captured.numbered_modules_are_lists, classes
@@ -697,11 +699,14 @@ class _ClassLowering:
     ) -> tuple[list[Statement], list[tuple[Any, ...]]]:
         """Choose every variable's name (`naming.plan_names`) and write it into the code
         (and, with `record_meta`, what capture recorded about each value into its `meta`)."""
-        user_names = _user_names(body, places)
+        user_names = _user_names(body, places, self.stores)
         unpacked = self.unpacked_hints
         drafts = []
         for s in body:
             node = s.node
+            if id(s) in self.stores:  # reads its place, binds nothing
+                drafts.append(Draft([], s.expr, [], "", stores=s.targets, line=places.get(node)))
+                continue
             chain, commutative = _chain(node)
             hints = unpacked.get(id(s)) or [_name_hint(node)]
             drafts.append(
@@ -892,6 +897,16 @@ class _ClassLowering:
                 return None
         elif isinstance(target, torch._ops.OpOverloadPacket):
             expr = self.writer.call(f"torch.ops.{target._qualified_op_name.replace('::', '.')}", args, kwargs)
+        elif target is operator.setitem and len(args) == 3 and not kwargs and not node.users:
+            place = self.writer.subscript(self.writer.value(args[0]), args[1])
+            return self.store(node, place.text, "=", self.writer.value(args[2]).text)
+        elif target in IN_PLACE_OPERATORS and len(args) == 2 and not kwargs and _is_number(args[0]):
+            symbol, prec = BINARY_OPERATORS[IN_PLACE_OPERATORS[target]]  # numbers are immutable: `a += b` is `a + b`
+            expr = binary(symbol, prec, self.writer.value(args[0]), self.writer.value(args[1]))
+        elif target in IN_PLACE_OPERATORS and len(args) == 2 and not kwargs and self.is_tensor_variable(args[0]):
+            symbol, _ = BINARY_OPERATORS[IN_PLACE_OPERATORS[target]]
+            self.known.of[node] = self.known.of[args[0]]  # the same tensor, changed in place
+            return self.store(node, self.known.of[args[0]].text, f"{symbol}=", self.writer.value(args[1]).text)
         elif _is_syntax(target):
             raise ExportError(f"{self.known.describe()} has a form fxgen cannot write as Python syntax")
         else:
@@ -904,6 +919,22 @@ class _ClassLowering:
             self.known.of[node] = expr  # `x.view(n, c * h * w)`: as the user wrote it
             return None
         return self.bind(node, expr, "call_function")
+
+    def store(self, node: fx.Node, place: str, op: str, expr: str) -> Statement:
+        """A statement that assigns into `place` (`x[0] = v`, `x += y`): it reads `place`'s
+        values and binds none."""
+        statement = Statement("call_function", node, place, op, expr)
+        self.stores.add(id(statement))
+        return statement
+
+    def is_tensor_variable(self, value: Any) -> bool:
+        """Whether `value` is a tensor held by a variable (`x += y` changes it in place)."""
+        return (
+            isinstance(value, fx.Node)
+            and isinstance(value.meta.get("val"), torch.Tensor)
+            and value in self.tokens
+            and self.known.of.get(value) == Expr(token(self.tokens[value]))
+        )
 
     def call_method(self, node: fx.Node) -> Statement:
         receiver, *args = node.args
@@ -952,14 +983,17 @@ _MERGES = {
 }
 
 
-def _user_names(statements: list[Statement], places: _Places) -> dict[int, list[str | None]]:
+def _user_names(statements: list[Statement], places: _Places, stores: set[int]) -> dict[int, list[str | None]]:
     """The names the user's source gave values: the last statement made from a source
-    line `a = ...` (or `a, b = ...`) computes what the line assigns to `a`."""
+    line `a = ...` (or `a, b = ...`) computes what the line assigns to `a` (`stores`: the
+    statements that bind nothing, by id)."""
     names: dict[int, list[str | None]] = {}
     previous, last = None, None
     for statement in statements + [Statement("output", None, "", "", "")]:
         where = places.get(statement.node)
-        computes = last is not None and last.opcode in ("call_function", "call_method", "call_module")
+        computes = (
+            last is not None and last.opcode in ("call_function", "call_method", "call_module") and id(last) not in stores
+        )
         if computes and where != previous and previous is not None:
             targets = _assigned_names(previous.code)
             bound = read_targets(last.targets)
@@ -1079,7 +1113,9 @@ def _returned_directly(statement: Statement) -> bool:
     """Whether the statement's single value is used by the return statement alone, as
     the whole returned value or one element of it."""
     node = statement.node
-    if node is None or not statement.targets or "," in statement.targets or list(node.users) != [_output_of(node)]:
+    if node is None or not statement.targets or "," in statement.targets or statement.op != "=":
+        return False
+    if list(node.users) != [_output_of(node)]:
         return False
     value = _output_of(node).args[0]
     return value is node or (type(value) is tuple and value.count(node) == 1 and all(isinstance(v, fx.Node) for v in value))
@@ -1121,6 +1157,11 @@ def _chain(node: fx.Node) -> tuple[str, bool]:
 
 #: Python number types a graph value may have (sizes and arithmetic on them)
 _NUMBERS = (bool, int, float, torch.SymInt, torch.SymFloat, torch.SymBool)
+
+
+def _is_number(value: Any) -> bool:
+    """Whether `value` (a constant, or a node by its recorded value) is a Python number."""
+    return isinstance(value.meta.get("val") if isinstance(value, fx.Node) else value, _NUMBERS)
 
 
 def _number_step_of_its_user(node: fx.Node) -> bool:

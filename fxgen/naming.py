@@ -161,6 +161,8 @@ class Draft:
     source_hints: list[str | None] = field(default_factory=list)
     line: object = None  #: the user's source line it comes from, where known
     deletes: list[int] = field(default_factory=list)  #: values to `del` after it
+    #: what it assigns into (`x[0]` of `x[0] = v`, `x` of `x += y`), with tokens it reads
+    stores: str = ""
 
     @property
     def single(self) -> int | None:
@@ -207,7 +209,7 @@ def plan_names(
     names[UNUSED] = "_"
     tensors = set(tensor_tokens)
     aliases: set[int] = set()
-    found = map(read_tokens, [d.expr for d in drafts])
+    found = map(read_tokens, [d.stores + d.expr if d.stores else d.expr for d in drafts])
     reads = [f if len(f) < 2 else list(dict.fromkeys(f)) for f in found]  # each once, in order of first use
     if reuse:
         drafts, reads, aliases = _residual_aliases(drafts, reads, tensors)

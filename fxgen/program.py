@@ -59,7 +59,7 @@ class Statement:
 
     opcode: str  #: "get_attr", "call_function", "call_method", "call_module", "output", "with" or "alias"
     node: torch.fx.Node | None  #: the FX node, for advanced templates (None for "with" and "alias")
-    targets: str  #: what the value is bound to (`x`, `a, b`); "" for none (and for output)
+    targets: str  #: what the value is bound to (`x`, `a, b`) or stored into (`x[:, 0]`); "" for none (and for output)
     op: str  #: the assignment operator: "=" or an augmented one such as "+="
     expr: str  #: the value as a Python expression
     comment: str | None = None  #: a one-line comment for the statement, without `# `

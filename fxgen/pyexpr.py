@@ -104,6 +104,8 @@ class Expr:
 # operator-module function -> (syntax, precedence); comparisons do not chain in a graph.
 BINARY_OPERATORS: dict[Callable[..., Any], tuple[str, Prec]] = {}
 UNARY_OPERATORS: dict[Callable[..., Any], tuple[str, Prec]] = {}
+#: in-place operator-module function (`operator.iadd`) -> its binary function (`operator.add`)
+IN_PLACE_OPERATORS: dict[Callable[..., Any], Callable[..., Any]] = {}
 
 
 def _register_operators() -> None:
@@ -133,6 +135,9 @@ def _register_operators() -> None:
         ("is_not", "is not", Prec.COMPARE),
     ]:
         BINARY_OPERATORS[getattr(operator, name)] = (symbol, prec)
+        in_place = getattr(operator, f"i{name.rstrip('_')}", None)
+        if in_place is not None and prec is not Prec.COMPARE:
+            IN_PLACE_OPERATORS[in_place] = getattr(operator, name)
     for name, symbol, prec in [
         ("neg", "-", Prec.UNARY),
         ("pos", "+", Prec.UNARY),

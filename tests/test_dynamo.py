@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import operator
+
 import torch
-from torch import nn
+from torch import fx, nn
 
 import fxgen
 from fxgen.dynamo import readable_input_name
@@ -46,3 +48,46 @@ def test_readable_names():
     assert readable_input_name("L_self_modules_layers_modules_0_parameters_weight_") == "layers_0_weight"
     assert readable_input_name("L_self_buffers_running_mean_") == "running_mean"
     assert readable_input_name("L_x_") == "x"
+
+
+class InPlace(nn.Module):
+    """What torch.compile keeps as `operator.setitem` and `operator.iadd` nodes."""
+
+    def forward(self, x, n: int):
+        y = x.clone()
+        y[:, 0] = 0.0
+        y += x
+        n += 1
+        return y * n
+
+
+def test_assignments_into_values_are_written_as_statements(tmp_path):
+    torch._dynamo.reset()
+    model, x = InPlace(), torch.randn(2, 3)
+    compiled = torch.compile(model, backend=fxgen.dynamo_backend(tmp_path), dynamic=False)
+    assert torch.equal(compiled(x, 2), model(x, 2))
+    text = (tmp_path / "graph_000.py").read_text()
+    assert "[:, 0] = 0.0\n" in text and " += x\n" in text, text
+    assert "operator" not in text
+    (out,) = import_isolated(tmp_path / "graph_000.py").load()(x)
+    assert torch.equal(out, model(x, 2))
+
+
+def test_in_place_operators_keep_the_graphs_meaning(tmp_path):
+    """`operator.iadd` on a tensor changes it in place (`y += x`, and the result is `y`); on
+    a number it is `n + 1`; the value is returned as the changed tensor, not folded away."""
+    graph = fx.Graph()
+    x, n = graph.placeholder("x"), graph.placeholder("n")
+    y = graph.call_method("clone", (x,))
+    graph.call_function(operator.setitem, (y, (slice(None), 0), 0.0))
+    total = graph.call_function(operator.iadd, (y, x))
+    graph.output((total, graph.call_function(operator.iadd, (n, 1))))
+    module = fx.GraphModule(nn.Module(), graph)
+    x = torch.randn(2, 3)
+    exported = fxgen.export(module, tmp_path / "in_place_gen.py", example_inputs=(x, 2))
+    assert exported.comparison == "exact"
+    text = exported.code_path.read_text()
+    assert "clone = x.clone()\n        clone[:, 0] = 0.0\n        clone += x\n        return clone, n + 1\n" in text, text
+    assert "operator" not in text
+    out, m = fxgen.load(exported.code_path)(x, 2)
+    assert torch.equal(out, module(x, 2)[0]) and m == 3
