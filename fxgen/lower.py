@@ -897,6 +897,8 @@ class _ClassLowering:
                 return None
         elif isinstance(target, torch._ops.OpOverloadPacket):
             expr = self.writer.call(f"torch.ops.{target._qualified_op_name.replace('::', '.')}", args, kwargs)
+        elif target in _BUILTIN_OPERATORS and len(args) == 1 and not kwargs:  # `operator.abs(x)` is `abs(x)`
+            expr = self.writer.call(self.writer.qualified(_BUILTIN_OPERATORS[target]), args, {})
         elif target is operator.setitem and len(args) == 3 and not kwargs and not node.users:
             place = self.writer.subscript(self.writer.value(args[0]), args[1])
             return self.store(node, place.text, "=", self.writer.value(args[2]).text)
@@ -976,6 +978,9 @@ _TRAINING_ARGUMENTS = {
     _aten.batch_norm.default: "training",
 }
 
+
+#: operator-module functions that are a builtin's call: the same special method
+_BUILTIN_OPERATORS = {operator.abs: builtins.abs, operator.truth: builtins.bool}
 
 _MERGES = {
     operator.add: True, operator.mul: True, operator.sub: False, operator.truediv: False,

@@ -75,19 +75,21 @@ def test_assignments_into_values_are_written_as_statements(tmp_path):
 
 def test_in_place_operators_keep_the_graphs_meaning(tmp_path):
     """`operator.iadd` on a tensor changes it in place (`y += x`, and the result is `y`); on
-    a number it is `n + 1`; the value is returned as the changed tensor, not folded away."""
+    a number it is `n + 1`; the value is returned as the changed tensor, not folded away;
+    `operator.abs(n)` is `abs(n)`."""
     graph = fx.Graph()
     x, n = graph.placeholder("x"), graph.placeholder("n")
     y = graph.call_method("clone", (x,))
     graph.call_function(operator.setitem, (y, (slice(None), 0), 0.0))
     total = graph.call_function(operator.iadd, (y, x))
-    graph.output((total, graph.call_function(operator.iadd, (n, 1))))
+    size = graph.call_function(operator.abs, (graph.call_function(operator.neg, (n,)),))
+    graph.output((total, graph.call_function(operator.iadd, (size, 1))))
     module = fx.GraphModule(nn.Module(), graph)
     x = torch.randn(2, 3)
     exported = fxgen.export(module, tmp_path / "in_place_gen.py", example_inputs=(x, 2))
     assert exported.comparison == "exact"
     text = exported.code_path.read_text()
-    assert "clone = x.clone()\n        clone[:, 0] = 0.0\n        clone += x\n        return clone, n + 1\n" in text, text
+    assert "clone = x.clone()\n        clone[:, 0] = 0.0\n        clone += x\n        abs_1 = abs(-n)\n        return clone, abs_1 + 1\n" in text, text
     assert "operator" not in text
     out, m = fxgen.load(exported.code_path)(x, 2)
     assert torch.equal(out, module(x, 2)[0]) and m == 3
