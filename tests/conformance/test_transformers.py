@@ -43,3 +43,23 @@ def test_a_model_that_computes_otherwise_while_traced_is_named_as_the_cause(tmp_
     with pytest.raises(fxgen.VerificationError, match="reproduces exactly the program torch.export captured"):
         fxgen.export(model, tmp_path / "beit_gen.py", example_inputs=((), inputs()), capture="export")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("family", ["BERT", "T5", "ModernBERT"])
+def test_family_compiles_through_the_dynamo_backend(family, tmp_path):
+    """torch.compile with fxgen's backend: each graph written (T5's `x += y`, ModernBERT's
+    `abs(x)` are operator nodes there) and the compiled model equal to eager."""
+    import torch
+    from torch.utils import _pytree as pytree
+
+    import fxgen
+    from tests.conformance.hf_models import build
+
+    model, inputs = build(family)
+    torch._dynamo.reset()
+    compiled = torch.compile(model, backend=fxgen.dynamo_backend(tmp_path))
+    with torch.no_grad():
+        expected, actual = model(**inputs), compiled(**inputs)
+    pairs = zip(pytree.tree_leaves(expected.to_tuple()), pytree.tree_leaves(actual.to_tuple()), strict=True)
+    assert all(torch.equal(e, a) for e, a in pairs)
+    assert list(tmp_path.glob("graph_*.py"))
