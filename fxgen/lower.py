@@ -897,20 +897,13 @@ class _ClassLowering:
                 return None
         elif isinstance(target, torch._ops.OpOverloadPacket):
             expr = self.writer.call(f"torch.ops.{target._qualified_op_name.replace('::', '.')}", args, kwargs)
-        elif target in _BUILTIN_OPERATORS and len(args) == 1 and not kwargs:  # `operator.abs(x)` is `abs(x)`
-            expr = self.writer.call(self.writer.qualified(_BUILTIN_OPERATORS[target]), args, {})
-        elif target is operator.setitem and len(args) == 3 and not kwargs and not node.users:
-            place = self.writer.subscript(self.writer.value(args[0]), args[1])
-            return self.store(node, place.text, "=", self.writer.value(args[2]).text)
-        elif target in IN_PLACE_OPERATORS and len(args) == 2 and not kwargs and _is_number(args[0]):
-            symbol, prec = BINARY_OPERATORS[IN_PLACE_OPERATORS[target]]  # numbers are immutable: `a += b` is `a + b`
-            expr = binary(symbol, prec, self.writer.value(args[0]), self.writer.value(args[1]))
-        elif target in IN_PLACE_OPERATORS and len(args) == 2 and not kwargs and self.is_tensor_variable(args[0]):
-            symbol, _ = BINARY_OPERATORS[IN_PLACE_OPERATORS[target]]
-            self.known.of[node] = self.known.of[args[0]]  # the same tensor, changed in place
-            return self.store(node, self.known.of[args[0]].text, f"{symbol}=", self.writer.value(args[1]).text)
         elif _is_syntax(target):
-            raise ExportError(f"{self.known.describe()} has a form fxgen cannot write as Python syntax")
+            form = self.operator_form(node)
+            if form is None:
+                raise ExportError(f"{self.known.describe()} has a form fxgen cannot write as Python syntax")
+            if isinstance(form, Statement):
+                return form
+            expr = form
         else:
             callee = self.writer.qualified(target)
             expr = self.writer.call(callee, args, _without_defaults(target, kwargs))
@@ -921,6 +914,28 @@ class _ClassLowering:
             self.known.of[node] = expr  # `x.view(n, c * h * w)`: as the user wrote it
             return None
         return self.bind(node, expr, "call_function")
+
+    def operator_form(self, node: fx.Node) -> Expr | Statement | None:
+        """An operator-module call with no syntax of its own (torch.compile keeps them):
+        `abs(x)`, the statement `x[i] = v`, `x += y` on a tensor variable (changed in
+        place: the node's value is `x`), `x + y` on a number (immutable); None for others."""
+        target, args = node.target, node.args
+        if node.kwargs:
+            return None
+        if target in _BUILTIN_OPERATORS and len(args) == 1:  # `operator.abs(x)` is `abs(x)`
+            return self.writer.call(self.writer.qualified(_BUILTIN_OPERATORS[target]), args, {})
+        if target is operator.setitem and len(args) == 3 and not node.users:
+            place = self.writer.subscript(self.writer.value(args[0]), args[1])
+            return self.store(node, place.text, "=", self.writer.value(args[2]).text)
+        if target not in IN_PLACE_OPERATORS or len(args) != 2:
+            return None
+        symbol, prec = BINARY_OPERATORS[IN_PLACE_OPERATORS[target]]
+        if _is_number(args[0]):
+            return binary(symbol, prec, self.writer.value(args[0]), self.writer.value(args[1]))
+        if self.is_tensor_variable(args[0]):
+            self.known.of[node] = self.known.of[args[0]]
+            return self.store(node, self.known.of[args[0]].text, f"{symbol}=", self.writer.value(args[1]).text)
+        return None
 
     def store(self, node: fx.Node, place: str, op: str, expr: str) -> Statement:
         """A statement that assigns into `place` (`x[0] = v`, `x += y`): it reads `place`'s
