@@ -63,3 +63,28 @@ def test_family_compiles_through_the_dynamo_backend(family, tmp_path):
     pairs = zip(pytree.tree_leaves(expected.to_tuple()), pytree.tree_leaves(actual.to_tuple()), strict=True)
     assert all(torch.equal(e, a) for e, a in pairs)
     assert list(tmp_path.glob("graph_*.py"))
+
+
+@pytest.mark.parametrize(
+    "family, head",
+    [("BERT", "BertForSequenceClassification"), ("LLaMA", "LlamaForCausalLM"), ("ViT", "ViTForImageClassification")],
+)
+def test_task_head_with_labels_writes_its_loss_with_the_public_api(family, head, tmp_path):
+    """A head given labels computes its loss in forward (`F.cross_entropy`), and a causal LM
+    slices its hidden states with `[...]` (an alias): no `torch.ops.aten` call is left."""
+    import torch
+    import transformers
+
+    import fxgen
+
+    _, config_name, config, inputs = FAMILIES[family]
+    torch.manual_seed(0)
+    model = getattr(transformers, head)(getattr(transformers, config_name)(**config, num_labels=2)).eval()
+    example = inputs()
+    first = next(iter(example.values()))
+    causal = "Causal" in head  # a label per token of the vocabulary, else one of two classes per example
+    example["labels"] = torch.randint(0, 100, first.shape) if causal else torch.randint(0, 2, first.shape[:1])
+    exported = fxgen.export(model, tmp_path / "head_gen.py", example_inputs=((), example), capture="export")
+    text = exported.code_path.read_text()
+    assert exported.comparison == "exact"
+    assert "F.cross_entropy(" in text and "torch.ops.aten" not in text
