@@ -291,11 +291,8 @@ def _interpolate(mode: str) -> Callable[[Call], Expr | None]:
         size, scales = call["output_size"], call["scale_factors"]
         if (size is None) == (scales is None):
             return None
-        parts = [
-            call.source("input").text,
-            f"size={call.source('output_size').text}" if scales is None else f"scale_factor={call.source('scale_factors').text}",
-            f"mode={call.writer.value(mode).text}",
-        ]
+        given = f"scale_factor={call.source('scale_factors').text}" if size is None else f"size={call.source('output_size').text}"
+        parts = [call.source("input").text, given, f"mode={call.writer.value(mode).text}"]
         if "align_corners" in call.values:
             parts.append(f"align_corners={call.source('align_corners').text}")
         return Expr(f"{call.writer.qualified(F.interpolate)}({', '.join(parts)})")
