@@ -10,6 +10,7 @@ Dynamo passes parameters as graph inputs with generated names
 
 from __future__ import annotations
 
+import keyword
 import os
 import re
 from pathlib import Path
@@ -44,9 +45,16 @@ def dynamo_backend(
         index = len(written)
         graph = fx.Graph()
         graph.output(copy_graph(graph, gm.graph, {}))
+        taken: set[str] = set()
         for node in graph.nodes:
             if node.op == "placeholder":
-                node.target = readable_input_name(str(node.target))
+                name = readable_input_name(str(node.target))
+                if not name.isidentifier() or keyword.iskeyword(name) or name in taken:
+                    name = str(node.target)  # a parameter named `class` or `0`: dynamo's name, an identifier
+                while name in taken:
+                    name += "_"
+                taken.add(name)
+                node.target = name
         readable = fx.GraphModule(gm, graph, class_name=f"Graph{index:03d}")
         inputs = tuple(example_inputs) if verify and _all_real(example_inputs) else None
         result = export(readable, folder / f"graph_{index:03d}.py", example_inputs=inputs, style=style, overwrite=True)

@@ -93,3 +93,27 @@ def test_in_place_operators_keep_the_graphs_meaning(tmp_path):
     assert "operator" not in text
     out, m = fxgen.load(exported.code_path)(x, 2)
     assert torch.equal(out, module(x, 2)[0]) and m == 3
+
+
+class HostileNames(nn.Module):
+    """A parameter `class` and a submodule `0`, read as `class` and `0_weight`: no
+    parameter names; and `a.b` beside `a_b`, both read as `a_b`."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_parameter("class", nn.Parameter(torch.randn(3)))
+        self.add_module("0", nn.Linear(3, 3))
+        self.a = nn.Module()
+        self.a.b = nn.Parameter(torch.randn(3))
+        self.a_b = nn.Parameter(torch.randn(3))
+
+    def forward(self, x):
+        return getattr(self, "0")(x * getattr(self, "class")) + self.a.b + self.a_b
+
+
+def test_inputs_whose_readable_name_is_no_identifier_keep_dynamos_name(tmp_path):
+    torch._dynamo.reset()
+    model, x = HostileNames(), torch.randn(2, 3)
+    assert torch.equal(torch.compile(model, backend=fxgen.dynamo_backend(tmp_path))(x), model(x))
+    text = (tmp_path / "graph_000.py").read_text()
+    assert "a_b: torch.Tensor" in text and "class:" not in text, text
