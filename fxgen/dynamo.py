@@ -10,7 +10,6 @@ Dynamo passes parameters as graph inputs with generated names
 
 from __future__ import annotations
 
-import keyword
 import os
 import re
 from pathlib import Path
@@ -21,6 +20,7 @@ from torch import fx
 
 from fxgen.api import ExportResult, export
 from fxgen.fxcopy import copy_graph
+from fxgen.naming import RESERVED, is_attr_name
 
 __all__ = ["dynamo_backend", "readable_input_name"]
 
@@ -49,8 +49,8 @@ def dynamo_backend(
         for node in graph.nodes:
             if node.op == "placeholder":
                 name = readable_input_name(str(node.target))
-                if not name.isidentifier() or keyword.iskeyword(name) or name in taken:
-                    name = str(node.target)  # a parameter named `class` or `0`: dynamo's name, an identifier
+                if not is_attr_name(name) or name in RESERVED or name in taken:
+                    name = str(node.target)  # a parameter `class`, `self` or `0`: dynamo's name, an identifier
                 while name in taken:
                     name += "_"
                 taken.add(name)

@@ -96,19 +96,20 @@ def test_in_place_operators_keep_the_graphs_meaning(tmp_path):
 
 
 class HostileNames(nn.Module):
-    """A parameter `class` and a submodule `0`, read as `class` and `0_weight`: no
-    parameter names; and `a.b` beside `a_b`, both read as `a_b`."""
+    """Parameters `class` and `self` and a submodule `0`, read as `class`, `self` and
+    `0_weight`: no parameter names; and `a.b` beside `a_b`, both read as `a_b`."""
 
     def __init__(self):
         super().__init__()
         self.register_parameter("class", nn.Parameter(torch.randn(3)))
+        self.register_parameter("self", nn.Parameter(torch.randn(3)))
         self.add_module("0", nn.Linear(3, 3))
         self.a = nn.Module()
         self.a.b = nn.Parameter(torch.randn(3))
         self.a_b = nn.Parameter(torch.randn(3))
 
     def forward(self, x):
-        return getattr(self, "0")(x * getattr(self, "class")) + self.a.b + self.a_b
+        return getattr(self, "0")(x * getattr(self, "class")) + self.a.b + self.a_b - getattr(self, "self")
 
 
 def test_inputs_whose_readable_name_is_no_identifier_keep_dynamos_name(tmp_path):
