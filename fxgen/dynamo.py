@@ -5,7 +5,9 @@
               # and graphs/index.md, then runs each graph unchanged
 
 Dynamo passes parameters as graph inputs with generated names
-(`L_self_modules_fc_parameters_weight_`); the files call them `fc_weight`.
+(`L_self_modules_fc_parameters_weight_`); the files call them `fc_weight`. With dynamic
+shapes the example inputs are symbolic, so nothing runs them: each value is then known
+by what dynamo recorded of it (`example_value`).
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ def dynamo_backend(
         graph.output(copy_graph(graph, gm.graph, {}))
         taken: set[str] = set()
         for node in graph.nodes:
+            if "val" not in node.meta and "example_value" in node.meta:  # dynamo's record of the value
+                node.meta["val"] = node.meta["example_value"]
             if node.op == "placeholder":
                 name = readable_input_name(str(node.target))
                 if not is_attr_name(name) or name in RESERVED or name in taken:

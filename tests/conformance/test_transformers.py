@@ -45,10 +45,13 @@ def test_a_model_that_computes_otherwise_while_traced_is_named_as_the_cause(tmp_
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("family", ["BERT", "T5", "ModernBERT"])
-def test_family_compiles_through_the_dynamo_backend(family, tmp_path):
+@pytest.mark.parametrize(
+    "family, dynamic", [("BERT", False), ("T5", False), ("ModernBERT", False), ("T5", True), ("Mixtral", True)]
+)
+def test_family_compiles_through_the_dynamo_backend(family, dynamic, tmp_path):
     """torch.compile with fxgen's backend: each graph written (T5's `x += y`, ModernBERT's
-    `abs(x)` are operator nodes there) and the compiled model equal to eager."""
+    `abs(x)`, Mixtral's `x /= y` are operator nodes there; with dynamic shapes the values
+    are dynamo's own records) and the compiled model equal to eager."""
     import torch
     from torch.utils import _pytree as pytree
 
@@ -57,7 +60,7 @@ def test_family_compiles_through_the_dynamo_backend(family, tmp_path):
 
     model, inputs = build(family)
     torch._dynamo.reset()
-    compiled = torch.compile(model, backend=fxgen.dynamo_backend(tmp_path))
+    compiled = torch.compile(model, backend=fxgen.dynamo_backend(tmp_path), dynamic=dynamic)
     with torch.no_grad():
         expected, actual = model(**inputs), compiled(**inputs)
     pairs = zip(pytree.tree_leaves(expected.to_tuple()), pytree.tree_leaves(actual.to_tuple()), strict=True)
