@@ -340,7 +340,7 @@ _BINARY = [
     ("+", [aten.add.Tensor, aten.add.Scalar], _alpha_is_one, "add"),
     ("-", [aten.sub.Tensor, aten.sub.Scalar, aten.subtract.Tensor, aten.subtract.Scalar], _alpha_is_one, "sub"),
     ("*", [aten.mul.Tensor, aten.mul.Scalar, aten.multiply.Tensor, aten.multiply.Scalar], None, "mul"),
-    ("/", [aten.div.Tensor, aten.div.Scalar, aten.divide.Tensor, aten.divide.Scalar], None, "div"),
+    ("/", [aten.div.Tensor, aten.div.Scalar, aten.divide.Tensor, aten.divide.Scalar, aten.true_divide.Tensor], None, "div"),
     ("@", [aten.matmul.default], None, "matmul"),
     ("==", [aten.eq.Tensor, aten.eq.Scalar], None, "eq"),
     ("!=", [aten.ne.Tensor, aten.ne.Scalar], None, "ne"),
@@ -487,6 +487,25 @@ register(aten.addr.default, function(torch.addr, "self", "vec1", "vec2", keyword
 register(aten.addbmm.default, function(torch.addbmm, "self", "batch1", "batch2", keywords=("beta", "alpha")), "addbmm")
 register(aten.addcmul.default, function(torch.addcmul, "self", "tensor1", "tensor2", keywords=("value",)), "addcmul")
 register(aten.addcdiv.default, function(torch.addcdiv, "self", "tensor1", "tensor2", keywords=("value",)), "addcdiv")
+register(aten.cummax.default, method("cummax", "dim"), "cummax")
+register(aten.cummin.default, method("cummin", "dim"), "cummin")
+register(aten.cross.default, function(torch.cross, "self", "other", keywords=("dim",)), "cross")
+register(aten.block_diag.default, function(torch.block_diag, star="tensors"), "block_diag")
+register(aten.cartesian_prod.default, function(torch.cartesian_prod, star="tensors"), "cartesian_prod")
+register(aten.combinations.default, function(torch.combinations, "self", keywords=("r", "with_replacement")), "combinations")
+register(aten.sum_to_size.default, method("sum_to_size", star="size"), "sum_to_size")
+register(aten.unsafe_chunk.default, method("unsafe_chunk", "chunks", keywords=("dim",)), "unsafe_chunk")
+register(aten.pairwise_distance.default, function(F.pairwise_distance, "x1", "x2", keywords=("p", "eps", "keepdim")), "nn.functional.pairwise_distance")
+register(aten.linalg_svd.default, function(torch.linalg.svd, "A", keywords=("full_matrices", "driver")), "linalg.svd")
+register(aten.linalg_qr.default, function(torch.linalg.qr, "A", keywords=("mode",)), "linalg.qr")
+register(aten.linalg_norm.default, function(torch.linalg.norm, "self", keywords=("ord", "dim", "keepdim", "dtype")), "linalg.norm")
+register(aten.linalg_matrix_norm.str_ord, function(torch.linalg.matrix_norm, "self", keywords=("ord", "dim", "keepdim", "dtype")), "linalg.matrix_norm")
+register(aten.cholesky_inverse.default, function(torch.cholesky_inverse, "self", keywords=("upper",)), "cholesky_inverse")
+register(aten.cholesky_solve.default, function(torch.cholesky_solve, "self", "input2", keywords=("upper",)), "cholesky_solve")
+for _name in ["resolve_conj", "resolve_neg", "conj_physical", "view_as_complex"]:
+    register(getattr(aten, _name).default, function(getattr(torch, _name), "self"), _name)
+register(aten.complex.default, function(torch.complex, "real", "imag"), "complex")
+register(aten.positive.default, prefix("+"), "positive")
 register(aten.cat.default, function(torch.cat, "tensors", keywords=("dim",)), "cat")
 register(aten.stack.default, function(torch.stack, "tensors", keywords=("dim",)), "stack")
 register(aten.where.self, function(torch.where, "condition", "self", "other"), "where")

@@ -84,6 +84,7 @@ EXTRA_SAMPLES: dict[Any, list[tuple[Callable[..., Any], tuple[Any, ...]]]] = {
     aten.multiply.Scalar: [(lambda x: torch.ops.aten.multiply.Scalar(x, 2.5), (torch.randn(3),))],
     aten.divide.Tensor: [(lambda x, y: torch.divide(x, y), (torch.randn(3), torch.randn(2, 3)))],
     aten.divide.Scalar: [(lambda x: torch.ops.aten.divide.Scalar(x, 3.0), (torch.randn(3),))],
+    aten.true_divide.Tensor: [(lambda x, y: torch.true_divide(x, y), (torch.randn(3), torch.randn(2, 3)))],
     aten.subtract.Tensor: [(lambda x, y: torch.subtract(x, y), (torch.randn(3), torch.randn(3))),
                            (lambda x, y: torch.subtract(x, y, alpha=2), (torch.randn(3), torch.randn(3)))],
     aten.subtract.Scalar: [(lambda x: torch.ops.aten.subtract.Scalar(x, 1.5), (torch.randn(3),))],
