@@ -107,16 +107,13 @@ def _reproduces_capture(
     tolerance: dict[str, float] | None,
 ) -> bool:
     """Whether the file's outputs (`actual`) are the captured program's, run as the
-    original was (its buffers put back after: the capture runs the original's modules)."""
+    original was."""
     if replay is None:
         return False
-    buffers = _snapshot_buffers(original)
     try:
-        captured = run_seeded(replay(), args, kwargs)
+        captured = _run_original(original, args, kwargs, run=replay())
     except Exception:  # a capture that cannot run again tells nothing
         return False
-    finally:
-        _restore_buffers(buffers)
     return first_difference(captured, actual, tolerance=tolerance) is None
 
 
@@ -132,11 +129,12 @@ def _fails_as_verification(name: str) -> Iterator[None]:
         ) from exc
 
 
-def _run_original(original: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """The original's outputs, with the buffers its forward updates put back after."""
+def _run_original(original: Any, args: tuple[Any, ...], kwargs: dict[str, Any], run: Any = None) -> Any:
+    """The outputs of `run` (by default the original itself), with the buffers the
+    original's forward updates put back after (a replayed capture runs its modules too)."""
     buffers = _snapshot_buffers(original)
     try:
-        return run_seeded(original, args, kwargs)
+        return run_seeded(original if run is None else run, args, kwargs)
     finally:
         _restore_buffers(buffers)
 

@@ -8,7 +8,12 @@ import pytest
 
 pytest.importorskip("transformers")
 
-from tests.conformance.hf_models import FAMILIES  # noqa: E402
+import torch  # noqa: E402
+import transformers  # noqa: E402
+from torch.utils import _pytree as pytree  # noqa: E402
+
+import fxgen  # noqa: E402
+from tests.conformance.hf_models import FAMILIES, build  # noqa: E402
 from tests.conformance.transformers_sweep import export_family  # noqa: E402
 
 pytestmark = pytest.mark.conformance
@@ -31,11 +36,6 @@ def test_a_model_that_computes_otherwise_while_traced_is_named_as_the_cause(tmp_
     """BEiT with SDPA attention: transformers builds the attention mask only while traced,
     and BEiT adds it to its position bias, so torch.export's program is not the model's;
     the file reproduces that program exactly, and the error says so."""
-    import torch
-    import transformers
-
-    import fxgen
-
     _, _, config, inputs = FAMILIES["BEiT"]
     torch.manual_seed(0)
     sdpa = {name: value for name, value in config.items() if name != "attn_implementation"}
@@ -52,12 +52,6 @@ def test_family_compiles_through_the_dynamo_backend(family, dynamic, tmp_path):
     """torch.compile with fxgen's backend: each graph written (T5's `x += y`, ModernBERT's
     `abs(x)`, Mixtral's `x /= y` are operator nodes there; with dynamic shapes the values
     are dynamo's own records) and the compiled model equal to eager."""
-    import torch
-    from torch.utils import _pytree as pytree
-
-    import fxgen
-    from tests.conformance.hf_models import build
-
     model, inputs = build(family)
     torch._dynamo.reset()
     compiled = torch.compile(model, backend=fxgen.dynamo_backend(tmp_path), dynamic=dynamic)
@@ -75,11 +69,6 @@ def test_family_compiles_through_the_dynamo_backend(family, dynamic, tmp_path):
 def test_task_head_with_labels_writes_its_loss_with_the_public_api(family, head, tmp_path):
     """A head given labels computes its loss in forward (`F.cross_entropy`), and a causal LM
     slices its hidden states with `[...]` (an alias): no `torch.ops.aten` call is left."""
-    import torch
-    import transformers
-
-    import fxgen
-
     _, config_name, config, inputs = FAMILIES[family]
     torch.manual_seed(0)
     model = getattr(transformers, head)(getattr(transformers, config_name)(**config, num_labels=2)).eval()
