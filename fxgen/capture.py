@@ -197,12 +197,15 @@ def _symbolic(obj: nn.Module, drop_hooks: bool, example_inputs: Any = None) -> C
 def _record_values(
     graph: fx.Graph, root: nn.Module, constants: dict[str, torch.Tensor], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> None:
-    """Run the graph once on fake copies of the example inputs, recording each value's
-    type, shape and dtype in `node.meta["val"]` as torch.export does (naming, annotations
-    and the functional style use them). Where fake tensors cannot run the graph (a value
-    decides control flow: `if torch.any(var < 0)`), it runs on copies of the real inputs,
-    with the random state and the buffers it updates put back, and records fake tensors
-    of the results. Best effort: a graph neither can run stays unannotated."""
+    """Run the graph once on copies of the example inputs, recording each value's type,
+    shape and dtype in `node.meta["val"]` as torch.export does (naming, annotations and
+    the functional style use them): a tensor as a fake tensor of its shape, strides, dtype
+    and device, made from those alone (`mode.from_tensor` took 0.45 ms a tensor). The run
+    is real, as torch.fx's `ShapeProp` runs, with the random state and the buffers it
+    updates put back: on fake tensors each operation cost about 0.5 ms, 25 times the
+    real run of small example inputs, and half of exporting the 10k-node stack. Where
+    the real run fails (too large for this machine), the graph runs on fake tensors
+    instead. Best effort: a graph neither can run stays unannotated."""
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     mode = FakeTensorMode(allow_non_fake_inputs=True)
@@ -214,29 +217,40 @@ def _record_values(
 
         def run_node(self, node: fx.Node) -> Any:
             value = super().run_node(node)
-            node.meta["val"] = pytree.tree_map_only(torch.Tensor, mode.from_tensor, value) if self.real else value
+            recorded = self.real and node.op != "get_attr"  # an attribute is recorded as it is, as on fake tensors
+            node.meta["val"] = pytree.tree_map_only(torch.Tensor, functools.partial(_described, mode), value) if recorded else value
             return value
 
     inputs = _graph_inputs(graph, args, kwargs)
-    try:
-        with mode, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            Recorder(real=False).run(*[mode.from_tensor(v) if isinstance(v, torch.Tensor) else v for v in inputs])
-        return
-    except Exception:
-        pass
     buffers = [(b, b.detach().clone()) for b in root.buffers()]
     try:
         with torch.random.fork_rng(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             Recorder(real=True).run(*pytree.tree_map_only(torch.Tensor, torch.clone, inputs))
+        return
     except Exception:
-        for node in graph.nodes:
-            node.meta.pop("val", None)
+        pass
     finally:
         with torch.no_grad():
             for buffer, saved in buffers:
                 buffer.copy_(saved)
+    try:
+        with mode, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            Recorder(real=False).run(*[mode.from_tensor(v) if isinstance(v, torch.Tensor) else v for v in inputs])
+    except Exception:
+        for node in graph.nodes:
+            node.meta.pop("val", None)
+
+
+def _described(mode: Any, tensor: torch.Tensor) -> torch.Tensor:
+    """A fake tensor of `tensor`'s shape, strides, dtype, device and `requires_grad`."""
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    if type(tensor) not in (torch.Tensor, nn.Parameter) or tensor.layout != torch.strided or tensor.is_quantized:
+        return mode.from_tensor(tensor)  # sparse, quantized, subclasses: torch's converter knows them
+    meta = torch.empty_strided(tensor.shape, tensor.stride(), dtype=tensor.dtype, device="meta")
+    return FakeTensor(mode, meta.requires_grad_(tensor.requires_grad), tensor.device)
 
 
 class _GraphRunner(fx.Interpreter):
