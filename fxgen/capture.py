@@ -1,6 +1,6 @@
 """Capture: turn what the user passed into an `fx.Graph` and the module it refers to.
 
-`method="fx"`: an `nn.Module` is traced with a `torch.fx.Tracer` (`record_stack_traces=True`)
+`method="fx"`: an `nn.Module` is traced with a `torch.fx.Tracer` (recording stack traces)
 straight into a `Graph`; fxgen never builds a `GraphModule` from it, because torch.fx's
 printer fails on legal module names such as `class`. A `GraphModule` is used as given
 (its graph is copied, never changed). Built-in modules stay leaf calls when `modules.py`
@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import sys
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -68,8 +69,14 @@ class _Tracer(fx.Tracer):
 
     def __init__(self) -> None:
         super().__init__()
-        self.record_stack_traces = True
         self.calls: dict[str, list[Call]] = {}
+        self.stack_traces: dict[Any, str | None] = {}  # made by `source.stack_trace`, not by torch's
+
+    def create_node(self, *args: Any, **kwargs: Any) -> fx.Node:
+        node = super().create_node(*args, **kwargs)
+        if not node.stack_trace:
+            node.stack_trace = source.stack_trace(sys._getframe(1), self.stack_traces)
+        return node
 
     def call_module(self, m: nn.Module, forward: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         call = _recorded_call(m, args, kwargs, lambda v: v.node.name if isinstance(v, fx.Proxy) else None)
@@ -197,36 +204,20 @@ def _symbolic(obj: nn.Module, drop_hooks: bool, example_inputs: Any = None) -> C
 def _record_values(
     graph: fx.Graph, root: nn.Module, constants: dict[str, torch.Tensor], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> None:
-    """Run the graph once on copies of the example inputs, recording each value's type,
-    shape and dtype in `node.meta["val"]` as torch.export does (naming, annotations and
-    the functional style use them): a tensor as a fake tensor of its shape, strides, dtype
-    and device, made from those alone (`mode.from_tensor` took 0.45 ms a tensor). The run
-    is real, as torch.fx's `ShapeProp` runs, with the random state and the buffers it
-    updates put back: on fake tensors each operation cost about 0.5 ms, 25 times the
-    real run of small example inputs, and half of exporting the 10k-node stack. Where
-    the real run fails (too large for this machine), the graph runs on fake tensors
-    instead. Best effort: a graph neither can run stays unannotated."""
-    from torch._subclasses.fake_tensor import FakeTensorMode
-
-    mode = FakeTensorMode(allow_non_fake_inputs=True)
-
-    class Recorder(_GraphRunner):
-        def __init__(self, real: bool) -> None:
-            super().__init__(root, graph, constants)
-            self.real = real
-
-        def run_node(self, node: fx.Node) -> Any:
-            value = super().run_node(node)
-            recorded = self.real and node.op != "get_attr"  # an attribute is recorded as it is, as on fake tensors
-            node.meta["val"] = pytree.tree_map_only(torch.Tensor, functools.partial(_described, mode), value) if recorded else value
-            return value
-
+    """Run the graph once on copies of the example inputs, recording each value in
+    `node.meta["val"]` as torch.export does (naming, annotations and the functional style
+    read their type, shape and dtype): a tensor as a `RecordedValue`. The run is real, as
+    torch.fx's `ShapeProp` runs, with the random state and the buffers it updates put
+    back: on fake tensors each operation took about 0.5 ms, 25 times the real run of small
+    example inputs and half of exporting the 10k-node stack. Where the real run fails (too
+    large for this machine), the graph runs on fake tensors instead. Best effort: a graph
+    neither can run stays unannotated."""
     inputs = _graph_inputs(graph, args, kwargs)
     buffers = [(b, b.detach().clone()) for b in root.buffers()]
     try:
         with torch.random.fork_rng(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            Recorder(real=True).run(*pytree.tree_map_only(torch.Tensor, torch.clone, inputs))
+            _Recorder(root, graph, constants, RecordedValue).run(*pytree.tree_map_only(torch.Tensor, torch.clone, inputs))
         return
     except Exception:
         pass
@@ -234,23 +225,47 @@ def _record_values(
         with torch.no_grad():
             for buffer, saved in buffers:
                 buffer.copy_(saved)
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    mode = FakeTensorMode(allow_non_fake_inputs=True)
     try:
         with mode, warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            Recorder(real=False).run(*[mode.from_tensor(v) if isinstance(v, torch.Tensor) else v for v in inputs])
+            _Recorder(root, graph, constants).run(*[mode.from_tensor(v) if isinstance(v, torch.Tensor) else v for v in inputs])
     except Exception:
         for node in graph.nodes:
             node.meta.pop("val", None)
 
 
-def _described(mode: Any, tensor: torch.Tensor) -> torch.Tensor:
-    """A fake tensor of `tensor`'s shape, strides, dtype, device and `requires_grad`."""
-    from torch._subclasses.fake_tensor import FakeTensor
+class RecordedValue(torch.Tensor):
+    """A tensor's shape, strides, dtype, device and `requires_grad`, without its data: what
+    capture records of a tensor the real run made. Not a fake tensor: making the first
+    `FakeTensorMode` imports torch._dynamo, a second of every process's first export
+    (and a fake tensor took 18 us to make, this 3 us). Nothing runs on it."""
 
-    if type(tensor) not in (torch.Tensor, nn.Parameter) or tensor.layout != torch.strided or tensor.is_quantized:
-        return mode.from_tensor(tensor)  # sparse, quantized, subclasses: torch's converter knows them
-    meta = torch.empty_strided(tensor.shape, tensor.stride(), dtype=tensor.dtype, device="meta")
-    return FakeTensor(mode, meta.requires_grad_(tensor.requires_grad), tensor.device)
+    @staticmethod
+    def __new__(cls, tensor: torch.Tensor) -> RecordedValue:
+        return torch.Tensor._make_wrapper_subclass(  # type: ignore[attr-defined,no-any-return]
+            cls, tensor.shape, strides=tensor.stride(), storage_offset=tensor.storage_offset(), dtype=tensor.dtype,
+            device=tensor.device, layout=tensor.layout, requires_grad=tensor.requires_grad,
+        )
+
+    @classmethod
+    def __torch_dispatch__(cls, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        raise TypeError(f"{func} cannot run on a recorded value: it has no data (run on its fake())")
+
+    def fake(self, mode: Any) -> torch.Tensor:
+        """A fake tensor of `mode` like this value, for running code on it."""
+        from torch._subclasses.fake_tensor import FakeTensor
+
+        meta = torch.empty_strided(self.shape, self.stride(), dtype=self.dtype, device="meta")
+        return FakeTensor(mode, meta.requires_grad_(self.requires_grad), self.device)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> RecordedValue:
+        return self  # a description, never changed
+
+    def __repr__(self, *, tensor_contents: Any = None) -> str:
+        return f"RecordedValue(shape={tuple(self.shape)}, dtype={self.dtype}, device={self.device})"
 
 
 class _GraphRunner(fx.Interpreter):
@@ -263,6 +278,23 @@ class _GraphRunner(fx.Interpreter):
 
     def fetch_attr(self, target: str) -> Any:
         return self.constants[target] if target in self.constants else super().fetch_attr(target)
+
+
+class _Recorder(_GraphRunner):
+    """Records each node's value in `node.meta["val"]`: tensors as `describe` makes them
+    (the values themselves by default: fake tensors), attributes as they are."""
+
+    def __init__(
+        self, root: nn.Module, graph: fx.Graph, constants: dict[str, torch.Tensor], describe: Callable[[torch.Tensor], Any] | None = None
+    ) -> None:
+        super().__init__(root, graph, constants)
+        self.describe = describe
+
+    def run_node(self, node: fx.Node) -> Any:
+        value = super().run_node(node)
+        described = self.describe is not None and node.op != "get_attr"
+        node.meta["val"] = pytree.tree_map_only(torch.Tensor, self.describe, value) if described else value
+        return value
 
 
 def _graph_inputs(graph: fx.Graph, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:

@@ -24,7 +24,7 @@ from torch._guards import detect_fake_mode
 from torch.func import functional_call
 from torch.fx.experimental.proxy_tensor import make_fx
 
-from fxgen.capture import Captured
+from fxgen.capture import Captured, RecordedValue
 from fxgen.errors import ExportError
 from fxgen.fxcopy import copy_graph
 from fxgen.hierarchy import module_stack, submodule
@@ -247,13 +247,14 @@ def _inline_symbolic(
 
 
 def _record_values(traced: fx.GraphModule, values: list[Any]) -> None:
-    """Run `traced` on the fake values recorded for the call's inputs, recording its own
-    nodes' values (modules it calls may need them for `make_fx`). Best effort."""
+    """Run `traced` on fake tensors of the values recorded for the call's inputs, recording
+    its own nodes' values (modules it calls may need them for `make_fx`). Best effort."""
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     mode = detect_fake_mode([v for v in values if isinstance(v, torch.Tensor)])
     if mode is None:
         mode = FakeTensorMode(allow_non_fake_inputs=True)
+    values = [v.fake(mode) if isinstance(v, RecordedValue) else v for v in values]
 
     class Recorder(fx.Interpreter):
         def run_node(self, n: fx.Node) -> Any:

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import functools
 import inspect
+import linecache
 import os
 import re
 import sys
 import traceback
-from types import CodeType, TracebackType
-from typing import Any, NamedTuple
+from types import CodeType, FrameType, TracebackType
+from typing import Any, Iterable, NamedTuple
 
 import torch
 
-__all__ = ["Location", "from_stack_trace", "from_traceback", "call_site"]
+__all__ = ["Location", "from_stack_trace", "from_traceback", "call_site", "stack_trace"]
 
 _INTERNAL_DIRS = tuple(
     os.path.dirname(os.path.abspath(m.__file__)) + os.sep  # type: ignore[type-var]
@@ -114,7 +115,31 @@ def call_site(stack_traces: list[str | None], callee: Any) -> str | None:
         common = common[:n]
     if common and _within(common[-1][0], common[-1][1], callee):
         common = common[:-1]
-    return "\n".join(f'  File "{file}", line {line}, in {func}\n    {code}' for file, line, func, code in common) or None
+    return _formatted(common)
+
+
+def stack_trace(frame: FrameType | None, known: dict[tuple[tuple[str, int, str], ...], str | None]) -> str | None:
+    """The stack trace torch.fx records for a node made in `frame` (`record_stack_traces`),
+    its user frames only: from the outermost `forward` inward, without torch's and fxgen's
+    own frames, which nothing reads. Walked in Python and formatted once per list of
+    frames (`known`, one trace's): torch's symbolized traceback took over half of tracing."""
+    frames = []
+    while frame is not None:
+        frames.append((frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name))
+        frame = frame.f_back
+    frames.reverse()
+    forward = next((i for i, (_, _, func) in enumerate(frames) if func == "forward"), None)
+    if forward is None:  # as torch.fx: a node made outside any forward has no stack trace
+        return None
+    user = tuple(f for f in frames[forward:] if not _is_internal(f[0]))
+    if user not in known:
+        known[user] = _formatted([(file, line, func, linecache.getline(file, line).strip()) for file, line, func in user])
+    return known[user]
+
+
+def _formatted(frames: Iterable[tuple[str, int, str, str]]) -> str | None:
+    """Frames (file, line, function, code) as an FX stack trace, outermost first."""
+    return "\n".join(f'  File "{file}", line {line}, in {func}\n    {code}' for file, line, func, code in frames) or None
 
 
 @functools.lru_cache(maxsize=4096)

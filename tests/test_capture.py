@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 from torch import nn
+from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
 from torch.utils import _pytree as pytree
 
 from fxgen import capture as capture_module
-from fxgen.capture import capture
+from fxgen.capture import RecordedValue, capture
 from tests.zoo import ZOO
 
 
@@ -19,21 +23,24 @@ def described(value):
     return pytree.tree_map(described, value) if isinstance(value, (tuple, list, dict)) else (type(value), value)
 
 
-def recorded(model, inputs):
+def recorded(model, inputs, kind):
     graph = capture(model, example_inputs=inputs).graph
-    return {node.name: described(node.meta["val"]) for node in graph.nodes if "val" in node.meta}
+    values = {node.name: node.meta["val"] for node in graph.nodes if "val" in node.meta}
+    tensors = [v for node in graph.nodes if node.op not in ("get_attr", "output") for v in pytree.tree_leaves(values.get(node.name))]
+    assert all(isinstance(v, kind) for v in tensors if isinstance(v, torch.Tensor))
+    return {name: described(value) for name, value in values.items()}
 
 
 @pytest.mark.parametrize("name", sorted(ZOO))
 def test_the_real_run_records_what_fake_tensors_record(name, monkeypatch):
     model, inputs = ZOO[name]()
-    real = recorded(model, inputs)
+    real = recorded(model, inputs, RecordedValue)
 
-    def fail(mode, tensor):
+    def fail(tensor):
         raise MemoryError("the real run does not fit")
 
-    monkeypatch.setattr(capture_module, "_described", fail)  # the real run fails: fake tensors instead
-    fake = recorded(model, inputs)
+    monkeypatch.setattr(capture_module, "RecordedValue", fail)  # the real run fails: fake tensors instead
+    fake = recorded(model, inputs, FakeTensor)
     assert real and real == fake
 
 
@@ -56,3 +63,26 @@ def test_recording_leaves_the_model_and_the_random_state_as_they_were():
     assert all(isinstance(n.meta.get("val"), torch.Tensor) for n in graph.nodes if n.op != "output")
     assert torch.equal(torch.random.get_rng_state(), state)
     assert all(torch.equal(b, buffers[name]) for name, b in model.named_buffers())
+
+
+def test_a_recorded_value_describes_a_tensor_and_runs_nothing():
+    value = RecordedValue(torch.randn(3, 4, requires_grad=True).t())
+    assert (value.shape, value.stride(), value.dtype, value.requires_grad) == ((4, 3), (1, 4), torch.float32, True)
+    assert repr(value) == "RecordedValue(shape=(4, 3), dtype=torch.float32, device=cpu)"
+    with pytest.raises(TypeError, match="cannot run on a recorded value"):
+        torch.add(value, 1)
+    fake = value.fake(FakeTensorMode())
+    assert isinstance(fake, FakeTensor) and described(fake) == described(value)
+
+
+def test_an_fx_export_does_not_import_torch_dynamo(tmp_path):
+    """Fake tensors need torch._dynamo, about a second to import: the first export of a
+    process (the CLI's only one) must not pay it where the real run records every value."""
+    code = (
+        "import sys, fxgen\n"
+        "from tests.zoo import ZOO\n"
+        "model, inputs = ZOO['residual']()\n"
+        f"fxgen.export(model, {str(tmp_path / 'm.py')!r}, example_inputs=inputs)\n"
+        "assert 'torch._dynamo' not in sys.modules, 'torch._dynamo was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=__file__.rsplit("/tests/", 1)[0])
