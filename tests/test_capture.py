@@ -12,6 +12,7 @@ from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
 from torch.utils import _pytree as pytree
 
 from fxgen import capture as capture_module
+from fxgen import source
 from fxgen.capture import RecordedValue, capture
 from tests.zoo import ZOO
 
@@ -86,3 +87,22 @@ def test_an_fx_export_does_not_import_torch_dynamo(tmp_path):
         "assert 'torch._dynamo' not in sys.modules, 'torch._dynamo was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=__file__.rsplit("/tests/", 1)[0])
+
+
+class TorchStackTraces(capture_module._Tracer):
+    """fxgen's tracer with torch.fx's own stack traces (`record_stack_traces`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.record_stack_traces = True
+
+
+@pytest.mark.parametrize("name", sorted(n for n in ZOO if n != "graph_module"))
+def test_stack_traces_hold_the_user_frames_torch_records(name):
+    model, _ = ZOO[name]()
+    ours, torchs = capture_module._Tracer().trace(model), TorchStackTraces().trace(model)
+    frames = [
+        (source._user_frames(a.stack_trace or ""), source._user_frames(b.stack_trace or ""))
+        for a, b in zip(ours.nodes, torchs.nodes, strict=True)
+    ]
+    assert any(mine for mine, _ in frames) and all(mine == theirs for mine, theirs in frames)
