@@ -70,7 +70,8 @@ def test_every_program_compiles_through_the_dynamo_backend():
         torch._dynamo.reset()
         with tempfile.TemporaryDirectory() as folder:
             actual = run_seeded(torch.compile(module, backend=fxgen.dynamo_backend(folder)), inputs, {})
-            assert list(Path(folder).glob("graph_*.py")), "no graph written"
+            # a program whose every drawn step eager refused returns its input: no graph
+            assert list(Path(folder).glob("graph_*.py")) or not program.steps, "no graph written"
         assert first_difference(expected, actual) is None, first_difference(expected, actual) + "\n" + program.describe()
 
     compiles()

@@ -133,6 +133,50 @@ UNARY = {
     "einsum ...i->...": lambda a: torch.einsum("...i->...", a), "shape[-1] * a": lambda a: a * a.shape[-1],
     "where(a > 0)": lambda a: torch.where(a > 0, a, torch.zeros_like(a)),
 }
+
+
+def _add_into(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    x = a.clone()
+    x += b
+    return x
+
+
+def _scale_by(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    x = a.clone()
+    x *= b
+    return x
+
+
+def _first_row_set(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    x = a.clone()
+    x[0] = b.mean()
+    return x
+
+
+def _last_column_set(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    x = a.clone()
+    x[..., -1] = 0.5
+    return x
+
+
+def _prefix_set(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    x = a.clone()
+    x[:1] = b[:1]
+    return x
+
+
+def _masked_set(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    x = a.clone()
+    x[b > 0] = -1.0
+    return x
+
+
+#: steps that change a copy of a value in place: statements that store (`x += y`, `x[i] = v`)
+IN_PLACE = {
+    "x = a.clone(); x += b": _add_into, "x = a.clone(); x *= b": _scale_by, "x = a.clone(); x[0] = b.mean()": _first_row_set,
+    "x = a.clone(); x[..., -1] = 0.5": _last_column_set, "x = a.clone(); x[:1] = b[:1]": _prefix_set,
+    "x = a.clone(); x[b > 0] = -1.0": _masked_set,
+}
 MODULES: dict[str, Callable[[torch.Tensor, Any], nn.Module]] = {
     "Linear": lambda v, d: nn.Linear(v.shape[-1], d(st.integers(1, 5)), bias=d(st.booleans())),
     "LayerNorm": lambda v, d: nn.LayerNorm(v.shape[-1], eps=d(st.sampled_from([1e-5, 1e-3, 0.1])), elementwise_affine=d(st.booleans())),
@@ -205,7 +249,7 @@ def _draw_module(draw: Any, inputs: tuple[torch.Tensor, ...], class_name: str, d
 
 
 def _draw_step(draw: Any, module: nn.Module, values: list[Any], depth: int) -> Step | None:
-    kinds = ["unary", "unary", "binary", "constant", "module", "parameter", "index"]
+    kinds = ["unary", "unary", "binary", "constant", "module", "parameter", "index", "in_place"]
     if depth < MAX_DEPTH:
         kinds += ["submodule", "again", "again"]
     kind = draw(st.sampled_from(kinds))
@@ -221,6 +265,11 @@ def _draw_step(draw: Any, module: nn.Module, values: list[Any], depth: int) -> S
         name = draw(st.sampled_from(sorted(BINARY)))
         f = BINARY[name]
         return Step(f"v{i} {name} v{j}", lambda m, v: f(v[i], v[j]))
+    if kind == "in_place":
+        j = draw(st.integers(0, len(values) - 1))
+        name = draw(st.sampled_from(sorted(IN_PLACE)))
+        f = IN_PLACE[name]
+        return Step(f"{name} with a = v{i}, b = v{j}", lambda m, v: f(v[i], v[j]))
     if kind == "constant":
         c = draw(st.sampled_from(CONSTANTS))
         name = draw(st.sampled_from(["+", "*", "**", "<", "maximum"]))
