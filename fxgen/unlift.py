@@ -25,6 +25,7 @@ from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind, OutputKind
 from torch.utils import _pytree as pytree
 
+from fxgen.assignments import assignments_as_setitem
 from fxgen.errors import ExportError
 from fxgen.fxcopy import copy_graph, copy_node
 from fxgen.hierarchy import ALIASES, CONTEXT, ORIGIN, module_stack
@@ -79,6 +80,7 @@ def unlift(ep: ExportedProgram, original: nn.Module | None, outputs: str = "orig
     _restructure_outputs(graph, ep, outputs)
     _drop_metadata_checks(graph)
     _unalias_no_op_conversions(graph)
+    assignments_as_setitem(graph, constants.get)
     _drop_dead_pure_nodes(graph)
     graph.lint()
     return Unlifted(graph, root, original is None, constants, _class_name(ep, original))

@@ -233,3 +233,33 @@ class Conditional(nn.Module):
 def test_other_higher_order_ops_are_a_clear_error():
     with pytest.raises(fxgen.ExportError, match=r"node 'cond' calls the higher-order operator cond .*capture='fx'"):
         fxgen.render(Conditional(), example_inputs=(torch.randn(3),), capture="export")
+
+
+class Assignments(nn.Module):
+    def forward(self, a, b, wide):
+        x = a.clone()
+        x[0] = b.mean()
+        x[..., -1] = 0.5
+        x[:1, 1:] = b[:1, 1:] * 2
+        x[1][2] = 7
+        x[b > 0] = -1.0
+        wide = wide.clone()
+        wide[0] = torch.tensor(0.1)  # a float32 0.1 written into float64
+        y = x.clone()
+        y.index_put_((torch.tensor([0]),), b[:1], accumulate=True)  # adds: no assignment
+        view = y[1]
+        view.fill_(3.0)  # the view is read again: no assignment
+        return x, wide, y, view
+
+
+def test_assignments_into_part_of_a_tensor_read_as_written(tmp_path):
+    """torch.export records `x[:, -1] = 0.5` as a view and an in-place fill of it, and
+    `x[mask] = v` as `index_put_`: the file assigns as the user did, numbers included."""
+    inputs = (torch.randn(2, 3), torch.randn(2, 3), torch.randn(2, dtype=torch.float64))
+    result, _ = export_and_load(Assignments(), tmp_path, inputs, capture="export")
+    assert result.verified
+    text = result.code_path.read_text()
+    for line in ("x[0] = mean", "x[:, -1] = 0.5", "x[:1, 1:] = ", "x[1, 2] = 7", "] = -1.0", "wide[0] = 0.10000000149011612"):
+        assert f"{line}" in text, line
+    assert "fill_(" in text and "index_put_(" in text, text
+    assert text.count("= self.lifted_tensor_") == 1, text  # only the index tensor is no number
