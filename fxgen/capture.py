@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import operator
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -64,19 +65,33 @@ class Captured:
     replay: Callable[[], Callable[..., Any]] | None = None
 
 
+class _Proxy(fx.Proxy):
+    """torch.fx's proxy, which also records an assignment into it (`x[:, 0] = v`) as the
+    `operator.setitem` call dynamo records for it (torch.fx stops at it)."""
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self.tracer.create_proxy("call_function", operator.setitem, (self, index, value), {})
+
+
 class _Tracer(fx.Tracer):
-    """torch.fx's tracer, recording stack traces and every module call's arguments."""
+    """torch.fx's tracer, recording stack traces, every module call's arguments, and
+    assignments into part of a value."""
 
     def __init__(self) -> None:
         super().__init__()
         self.calls: dict[str, list[Call]] = {}
         self.stack_traces: dict[Any, str | None] = {}  # made by `source.stack_trace`, not by torch's
 
-    def create_node(self, *args: Any, **kwargs: Any) -> fx.Node:
-        node = super().create_node(*args, **kwargs)
+    def create_node(self, kind: str, target: Any, *args: Any, **kwargs: Any) -> fx.Node:
+        if kind == "call_method" and target == "__setitem__":  # `t[i] = proxy` on a tensor torch.fx made
+            kind, target = "call_function", operator.setitem
+        node = super().create_node(kind, target, *args, **kwargs)
         if not node.stack_trace:
             node.stack_trace = source.stack_trace(sys._getframe(1), self.stack_traces)
         return node
+
+    def proxy(self, node: fx.Node) -> fx.Proxy:
+        return _Proxy(node, self)
 
     def call_module(self, m: nn.Module, forward: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         call = _recorded_call(m, args, kwargs, lambda v: v.node.name if isinstance(v, fx.Proxy) else None)
@@ -186,7 +201,7 @@ def _symbolic(obj: nn.Module, drop_hooks: bool, example_inputs: Any = None) -> C
     _inline_unrebuildable(graph, root, cache, drop_hooks, constants)
     graph_module = isinstance(obj, fx.GraphModule)
     if example_inputs is not None:
-        _record_values(graph, root, constants, *normalize_inputs(example_inputs))
+        _copied_where_read(graph, _record_values(graph, root, constants, *normalize_inputs(example_inputs)))
     return Captured(
         graph=graph,
         root=root,
@@ -203,28 +218,38 @@ def _symbolic(obj: nn.Module, drop_hooks: bool, example_inputs: Any = None) -> C
 
 def _record_values(
     graph: fx.Graph, root: nn.Module, constants: dict[str, torch.Tensor], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> None:
+) -> set[str]:
     """Run the graph once on copies of the example inputs, recording each value in
     `node.meta["val"]` as torch.export does (naming, annotations and the functional style
     read their type, shape and dtype): a tensor as a `RecordedValue`. The run is real, as
-    torch.fx's `ShapeProp` runs, with the random state and the buffers it updates put
-    back: on fake tensors each operation took about 0.5 ms, 25 times the real run of small
-    example inputs and half of exporting the 10k-node stack. Where the real run fails (too
-    large for this machine), the graph runs on fake tensors instead. Best effort: a graph
-    neither can run stays unannotated."""
+    torch.fx's `ShapeProp` runs, with the random state and the buffers and constants it
+    changes put back: on fake tensors each operation took about 0.5 ms, 25 times the real
+    run of small example inputs and half of exporting the 10k-node stack. Where the real
+    run fails (too large for this machine), the graph runs on fake tensors instead. Best
+    effort: a graph neither can run stays unannotated.
+
+    Returns the constants (tensors the tracer made once, `torch.zeros(3)` in `forward`)
+    that the real run changed in place or returned: the model makes a new one every
+    call, so the file must too."""
     inputs = _graph_inputs(graph, args, kwargs)
-    buffers = [(b, b.detach().clone()) for b in root.buffers()]
+    saved = [(t, t.detach().clone()) for t in [*root.buffers(), *constants.values()]]
+    versions = {name: tensor._version for name, tensor in constants.items()}
     try:
         with torch.random.fork_rng(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            _Recorder(root, graph, constants, RecordedValue).run(*pytree.tree_map_only(torch.Tensor, torch.clone, inputs))
-        return
+            result = _Recorder(root, graph, constants, RecordedValue).run(*pytree.tree_map_only(torch.Tensor, torch.clone, inputs))
+        returned = {t.untyped_storage().data_ptr() for t in pytree.tree_leaves(result) if isinstance(t, torch.Tensor)}
+        return {
+            name
+            for name, tensor in constants.items()
+            if tensor._version != versions[name] or tensor.untyped_storage().data_ptr() in returned - {0}
+        }
     except Exception:
         pass
     finally:
         with torch.no_grad():
-            for buffer, saved in buffers:
-                buffer.copy_(saved)
+            for tensor, before in saved:
+                tensor.copy_(before)
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     mode = FakeTensorMode(allow_non_fake_inputs=True)
@@ -235,6 +260,25 @@ def _record_values(
     except Exception:
         for node in graph.nodes:
             node.meta.pop("val", None)
+    return set()
+
+
+def _copied_where_read(graph: fx.Graph, targets: set[str]) -> None:
+    """Read each of these constants as a copy (`self._tensor_constant0.clone()`), a new
+    tensor every call as the model's own `torch.zeros(...)` is: torch.fx made it once, and
+    a file changing or returning that one tensor would carry its changes to the next call."""
+    copies: dict[str, fx.Node] = {}  # torch.fx reads the one tensor again for each use: one copy serves all
+    for node in [n for n in graph.nodes if n.op == "get_attr" and n.target in targets]:
+        if node.target in copies:
+            node.replace_all_uses_with(copies[str(node.target)])
+            graph.erase_node(node)
+            continue
+        with graph.inserting_after(node):
+            copy = copies[str(node.target)] = graph.call_method("clone", (node,))
+        node.replace_all_uses_with(copy, delete_user_cb=lambda user: user is not copy)
+        copy.meta = {key: value for key, value in node.meta.items() if key != ORIGIN}
+        if isinstance(node.meta.get("val"), torch.Tensor):
+            copy.meta["val"] = RecordedValue(node.meta["val"])
 
 
 class RecordedValue(torch.Tensor):

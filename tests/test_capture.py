@@ -11,6 +11,7 @@ from torch import nn
 from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
 from torch.utils import _pytree as pytree
 
+import fxgen
 from fxgen import capture as capture_module
 from fxgen import source
 from fxgen.capture import RecordedValue, capture
@@ -25,7 +26,9 @@ def described(value):
 
 
 def recorded(model, inputs, kind):
-    graph = capture(model, example_inputs=inputs).graph
+    captured = capture(model)
+    graph = captured.graph
+    capture_module._record_values(graph, captured.root, captured.constants, inputs, {})
     values = {node.name: node.meta["val"] for node in graph.nodes if "val" in node.meta}
     tensors = [v for node in graph.nodes if node.op not in ("get_attr", "output") for v in pytree.tree_leaves(values.get(node.name))]
     assert all(isinstance(v, kind) for v in tensors if isinstance(v, torch.Tensor))
@@ -106,3 +109,41 @@ def test_stack_traces_hold_the_user_frames_torch_records(name):
         for a, b in zip(ours.nodes, torchs.nodes, strict=True)
     ]
     assert any(mine for mine, _ in frames) and all(mine == theirs for mine, theirs in frames)
+
+
+class FreshTensors(nn.Module):
+    def forward(self, x):
+        y = torch.zeros(3)  # torch.fx makes it once, as a constant
+        y.add_(x)
+        steps = torch.arange(3.0)  # returned: a caller may change it
+        return y, steps, x + torch.ones(3)  # torch.ones(3) is only read
+
+
+def test_a_constant_the_model_changes_or_returns_is_new_every_call(tmp_path):
+    model, x = FreshTensors(), torch.ones(3)
+    result = fxgen.export(model, tmp_path / "fresh.py", example_inputs=(x,), capture="fx")
+    text = result.code_path.read_text()
+    assert result.verified and text.count(".clone()") == 2, text
+    loaded = fxgen.load(result.code_path)
+    first = loaded(x)
+    first[1].add_(100)  # the caller changes what it was given
+    for expected, actual in zip(model(x), loaded(x)):
+        assert torch.equal(expected, actual)
+
+
+class Assigning(nn.Module):
+    def forward(self, x):
+        y = x.clone()
+        y[0] = x.mean()
+        y[..., -1] = 0.5
+        z = torch.zeros(4, 3)
+        z[1:3] = y
+        return z
+
+
+def test_torch_fx_captures_assignments_into_part_of_a_tensor(tmp_path):
+    result = fxgen.export(Assigning(), tmp_path / "assigning.py", example_inputs=(torch.randn(2, 3),), capture="fx")
+    text = result.code_path.read_text()
+    assert result.verified and result.capture == "fx"
+    for line in ("y[0] = x\n", "y[..., -1] = 0.5\n", "clone = self._tensor_constant0.clone()\n", "clone[1:3] = y\n"):
+        assert line in text, text

@@ -37,7 +37,8 @@ def forward(state, x: torch.Tensor):
     scaled = torch.where(mask, clipped, constants["_tensor_constant0"])
     del mask, clipped
     x = x.to(memory_format=torch.contiguous_format)
-    return scaled, ints, constants["_tensor_constant1"], x, 65504.0
+    clone = constants["_tensor_constant1"].clone()
+    return scaled, ints, clone, x, 65504.0
 
 
 def load_state(path=None, map_location="cpu"):
