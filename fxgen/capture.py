@@ -237,7 +237,8 @@ def _record_values(
     try:
         with torch.random.fork_rng(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = _Recorder(root, graph, constants, RecordedValue).run(*pytree.tree_map_only(torch.Tensor, torch.clone, inputs))
+            copies = pytree.tree_map_only(torch.Tensor, torch.clone, inputs)
+            result = _Recorder(root, graph, constants, RecordedValue).run(*copies)
         returned = {t.untyped_storage().data_ptr() for t in pytree.tree_leaves(result) if isinstance(t, torch.Tensor)}
         return {
             name
@@ -256,7 +257,7 @@ def _record_values(
     try:
         with mode, warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            _Recorder(root, graph, constants).run(*[mode.from_tensor(v) if isinstance(v, torch.Tensor) else v for v in inputs])
+            _Recorder(root, graph, constants).run(*pytree.tree_map_only(torch.Tensor, mode.from_tensor, inputs))
     except Exception:
         for node in graph.nodes:
             node.meta.pop("val", None)
@@ -329,7 +330,11 @@ class _Recorder(_GraphRunner):
     (the values themselves by default: fake tensors), attributes as they are."""
 
     def __init__(
-        self, root: nn.Module, graph: fx.Graph, constants: dict[str, torch.Tensor], describe: Callable[[torch.Tensor], Any] | None = None
+        self,
+        root: nn.Module,
+        graph: fx.Graph,
+        constants: dict[str, torch.Tensor],
+        describe: Callable[[torch.Tensor], Any] | None = None,
     ) -> None:
         super().__init__(root, graph, constants)
         self.describe = describe

@@ -133,7 +133,8 @@ def stack_trace(frame: FrameType | None, known: dict[tuple[tuple[str, int, str],
         return None
     user = tuple(f for f in frames[forward:] if not _is_internal(f[0]))
     if user not in known:
-        known[user] = _formatted([(file, line, func, linecache.getline(file, line).strip()) for file, line, func in user])
+        lines = [(file, line, func, linecache.getline(file, line).strip()) for file, line, func in user]
+        known[user] = _formatted(lines)
     return known[user]
 
 

@@ -30,7 +30,8 @@ def recorded(model, inputs, kind):
     graph = captured.graph
     capture_module._record_values(graph, captured.root, captured.constants, inputs, {})
     values = {node.name: node.meta["val"] for node in graph.nodes if "val" in node.meta}
-    tensors = [v for node in graph.nodes if node.op not in ("get_attr", "output") for v in pytree.tree_leaves(values.get(node.name))]
+    ran = [node.name for node in graph.nodes if node.op not in ("get_attr", "output")]  # attributes are kept as they are
+    tensors = [v for name in ran for v in pytree.tree_leaves(values.get(name))]
     assert all(isinstance(v, kind) for v in tensors if isinstance(v, torch.Tensor))
     return {name: described(value) for name, value in values.items()}
 

@@ -259,7 +259,8 @@ def test_assignments_into_part_of_a_tensor_read_as_written(tmp_path):
     result, _ = export_and_load(Assignments(), tmp_path, inputs, capture="export")
     assert result.verified
     text = result.code_path.read_text()
-    for line in ("x[0] = mean", "x[:, -1] = 0.5", "x[:1, 1:] = ", "x[1, 2] = 7", "] = -1.0", "wide[0] = 0.10000000149011612"):
-        assert f"{line}" in text, line
+    lines = ("x[0] = mean", "x[:, -1] = 0.5", "x[:1, 1:] = ", "x[1, 2] = 7", "] = -1.0", "wide[0] = 0.10000000149011612")
+    for line in lines:
+        assert line in text, line
     assert "fill_(" in text and "index_put_(" in text, text
     assert text.count("= self.lifted_tensor_") == 1, text  # only the index tensor is no number

@@ -173,8 +173,11 @@ def _masked_set(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 #: steps that change a copy of a value in place: statements that store (`x += y`, `x[i] = v`)
 IN_PLACE = {
-    "x = a.clone(); x += b": _add_into, "x = a.clone(); x *= b": _scale_by, "x = a.clone(); x[0] = b.mean()": _first_row_set,
-    "x = a.clone(); x[..., -1] = 0.5": _last_column_set, "x = a.clone(); x[:1] = b[:1]": _prefix_set,
+    "x = a.clone(); x += b": _add_into,
+    "x = a.clone(); x *= b": _scale_by,
+    "x = a.clone(); x[0] = b.mean()": _first_row_set,
+    "x = a.clone(); x[..., -1] = 0.5": _last_column_set,
+    "x = a.clone(); x[:1] = b[:1]": _prefix_set,
     "x = a.clone(); x[b > 0] = -1.0": _masked_set,
 }
 MODULES: dict[str, Callable[[torch.Tensor, Any], nn.Module]] = {
