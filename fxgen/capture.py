@@ -32,6 +32,7 @@ from fxgen.errors import CaptureError, ExportError
 from fxgen.fxcopy import copy_graph
 from fxgen.hierarchy import ORIGIN, Call, Origin
 from fxgen.modules import REBUILT_HOOKS
+from fxgen.pyexpr import IN_PLACE_OPERATORS
 from fxgen.splice import inline_call
 from fxgen.tree import ConstructorCache
 from fxgen.unlift import unlift
@@ -71,6 +72,15 @@ class _Proxy(fx.Proxy):
 
     def __setitem__(self, index: Any, value: Any) -> None:
         self.tracer.create_proxy("call_function", operator.setitem, (self, index, value), {})
+
+    def __getattr__(self, name: str) -> fx.proxy.Attribute:
+        return _Attribute(self, name)
+
+
+class _Attribute(fx.proxy.Attribute):
+    """An attribute of a proxy (`x.data`), which records an assignment into it too."""
+
+    __setitem__ = _Proxy.__setitem__
 
 
 class _Tracer(fx.Tracer):
@@ -232,7 +242,8 @@ def _record_values(
     that the real run changed in place or returned: the model makes a new one every
     call, so the file must too."""
     inputs = _graph_inputs(graph, args, kwargs)
-    saved = [(t, t.detach().clone()) for t in [*root.buffers(), *constants.values()]]
+    changed = [*root.buffers(), *constants.values(), *_parameters_written(graph, root)]
+    saved = [(t, t.detach().clone()) for t in changed]
     versions = {name: tensor._version for name, tensor in constants.items()}
     try:
         with torch.random.fork_rng(), warnings.catch_warnings():
@@ -262,6 +273,45 @@ def _record_values(
         for node in graph.nodes:
             node.meta.pop("val", None)
     return set()
+
+
+def _parameters_written(graph: fx.Graph, root: nn.Module) -> list[torch.Tensor]:
+    """The parameters the graph changes in place (`self.w.add_(1)`, `self.w[0] = 0`,
+    `self.w.data.mul_(2)`), which the example run must put back. Only those are copied
+    (a frozen backbone copied whole would double an export's memory); a parameter that
+    requires grad cannot be changed in place outside `no_grad`, which tracing drops."""
+    written = []
+    for node in graph.nodes:
+        if not (_in_place(node, root) and node.args):
+            continue
+        value = node.args[0]
+        while isinstance(value, fx.Node) and value.op == "call_function" and value.target in (getattr, operator.getitem):
+            value = value.args[0]  # `.data`, `[0]`
+        if isinstance(value, fx.Node) and value.op == "get_attr":
+            owner, _, name = str(value.target).rpartition(".")
+            tensor = getattr(_submodule(root, owner), name, None)
+            if isinstance(tensor, nn.Parameter):
+                written.append(tensor)
+    return written
+
+
+def _submodule(root: nn.Module, path: str) -> Any:
+    try:
+        return root.get_submodule(path)
+    except AttributeError:
+        return None
+
+
+def _in_place(node: fx.Node, root: nn.Module) -> bool:
+    """Whether `node` changes its first argument in place."""
+    if node.op == "call_module":
+        return bool(getattr(_submodule(root, str(node.target)), "inplace", False))
+    if node.op not in ("call_method", "call_function"):
+        return False
+    if node.target is operator.setitem or node.target in IN_PLACE_OPERATORS or node.kwargs.get("inplace"):
+        return True
+    name = str(node.target) if node.op == "call_method" else getattr(node.target, "__name__", "")
+    return name.startswith("__i") or (name.endswith("_") and not name.startswith("_"))
 
 
 def _copied_where_read(graph: fx.Graph, targets: set[str]) -> None:

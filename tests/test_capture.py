@@ -148,3 +148,24 @@ def test_torch_fx_captures_assignments_into_part_of_a_tensor(tmp_path):
     assert result.verified and result.capture == "fx"
     for line in ("y[0] = x\n", "y[..., -1] = 0.5\n", "clone = self._tensor_constant0.clone()\n", "clone[1:3] = y\n"):
         assert line in text, text
+
+
+class Counting(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = nn.Parameter(torch.zeros(1), requires_grad=False)
+        self.scale = nn.Parameter(torch.ones(3), requires_grad=False)
+
+    def forward(self, x):
+        self.calls.add_(1)
+        self.scale.data[0] = 2.0
+        return x * self.scale + self.calls
+
+
+def test_the_example_run_puts_back_the_parameters_the_model_changes(tmp_path):
+    model = Counting()
+    result = fxgen.export(model, tmp_path / "counting.py", example_inputs=(torch.ones(3),), verify=False)
+    assert torch.equal(model.calls, torch.zeros(1)) and torch.equal(model.scale, torch.ones(3))
+    loaded = fxgen.load(result.code_path)
+    assert torch.equal(loaded.calls, torch.zeros(1)) and torch.equal(loaded.scale, torch.ones(3))
+    assert torch.equal(loaded(torch.ones(3)), Counting()(torch.ones(3)))
