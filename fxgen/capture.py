@@ -30,7 +30,7 @@ from torch.utils import _pytree as pytree
 from fxgen import source
 from fxgen.errors import CaptureError, ExportError
 from fxgen.fxcopy import copy_graph
-from fxgen.hierarchy import ORIGIN, Call, Origin
+from fxgen.hierarchy import ORIGIN, Call, Origin, submodule
 from fxgen.modules import REBUILT_HOOKS
 from fxgen.pyexpr import IN_PLACE_OPERATORS
 from fxgen.splice import inline_call
@@ -289,23 +289,17 @@ def _parameters_written(graph: fx.Graph, root: nn.Module) -> list[torch.Tensor]:
             value = value.args[0]  # `.data`, `[0]`
         if isinstance(value, fx.Node) and value.op == "get_attr":
             owner, _, name = str(value.target).rpartition(".")
-            tensor = getattr(_submodule(root, owner), name, None)
+            tensor = getattr(submodule(root, owner), name, None)
             if isinstance(tensor, nn.Parameter):
                 written.append(tensor)
     return written
 
 
-def _submodule(root: nn.Module, path: str) -> Any:
-    try:
-        return root.get_submodule(path)
-    except AttributeError:
-        return None
-
 
 def _in_place(node: fx.Node, root: nn.Module) -> bool:
     """Whether `node` changes its first argument in place."""
     if node.op == "call_module":
-        return bool(getattr(_submodule(root, str(node.target)), "inplace", False))
+        return bool(getattr(submodule(root, str(node.target)), "inplace", False))
     if node.op not in ("call_method", "call_function"):
         return False
     if node.target is operator.setitem or node.target in IN_PLACE_OPERATORS or node.kwargs.get("inplace"):
