@@ -21,11 +21,12 @@ aten = torch.ops.aten
 
 __all__ = ["assignments_as_setitem"]
 
-#: the in-place calls that write a value into a view, and where they read the value
-_WRITES = {aten.fill_.Scalar: 1, aten.fill_.Tensor: 1, aten.copy_.default: 1}
+#: the in-place calls that write their second argument into a view
+_WRITES = (aten.fill_.Scalar, aten.fill_.Tensor, aten.copy_.default)
 _VIEWS = (aten.select.int, aten.slice.Tensor)
-_WHOLE = 2**63 - 1
-_CONSTANT_STEPS = (aten.detach_.default, aten.lift_fresh_copy.default)  # the end ATen records for a slice without one
+_WHOLE = 2**63 - 1  # the end ATen records for a slice without one
+#: how torch.export makes a tensor written in the model (`torch.tensor(0.1)`) each call
+_CONSTANT_STEPS = (aten.detach_.default, aten.lift_fresh_copy.default)
 
 
 def assignments_as_setitem(graph: fx.Graph, tensor_of: Callable[[str], Any]) -> None:
@@ -38,13 +39,14 @@ def assignments_as_setitem(graph: fx.Graph, tensor_of: Callable[[str], Any]) -> 
             views = _view_chain(node.args[0])
             index = _index(views) if views else None
             if index is not None:
-                value = _number(node.args[_WRITES[node.target]], node.args[0], tensor_of)
-                _replace(graph, node, views[0].args[0], index, value, views)
+                value = _number(node.args[1], node.args[0], tensor_of)
+                _replace(graph, node, views[0].args[0], index, node.args[1], value, views)
         elif node.target is aten.index_put_.default and _plain_index_put(node):
             base, indices, value = node.args[:3]
             node.replace_all_uses_with(base)  # an in-place call returns its input
             items = tuple(slice(None) if i is None else i for i in indices)
-            _replace(graph, node, base, items[0] if len(items) == 1 else items, _number(value, base, tensor_of), [])
+            index = items[0] if len(items) == 1 else items
+            _replace(graph, node, base, index, value, _number(value, base, tensor_of), [])
 
 
 def _plain_write(node: fx.Node) -> bool:
@@ -132,12 +134,15 @@ def _bits(tensor: torch.Tensor) -> bytes:
     return bytes(tensor.reshape(1).view(torch.uint8).tolist())
 
 
-def _replace(graph: fx.Graph, write: fx.Node, base: Any, index: Any, value: Any, views: list[fx.Node]) -> None:
+def _replace(
+    graph: fx.Graph, write: fx.Node, base: Any, index: Any, written: Any, value: Any, views: list[fx.Node]
+) -> None:
+    """`write` (and the views only it read) as `base[index] = value`; `written`: what
+    `write` wrote, dropped where `value` is the number it holds."""
     with graph.inserting_before(write):
         setitem = graph.call_function(operator.setitem, (base, index, value))
     setitem.meta = dict(write.meta)
     setitem.meta.pop("val", None)
-    written = write.args[_WRITES.get(write.target, 2)]
     graph.erase_node(write)
     for view in reversed(views):
         graph.erase_node(view)
