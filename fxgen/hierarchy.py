@@ -718,16 +718,19 @@ def _named_inputs(inputs: list[fx.Node], recorded: Call | None) -> tuple[list[fx
     if recorded is not None:
         for name, value in list(zip(recorded.names, recorded.args)) + list(recorded.kwargs.items()):
             _note_parameter(name, value, by_origin, order)
-    names: list[str] = []
+    bases = []
     for value in inputs:
         found = [by_origin[o] for o in sorted(origins(value)) if o in by_origin]
         # without a recorded call, a name of the callee's own, so that equal classes match
-        base = found[0] if found else "n" if isinstance(value.meta.get("val"), (int, torch.SymInt)) else "x"
-        name, count = base, 0
+        bases.append((found[0], 0) if found else ("n" if isinstance(value.meta.get("val"), (int, torch.SymInt)) else "x", 1))
+    names = [""] * len(inputs)
+    for i in sorted(range(len(inputs)), key=lambda i: bases[i][1]):  # the parameters' own names first
+        base = name = bases[i][0]
+        count = 0
         while name in names:
             count += 1
             name = f"{base}_{count}"
-        names.append(name)
+        names[i] = name
     ranked = sorted(range(len(inputs)), key=lambda i: order.get(names[i], len(order)))
     return [inputs[i] for i in ranked], [names[i] for i in ranked]
 

@@ -169,3 +169,31 @@ def test_the_example_run_puts_back_the_parameters_the_model_changes(tmp_path):
     loaded = fxgen.load(result.code_path)
     assert torch.equal(loaded.calls, torch.zeros(1)) and torch.equal(loaded.scale, torch.ones(3))
     assert torch.equal(loaded(torch.ones(3)), Counting()(torch.ones(3)))
+
+
+class Accumulating(nn.Module):
+    def forward(self, x):
+        total = torch.zeros(3)  # a constant of the block, passed in by its caller
+        total.add_(x)
+        return total
+
+
+class TwoCalls(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.block = Accumulating()
+
+    def forward(self, x):
+        return self.block(x), self.block(x * 2)
+
+
+def test_each_call_of_a_block_copies_its_own_constant_and_keeps_its_parameter_name(tmp_path):
+    model, x = TwoCalls(), torch.ones(3)
+    result = fxgen.export(model, tmp_path / "two_calls.py", example_inputs=(x,))
+    text = result.code_path.read_text()
+    # the constant comes from outside the block: the parameter `x` keeps its name
+    assert result.verified and "def forward(self, x: torch.Tensor, x_1: torch.Tensor):" in text, text
+    assert "x_1 = x_1.clone()\n" in text and "x_1.add_(x)\n" in text, text
+    loaded = fxgen.load(result.code_path)
+    for _ in range(2):
+        assert all(torch.equal(a, b) for a, b in zip(loaded(x), model(x)))
