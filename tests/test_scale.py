@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from torch import fx
 
 from fxgen.capture import capture
 from fxgen.lower import lower
@@ -47,13 +48,15 @@ def test_lowering_leaves_nothing_of_fxgens_to_the_cycle_collector(name, hierarch
         lower_and_render()
         gc.collect()
         left = [obj for obj in gc.garbage if _made_by_fxgen(obj)]
-        flat_left = len(gc.garbage)
+        # only what lowering makes: under pytest-xdist, the worker's channel thread may
+        # leave cycles of its own in the same window (184 objects once, on a loaded machine)
+        graphs_left = [obj for obj in gc.garbage if isinstance(obj, (fx.Graph, fx.Node))]
     finally:
         gc.set_debug(0)
         gc.garbage.clear()
         gc.enable()
     assert not left, left[:10]
-    assert hierarchy or not flat_left, "a flat lowering makes no fx graph"
+    assert hierarchy or not graphs_left, "a flat lowering makes no fx graph"
 
 
 def _made_by_fxgen(obj: object) -> bool:
