@@ -13,6 +13,7 @@ module attributes by `unlift.py`. `method="auto"` tries `fx` first, then `export
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
@@ -20,7 +21,7 @@ import operator
 import sys
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 from torch import fx, nn
@@ -243,25 +244,20 @@ def _record_values(
     call, so the file must too."""
     inputs = _graph_inputs(graph, args, kwargs)
     changed = [*root.buffers(), *constants.values(), *_parameters_written(graph, root)]
-    saved = [(t, t.detach().clone()) for t in changed]
     versions = {name: tensor._version for name, tensor in constants.items()}
     try:
-        with torch.random.fork_rng(), warnings.catch_warnings():
+        with put_back(changed), torch.random.fork_rng(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             copies = pytree.tree_map_only(torch.Tensor, torch.clone, inputs)
             result = _Recorder(root, graph, constants, RecordedValue).run(*copies)
-        returned = {t.untyped_storage().data_ptr() for t in pytree.tree_leaves(result) if isinstance(t, torch.Tensor)}
-        return {
-            name
-            for name, tensor in constants.items()
-            if tensor._version != versions[name] or tensor.untyped_storage().data_ptr() in returned - {0}
-        }
+            returned = {t.untyped_storage().data_ptr() for t in pytree.tree_leaves(result) if isinstance(t, torch.Tensor)}
+            return {  # read before they are put back (which counts as a change)
+                name
+                for name, tensor in constants.items()
+                if tensor._version != versions[name] or tensor.untyped_storage().data_ptr() in returned - {0}
+            }
     except Exception:
         pass
-    finally:
-        with torch.no_grad():
-            for tensor, before in saved:
-                tensor.copy_(before)
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     mode = FakeTensorMode(allow_non_fake_inputs=True)
@@ -273,6 +269,19 @@ def _record_values(
         for node in graph.nodes:
             node.meta.pop("val", None)
     return set()
+
+
+@contextlib.contextmanager
+def put_back(tensors: Iterable[torch.Tensor | None]) -> Iterator[None]:
+    """Run the block, then give each of `tensors` back the values it had before (a run of
+    the model updates batch-norm statistics in place, say)."""
+    saved = [(t, t.detach().clone()) for t in tensors if t is not None]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for tensor, before in saved:
+                tensor.copy_(before)
 
 
 def _parameters_written(graph: fx.Graph, root: nn.Module) -> list[torch.Tensor]:

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 import torch
 from torch.utils import _pytree as pytree
 
-from fxgen.capture import normalize_inputs
+from fxgen.capture import normalize_inputs, put_back
 from fxgen.errors import VerificationError
 from fxgen.loader import import_isolated
 
@@ -132,11 +132,8 @@ def _fails_as_verification(name: str) -> Iterator[None]:
 def _run_original(original: Any, args: tuple[Any, ...], kwargs: dict[str, Any], run: Any = None) -> Any:
     """The outputs of `run` (by default the original itself), with the buffers the
     original's forward updates put back after (a replayed capture runs its modules too)."""
-    buffers = _snapshot_buffers(original)
-    try:
+    with put_back(original.buffers() if isinstance(original, torch.nn.Module) else ()):
         return run_seeded(original if run is None else run, args, kwargs)
-    finally:
-        _restore_buffers(buffers)
 
 
 def first_difference(
@@ -205,16 +202,3 @@ def _tensor_difference(
         return None
     index = tuple(int(i) for i in (~same).nonzero()[0])
     return f"{where}{list(index)} is {a[index].item()!r}, expected {e[index].item()!r}"
-
-
-def _snapshot_buffers(module: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Buffers a forward may update in place (batch-norm statistics), to put back after."""
-    if not isinstance(module, torch.nn.Module):
-        return []
-    return [(b, b.detach().clone()) for b in module.buffers() if b is not None]
-
-
-def _restore_buffers(saved: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-    with torch.no_grad():
-        for buffer, value in saved:
-            buffer.copy_(value)
