@@ -13,6 +13,8 @@
 - forward: the generated module's median latency vs the eager original and vs its
   GraphModule; target <= 1.02x eager.
 - load: importing the generated file and `load()` vs building the GraphModule.
+- whole export: where the time of `fxgen.export` goes, capture and verification included
+  (the stages the pipeline reports to its progress line).
 
 Synthetic graphs are residual stacks (`x = x + relu(fc(x)) * 0.5`, 4 nodes per block),
 exported as one flat `forward` (`hierarchy=False`, the shape of torch.fx's own print)
@@ -28,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib
+import io
 import platform
 import statistics
 import sys
@@ -49,6 +52,7 @@ from fxgen.api import _collector_paused as collector_paused
 from fxgen.capture import Captured, capture, normalize_inputs
 from fxgen.loader import import_isolated
 from fxgen.lower import lower
+from fxgen.progress import Progress, showing
 from fxgen.render import find_style, render_program
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
@@ -287,6 +291,70 @@ def codegen_rows() -> tuple[list[str], dict[str, dict[str, Any]]]:
     return rows, figures
 
 
+#: the stages of a whole export as the pipeline reports them (`fxgen.progress.stage`, by
+#: their first word), grouped into the columns of its table
+EXPORT_STAGES = {
+    "capturing": "capture",
+    "lowering": "code generation",
+    "rendering": "code generation",
+    "formatting": "code generation",
+    "serializing": "weights and files",
+    "writing": "weights and files",
+    "verifying": "verification",
+}
+EXPORT_COLUMNS = ("capture", "code generation", "weights and files", "verification")
+EXPORT_REPEATS = 3  # whole exports of each model (the 10k stack's takes seconds)
+
+
+class _StageClock(Progress):
+    """When the pipeline entered each of its stages: (first word of the stage, time)."""
+
+    def __init__(self) -> None:
+        super().__init__(io.StringIO(), enabled=False)
+        self.entered: list[tuple[str, float]] = []
+
+    def show(self, text: str) -> None:
+        self.entered.append((text.split()[0], time.perf_counter()))
+
+
+def export_stages(model: nn.Module, options: dict[str, Any]) -> dict[str, float]:
+    """The median time of each group of `EXPORT_STAGES` in a whole `fxgen.export` (capture
+    and verification included), and of the whole export."""
+    runs = []
+    with tempfile.TemporaryDirectory() as folder:
+        for _ in range(EXPORT_REPEATS):
+            clock = _StageClock()
+            with showing(clock):
+                start = time.perf_counter()
+                fxgen.export(model, Path(folder) / "model_gen.py", formatter="black", overwrite=True, **options)
+                end = time.perf_counter()
+            spent = dict.fromkeys(EXPORT_COLUMNS, 0.0)
+            for (stage, entered), (_, left) in zip(clock.entered, clock.entered[1:] + [("", end)]):
+                spent[EXPORT_STAGES[stage]] += left - entered
+            spent["whole export"] = end - start
+            runs.append(spent)
+    return {label: statistics.median(run[label] for run in runs) for label in runs[0]}
+
+
+def export_rows() -> list[str]:
+    """Where a whole export's time goes: the stack and the transformers models, capture and
+    verification included (what a user waits for)."""
+    rows = [
+        f"| model | {' | '.join(EXPORT_COLUMNS)} | whole export | code generation's share |",
+        f"| --- |{' ---: |' * (len(EXPORT_COLUMNS) + 2)}",
+    ]
+    cases = [("residual stack, classes, 9,998 nodes (fx)", stack(10_000), dict(example_inputs=(torch.randn(2, 8),)))]
+    for family in TRANSFORMERS:
+        model, inputs = transformers_model(family)
+        cases.append((f"{family} (export)", model, dict(example_inputs=((), inputs), capture="export")))
+    for label, model, options in cases:
+        spent = export_stages(model, options)
+        cells = " | ".join(f"{spent[column]:.2f} s" for column in EXPORT_COLUMNS)
+        share = spent["code generation"] / spent["whole export"]
+        rows.append(f"| {label} | {cells} | {spent['whole export']:.2f} s | {share:.0%} |")
+    return rows
+
+
 def forward_rows() -> tuple[list[str], dict[str, float]]:
     """The run time table, and each model's generated forward vs eager."""
     from tests.zoo import ZOO
@@ -365,6 +433,10 @@ def report() -> list[str]:
         "### Where lower + render time goes (each part against `python_code`)",
         "",
         *stage_rows(figures),
+        "",
+        "### Where a whole export's time goes (`fxgen.export` with example inputs: capture and verification included)",
+        "",
+        *export_rows(),
         "",
         "### Generated code at run time (no_grad; batches that take about a millisecond or more; `batch`: rows per call)",
         "",

@@ -166,8 +166,10 @@ def _prepare(obj: Any, code_path: Path, options: _Options) -> Prepared:
         raise ExportError(f"the folder of {str(code_path)!r} does not exist")
     with _collector_paused():
         program, replay = _program(obj, options, chosen, code_path)
-        weights = serialize_weights(program.weights) if chosen.python else None
-        if weights is not None:
+        weights: bytes | None = None
+        if chosen.python:
+            stage("serializing the weights")
+            weights = serialize_weights(program.weights)
             program.header.append(weights_header_line(code_path, weights))
         text = _text(program, chosen, options.template_dirs, options.formatter, code_path)
         approximate = program.functional is not None and program.functional.approximate
@@ -211,6 +213,7 @@ def write_prepared(prepared: Prepared, *, overwrite: bool = False, verify: bool 
                 )
             )
 
+    stage(f"writing {code_path.name}")
     staged_pair(code_path, prepared.text, prepared.weights, overwrite, check)
     return ExportResult(
         code_path=code_path,

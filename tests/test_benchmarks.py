@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import torch
 
-from benchmarks import compare
+from benchmarks import compare, performance
 from benchmarks.performance import TIMED, as_captured, codegen_row, paired_ratio, stack, stage_rows, target_rows
 from fxgen.capture import capture
 from fxgen.lower import lower
@@ -51,6 +51,19 @@ def test_every_stage_of_lowering_is_timed():
     rows = stage_rows({"flat": figures[False]})
     assert rows[0].startswith("| graph | split into classes | ") and rows[0].endswith("| lower + render |")
     assert rows[2].startswith("| stack, 18 nodes | - | - | ") and rows[2].count("|") == rows[0].count("|")
+
+
+def test_whole_export_is_timed_by_the_stages_the_pipeline_reports(monkeypatch):
+    """Every stage an export reports is one of `EXPORT_STAGES` (an unknown one would fail
+    the lookup), each column got time, and together they make up the whole export (one
+    run: medians of several need not add up)."""
+    monkeypatch.setattr(performance, "EXPORT_REPEATS", 1)
+    columns = performance.EXPORT_COLUMNS
+    spent = performance.export_stages(stack(20), dict(example_inputs=(torch.randn(2, 8),)))
+    assert set(spent) == {*columns, "whole export"}
+    assert set(performance.EXPORT_STAGES.values()) == set(columns)
+    assert all(spent[column] > 0 for column in columns)
+    assert 0.9 * spent["whole export"] < sum(spent[column] for column in columns) <= spent["whole export"]
 
 
 def test_targets_table_says_which_targets_hold():

@@ -237,6 +237,7 @@ def test_progress_is_shown_on_a_terminal_only(project, tmp_path):
     os.close(main_fd)
     assert child.returncode == 0
     assert b"\r\x1b[Kformatting" in shown and b"\r\x1b[Kverifying tty_gen.py" in shown
+    assert b"\r\x1b[Kserializing the weights" in shown and b"\r\x1b[Kwriting tty_gen.py" in shown
     assert b"wrote tty_gen.py" in shown
 
 
