@@ -330,9 +330,9 @@ def public_names() -> dict[int, str]:
         (builtins, "", lambda name, obj: callable(obj)),
     ]
     for namespace, prefix, accept in sources:
-        candidates: dict[int, list[str]] = {}
+        candidates: dict[int, list[tuple[str, str]]] = {}
         for key, name, text in _public_callables(namespace, prefix, accept):
-            candidates.setdefault(key, []).append((name, text))  # type: ignore[arg-type]
+            candidates.setdefault(key, []).append((name, text))
             _PUBLIC_OBJECTS.append(getattr(namespace, name))
         for key, options in candidates.items():
             if key in table:
