@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib
-import io
 import platform
 import statistics
 import sys
@@ -310,7 +309,7 @@ class _StageClock(Progress):
     """When the pipeline entered each of its stages: (first word of the stage, time)."""
 
     def __init__(self) -> None:
-        super().__init__(io.StringIO(), enabled=False)
+        super().__init__(enabled=False)  # shows nothing: `show` only notes the time
         self.entered: list[tuple[str, float]] = []
 
     def show(self, text: str) -> None:
