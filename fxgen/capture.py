@@ -304,7 +304,6 @@ def _parameters_written(graph: fx.Graph, root: nn.Module) -> list[torch.Tensor]:
     return written
 
 
-
 def _in_place(node: fx.Node, root: nn.Module) -> bool:
     """Whether `node` changes its first argument in place."""
     if node.op == "call_module":

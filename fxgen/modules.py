@@ -546,7 +546,6 @@ if hasattr(nn, "LinearCrossEntropyLoss"):  # torch >= 2.11: its projection holds
     }
 
 
-
 def _rnn_signature(  # type: ignore[no-untyped-def]
     self,
     input_size,

@@ -36,7 +36,6 @@ __all__ = ["Unlifted", "unlift", "KEYWORD_ONLY"]
 KEYWORD_ONLY = "fxgen_keyword_only"
 
 
-
 @dataclass
 class Unlifted:
     """An exported program as a graph over a module tree."""
