@@ -1138,7 +1138,7 @@ def _returned_directly(statement: Statement) -> bool:
     if list(node.users) != [_output_of(node)]:
         return False
     value = _output_of(node).args[0]
-    return value is node or (type(value) is tuple and value.count(node) == 1 and all(isinstance(v, fx.Node) for v in value))
+    return value is node or (type(value) is tuple and sum(v is node for v in value) == 1)
 
 
 def _output_of(node: fx.Node) -> fx.Node:

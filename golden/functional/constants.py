@@ -37,8 +37,7 @@ def forward(state, x: torch.Tensor):
     scaled = torch.where(mask, clipped, constants["_tensor_constant0"])
     del mask, clipped
     x = x.to(memory_format=torch.contiguous_format)
-    clone = constants["_tensor_constant1"].clone()
-    return scaled, ints, clone, x, 65504.0
+    return scaled, ints, constants["_tensor_constant1"].clone(), x, 65504.0
 
 
 def load_state(path=None, map_location="cpu"):

@@ -30,8 +30,7 @@ class Constants(torch.nn.Module):
         scaled = torch.where(mask, clipped, self._tensor_constant0)
         del mask, clipped
         x = x.to(memory_format=torch.contiguous_format)
-        clone = self._tensor_constant1.clone()
-        return scaled, ints, clone, x, 65504.0
+        return scaled, ints, self._tensor_constant1.clone(), x, 65504.0
 
 
 def load(path=None, map_location="cpu"):
