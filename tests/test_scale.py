@@ -40,21 +40,20 @@ def test_lowering_leaves_nothing_of_fxgens_to_the_cycle_collector(name, hierarch
     def lower_and_render() -> None:
         render_program(lower(captured, example_inputs=inputs, hierarchy=hierarchy), style)
 
-    # fxgen's caches emptied first: full after earlier tests, they would drop what those
-    # tests made (a dynamo graph's function, say) inside the window measured below
-    for module in [m for n, m in list(sys.modules.items()) if n.startswith("fxgen")]:
-        for value in list(vars(module).values()):
-            if callable(getattr(value, "cache_clear", None)):
-                value.cache_clear()
     lower_and_render()  # caches filled first
     gc.collect()
+    # what lives now is no garbage of this lowering, even where it is dropped inside the
+    # window (an earlier test's dynamo graph, released by a cache of torch's or Python's);
+    # alive or kept in gc.garbage until the end, none of these ids is reused meanwhile
+    before = {id(obj) for obj in gc.get_objects()}
     gc.disable()
     gc.set_debug(gc.DEBUG_SAVEALL)
     try:
         lower_and_render()
         gc.collect()
-        left = [obj for obj in gc.garbage if _made_by_fxgen(obj)]
-        graphs_left = [obj for obj in gc.garbage if isinstance(obj, (fx.Graph, fx.Node))]
+        made = [obj for obj in gc.garbage if id(obj) not in before]
+        left = [obj for obj in made if _made_by_fxgen(obj)]
+        graphs_left = [obj for obj in made if isinstance(obj, (fx.Graph, fx.Node))]
     finally:
         gc.set_debug(0)
         gc.garbage.clear()
