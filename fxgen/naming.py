@@ -194,7 +194,8 @@ def plan_names(
     2. Reuse: a statement whose first input (its primary) is a tensor read here for the
        last time, and which is a module call, a step with one tensor input, or an
        elementwise `+ - * /` with another value, binds its tensor result to that input's name:
-       `x = self.conv1(x)`, `x = x.view(2, -1)`, `x = x + identity`. A chain is named after
+       `x = self.conv1(x)`, `x = x.view(2, -1)`, `x = x + identity`; a read of a tensor's
+       device or size alone (`x.device`, `x.size(0)`) is no input. A chain is named after
        the last user's name along it; where the user renames the value
        (`attn = scores.softmax(-1)`), a new chain starts at the first statement of that line.
     3. Residual: a tensor read twice, first as the primary input of a statement that starts
@@ -289,6 +290,7 @@ def _free_name(handed: Sequence[str], holder: dict[str, int], last: dict[int, in
 
 
 def _primary(draft: Draft, reads: list[int], aliases: set[int], tensors: set[int]) -> int | None:
+    reads = _data_reads(draft, reads)
     if not reads:
         return None
     if draft.chain == "unary" and len([t for t in reads if t in tensors]) != 1:
@@ -298,6 +300,25 @@ def _primary(draft: Draft, reads: list[int], aliases: set[int], tensors: set[int
             if t not in aliases:
                 return t
     return reads[0]
+
+
+#: a value read only for its device or a size (`x.device`, `x.size(0)`: how fxgen writes a
+#: device or size that capture recorded as a constant)
+_METADATA_READ = re.compile("\x00(-?\\d+)\x00(?:\\.device\\b|\\.size\\()")
+
+
+def _data_reads(draft: Draft, reads: list[int]) -> list[int]:
+    """`reads` less the values the draft reads only for their device or sizes: its value
+    does not come from them (`torch.zeros(n, device=x.device)`), so it never takes over
+    their names."""
+    text = draft.expr
+    if ".device" not in text and ".size(" not in text:  # most drafts
+        return reads
+    metadata = _METADATA_READ.findall(text)
+    if not metadata:
+        return reads
+    every = _TOKEN_INDEX.findall(text)
+    return [t for t in reads if every.count(str(t)) > metadata.count(str(t))]
 
 
 def _residual_aliases(
@@ -323,9 +344,9 @@ def _residual_aliases(
         starts_chain = (
             first.chain
             and bound is not None
-            and reads[where[0]][:1] == [value]
+            and _data_reads(first, reads[where[0]])[:1] == [value]
             and len(readers.get(bound, [])) == 1
-            and reads[readers[bound][0]][:1] == [bound]
+            and _data_reads(drafts[readers[bound][0]], reads[readers[bound][0]])[:1] == [bound]
         )
         merges_back = second.chain == "module" or (second.chain == "merge" and second.hints[0] in ("add", "sub"))
         if not (starts_chain and merges_back) or where[0] in aliases:

@@ -69,6 +69,24 @@ def test_arithmetic_on_sizes_is_written_where_its_line_uses_it(tmp_path):
     assert "mul" not in text and "floordiv" not in text and "sqrt =" not in text, text
 
 
+class MadeTensors(nn.Module):
+    def forward(self, x):
+        total = x.sum()
+        ones = torch.ones(3) * total
+        return ones, torch.zeros(x.shape[0], 2) + 1
+
+
+def test_a_tensor_made_on_an_inputs_device_or_of_its_size_does_not_take_its_name(tmp_path):
+    # torch.export records the device and sizes as constants; fxgen writes them as
+    # `x.device` and `x.size(0)`, which read `x` without the new tensor coming from it
+    path = tmp_path / "made.py"
+    fxgen.export(MadeTensors(), path, example_inputs=(torch.randn(4, 3),), capture="export",
+                 dynamic_shapes=({0: torch.export.Dim("n")},))
+    text = forward_of(path.read_text(), "MadeTensors")
+    assert "ones = torch.ones([3], device=x.device)" in text, text
+    assert "zeros = torch.zeros([x.size(0), 2], device=x.device)" in text and "x = torch" not in text, text
+
+
 def test_reuse_names_false_gives_every_value_its_own_name():
     model, inputs = ZOO["mlp"]()
     text = forward_of(fxgen.render(model, example_inputs=inputs, reuse_names=False), "MLP")

@@ -61,10 +61,10 @@ def forward(state, x: torch.Tensor):
     del zeros
     # tests.zoo:152  out3, _ = self.rnn(out.transpose(0, 1))
     out = out.transpose(0, 1)
-    x = torch.zeros([1, 2, 4], dtype=torch.float32, device=x.device)
+    zeros = torch.zeros([1, 2, 4], dtype=torch.float32, device=x.device)
     out3, _ = torch.ops.aten.rnn_relu.input(
         out,
-        x,
+        zeros,
         [
             state["rnn.weight_ih_l0"],
             state["rnn.weight_hh_l0"],
@@ -78,7 +78,7 @@ def forward(state, x: torch.Tensor):
         False,
         False,
     )
-    del out, x
+    del out, zeros
     c = c.sum()
     return out3, h + c, h2
 
