@@ -11,9 +11,11 @@ import bisect
 import builtins
 import functools
 import inspect
+import io
 import itertools
 import operator
 import re
+import tokenize
 from typing import Any, Callable, NamedTuple
 
 import torch
@@ -1026,12 +1028,13 @@ def _user_names(statements: list[Statement], places: _Places, stores: set[int]) 
 @functools.lru_cache(maxsize=4096)
 def _assigned_names(code: str) -> tuple[str | None, ...] | None:
     """`q` for `q = ...`, `[a, b]` for `a, b = ...`, `x` for `x += ...`; None otherwise
-    (cached: every call of a module asks about the same source lines)."""
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return None
-    if len(tree.body) != 1:
+    (cached: every call of a module asks about the same source lines). A stack trace keeps
+    only a statement's first line: `q = self.f(` is read by its targets."""
+    tree = _parsed(code)
+    if tree is None:
+        head = _assignment_head(code)
+        tree = None if head is None else _parsed(head)
+    if tree is None or len(tree.body) != 1:
         return None
     statement = tree.body[0]
     if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
@@ -1045,6 +1048,36 @@ def _assigned_names(code: str) -> tuple[str | None, ...] | None:
     if isinstance(target, ast.Tuple):
         return tuple(_flat_names(target))
     return None
+
+
+def _parsed(code: str) -> ast.Module | None:
+    try:
+        return ast.parse(code)
+    except SyntaxError:
+        return None
+
+
+#: the operators of assignment statements
+_ASSIGNING = frozenset({"=", "+=", "-=", "*=", "/=", "//=", "%=", "@=", "&=", "|=", "^=", ">>=", "<<=", "**="})
+
+
+def _assignment_head(code: str) -> str | None:
+    """`q = 0` for `q = self.f(`, the first line of an assignment whose value goes on over
+    more lines; None where the line assigns nothing outside brackets."""
+    depth, cut = 0, None
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(code).readline):
+            if token.type != tokenize.OP:
+                continue
+            if token.string in ("(", "[", "{"):
+                depth += 1
+            elif token.string in (")", "]", "}"):
+                depth -= 1
+            elif depth == 0 and token.string in _ASSIGNING:
+                cut = token  # the last: `a = b = f(` has two targets, as the whole statement
+    except (tokenize.TokenError, SyntaxError):  # the brackets the line leaves open
+        pass
+    return None if cut is None else f"{code[: cut.start[1]]}{cut.string} 0"
 
 
 def _flat_names(target: ast.expr) -> list[str | None]:

@@ -69,6 +69,22 @@ def test_arithmetic_on_sizes_is_written_where_its_line_uses_it(tmp_path):
     assert "mul" not in text and "floordiv" not in text and "sqrt =" not in text, text
 
 
+class MultiLine(nn.Module):
+    def forward(self, x, mask):
+        scores = torch.softmax(
+            x * 2 + mask, dim=-1
+        )
+        return scores.sum(-1)
+
+
+def test_an_assignment_written_over_several_lines_names_its_value():
+    # a stack trace keeps only the first line of a statement: `scores = torch.softmax(`
+    inputs = (torch.randn(2, 4), torch.randn(2, 4))
+    for capture in ("fx", "export"):
+        text = forward_of(fxgen.render(MultiLine(), example_inputs=inputs, capture=capture), "MultiLine")
+        assert "scores = torch.softmax(x, dim=-1)" in text and "return scores.sum(" in text, text
+
+
 class MadeTensors(nn.Module):
     def forward(self, x):
         total = x.sum()
