@@ -565,6 +565,7 @@ class _Splitter:
             call.meta[ALIASES] = outputs[0].meta.get(ALIASES, [])
             local[outputs[0]] = call
             return
+        call.meta["val"] = tuple(out.meta.get("val") for out in outputs)  # unpacked where it is read
         for i, out in enumerate(outputs):
             item = new_node(graph, "call_function", operator.getitem, (call, i), {})
             item.meta = dict(out.meta)

@@ -687,7 +687,7 @@ class _ClassLowering:
                 hints += inner_hints
             else:
                 targets.append(self.variable(item))
-                hints.append(f"{hint}_{i}")
+                hints.append(_returned_as(item) or f"{hint}_{i}")
         return ", ".join(targets), hints
 
     def name_values(
@@ -1193,6 +1193,19 @@ def _unpacked_items(node: fx.Node) -> list[fx.Node | None] | None:
             return None  # the same item read twice: index it instead
         items[index] = user
     return items
+
+
+def _returned_as(item: fx.Node) -> str | None:
+    """The name the called module gives a value it returns (`position_bias`, from the line
+    of its own code that assigns it), for an item of a module call's result."""
+    call = item.args[0]
+    if not isinstance(call, fx.Node) or call.op != "call_module":
+        return None
+    where = _source_line(item)
+    if where is None or where == _source_line(call):  # a line of the caller's: its own targets name it
+        return None
+    names = _assigned_names(where.code)
+    return names[0] if names is not None and len(names) == 1 else None
 
 
 def _chain(node: fx.Node) -> tuple[str, bool]:

@@ -85,6 +85,29 @@ def test_an_assignment_written_over_several_lines_names_its_value():
         assert "scores = torch.softmax(x, dim=-1)" in text and "return scores.sum(" in text, text
 
 
+class Pair(nn.Module):
+    def forward(self, x):
+        scale = x.sigmoid()
+        shift = x.tanh() * 2
+        return scale, shift
+
+
+class UsesPair(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.pair = Pair()
+
+    def forward(self, x):
+        out = self.pair(x)
+        return out[0] * x + out[1]
+
+
+def test_the_values_a_module_returns_are_unpacked_under_the_names_it_gives_them():
+    for capture in ("fx", "export"):
+        text = forward_of(fxgen.render(UsesPair(), example_inputs=(torch.randn(2, 4),), capture=capture), "UsesPair")
+        assert "scale, shift = self.pair(x)" in text and "[0]" not in text, text
+
+
 class MadeTensors(nn.Module):
     def forward(self, x):
         total = x.sum()
