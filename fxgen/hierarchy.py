@@ -15,7 +15,9 @@ from __future__ import annotations
 import bisect
 import functools
 import operator
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Callable
 
 import torch
@@ -105,7 +107,7 @@ def split(
     calls: dict[str, list[Call]],
     structures: StructureKeys,
     collapse: bool,
-    inline: frozenset[str] = frozenset(),
+    inline: Mapping[str, str] = MappingProxyType({}),
     node_key: NodeKey | None = None,
     apart: frozenset[str] = frozenset(),
 ) -> list[Unit]:
@@ -114,7 +116,7 @@ def split(
 
     A module called more than once gives one unit per call (same `path`); the caller
     checks that their code is the same and otherwise splits again with that path in
-    `inline`. With `node_key`, a call whose unit would repeat an earlier one (equal
+    `inline` (path -> why its calls stay inline). With `node_key`, a call whose unit would repeat an earlier one (equal
     nodes by `node_key`, equal module subtrees, equal recorded calls inside) is not cut
     out again: it and its subtree become twins of that unit (`Unit.twin_of`), except at
     the paths in `apart`."""
@@ -231,7 +233,7 @@ class _Splitter:
         calls: dict[str, list[Call]],
         structures: StructureKeys,
         collapse: bool,
-        inline: frozenset[str],
+        inline: Mapping[str, str],
         call_indices: dict[str, int],
         node_key: NodeKey | None,
         apart: frozenset[str],
@@ -244,7 +246,7 @@ class _Splitter:
         self.inline = inline
         self.call_indices = call_indices
         self.node_key = node_key
-        self.apart = apart | inline
+        self.apart = apart | frozenset(inline)
         self.units: list[Unit] = []
         self.firsts: dict[Any, Unit] = {}  # twin key -> the unit cut for it
         #: a sketch of twin keys (equal keys have equal sketches) -> the first unit cut for
@@ -405,7 +407,7 @@ class _Splitter:
             moved.update(attributes)
             return True
         if path in self.inline:
-            note = f"{relative}: called more than once with different code, so its code is inline"
+            note = f"{relative}: {self.inline[path]}, so its code is inline"
             if note not in unit.notes:
                 unit.notes.append(note)
             return False

@@ -60,6 +60,7 @@ from fxgen.pyexpr import (
     Expr,
     ExprWriter,
     Imports,
+    NoDeviceSource,
     Source,
     binary,
     comment_text,
@@ -128,7 +129,7 @@ def lower(
     root_name = _root_class_name(captured.class_name, class_name)
     module_names.reserve(root_name)
     node_count = sum(1 for _ in captured.graph.nodes)
-    inline: frozenset[str] = frozenset()
+    inline: dict[str, str] = {}  # path -> why its calls stay inline
     apart: frozenset[str] = frozenset()
     node_key = functools.partial(_node_key, captured.constants)
     while True:
@@ -147,7 +148,9 @@ def lower(
             )
             break
         except _DifferentCalls as exc:  # one module, two calls, two codes: write its calls inline
-            inline |= {exc.path}
+            inline[exc.path] = "called more than once with different code"
+        except _NoDevice as exc:  # its caller reads the device from a tensor of its own
+            inline[exc.path] = "it has no tensor to read the device from"
         except _TwinApart as exc:  # a twin would be lowered with other imported names
             apart |= {exc.path}
     imports = attempt_imports
@@ -271,6 +274,14 @@ def _saved_state(root: nn.Module) -> dict[str, torch.Tensor]:
     }
 
 
+def _capture_device(captured: Captured) -> torch.device | None:
+    """The device capture ran on: its first tensor input's, else its model's first weight's."""
+    for node in captured.graph.find_nodes(op="placeholder"):
+        if isinstance(node.meta.get("val"), torch.Tensor):
+            return node.meta["val"].device
+    return _first_tensor_device(captured.root)
+
+
 def _first_tensor_input(params: list[Param]) -> str:
     """`x.device` for the first tensor input, else "cpu"."""
     for param in params:
@@ -291,6 +302,10 @@ class _DifferentCalls(_SplitAgain):
 
 
 class _TwinApart(_SplitAgain):
+    pass
+
+
+class _NoDevice(_SplitAgain):
     pass
 
 
@@ -333,7 +348,10 @@ def _lower_units(
             inputs = example_inputs if not unit.path else None
             lowering = _ClassLowering(captured, unit, imports, style, inputs, _descendants(unit.path, class_of, paths))
             avoided = _local_names(imports)
-            cls = reuse.lowered(_reuse_key(lowering) if unit.path else None, lambda: lowering.lower(*writing)[0])
+            try:
+                cls = reuse.lowered(_reuse_key(lowering) if unit.path else None, lambda: lowering.lower(*writing)[0])
+            except NoDeviceSource:
+                raise _NoDevice(unit.path) from None
             imported = _local_names(imports)
             tree = lowering.tree
             lowered[id(unit)] = cls, avoided
@@ -820,16 +838,19 @@ class _ClassLowering:
     def state_keys(self) -> set[str]:
         return set(self.module.state_dict())
 
-    def device_source(self, placeholders: list[fx.Node]) -> tuple[torch.device, Expr] | None:
+    def device_source(self, placeholders: list[fx.Node]) -> tuple[torch.device, Expr | None] | None:
         """Capture bakes the inputs' device into calls (`device="cpu"`); the class writes it
-        as its first tensor input's device instead, so the file runs on any device."""
+        as its first tensor input's device instead, so the file runs on any device. A class
+        below the root with neither tensor inputs nor weights cannot (None for the
+        expression: its calls are then written inline, in a class that can)."""
         for node in placeholders:
             value = node.meta.get("val")
             if isinstance(value, torch.Tensor):
                 return value.device, Expr(f"{self.known.of[node].text}.device")
         for name, tensor in list(self.module.named_parameters()) + list(self.module.named_buffers()):
             return tensor.device, Expr(f"{self.tree.member(name)}.device")  # no tensor input: its weights'
-        return None
+        device = _capture_device(self.captured) if self.unit.path else None
+        return None if device is None else (device, None)
 
     def training_source(self, node: fx.Node, target: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """A dropout's or batch norm's baked training flag, as the mode of the module it is in."""

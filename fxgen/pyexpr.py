@@ -30,6 +30,7 @@ __all__ = [
     "Source",
     "Imports",
     "ExprWriter",
+    "NoDeviceSource",
     "string_literal",
     "float_literal",
     "comment_text",
@@ -382,6 +383,10 @@ def _reachable(module: str, qualname: str, obj: Any) -> bool:
     return value is obj
 
 
+class NoDeviceSource(Exception):
+    """Code would write the device capture ran on, with no tensor to read it from."""
+
+
 class ExprWriter:
     """Writes Python values as source expressions, collecting the imports they need.
 
@@ -400,8 +405,9 @@ class ExprWriter:
         self.value_of = value_of
         self.reserved = reserved
         self.describe = describe  # names the node being written, for error messages
-        #: (device, expression): write that device as the expression (`x.device`)
-        self.device: tuple[torch.device, Expr] | None = None
+        #: (device, expression): write that device as the expression (`x.device`); with
+        #: None for the expression, writing it raises `NoDeviceSource`
+        self.device: tuple[torch.device, Expr | None] | None = None
 
     # -- names --------------------------------------------------------------------
 
@@ -488,6 +494,8 @@ class ExprWriter:
             return Expr(self._torch_constant(value, str(value)))
         if isinstance(value, torch.device):
             if self.device is not None and value == self.device[0]:
+                if self.device[1] is None:
+                    raise NoDeviceSource(self.describe())
                 return self.device[1]
             self.imports.add_module("torch")
             return Expr(f"torch.device({string_literal(str(value))})")

@@ -161,6 +161,32 @@ def test_baked_devices_and_training_flags_follow_the_model(tmp_path):
     assert on_meta.device.type == "meta"
 
 
+class Positions(nn.Module):  # no tensor input, no weights: called with a shape and a device
+    def forward(self, shape, device):
+        return torch.arange(shape[-1], dtype=torch.float32, device=device)
+
+
+class WithPositions(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.pos = Positions()
+
+    def forward(self, x):
+        return x + self.pos(x.shape, x.device)
+
+
+def test_a_module_with_no_tensor_to_read_the_device_from_is_written_inline(tmp_path):
+    # torch.export records the device the module made its tensor on; `Positions` could
+    # only write it as the capture's own device, so its caller writes its code instead
+    x = torch.randn(2, 4)
+    result, loaded = export_and_load(WithPositions(), tmp_path, (x,), capture="export")
+    text = result.code_path.read_text()
+    assert 'torch.device("cpu")' not in text and "class Positions" not in text, text
+    assert "# pos: it has no tensor to read the device from, so its code is inline" in text, text
+    assert "torch.arange(4, dtype=torch.float32, device=x.device)" in text, text
+    assert loaded.to("meta")(x.to("meta")).device.type == "meta"
+
+
 def test_aten_calls_are_raised_to_the_public_api():
     torch.manual_seed(0)
     model, inputs = ZOO["transformer_block"]()
