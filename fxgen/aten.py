@@ -327,6 +327,25 @@ def _max_pool2d_with_indices(call: Call) -> Expr | None:
     return Expr(f"{call.writer.qualified(F.max_pool2d)}({', '.join(pos + kws + ['return_indices=True'])})")
 
 
+#: `grid_sampler`'s numbered modes as `F.grid_sample` names them (it numbers them so)
+_GRID_MODES = {0: "bilinear", 1: "nearest", 2: "bicubic"}
+_GRID_PADDINGS = {0: "zeros", 1: "border", 2: "reflection"}
+
+
+def _grid_sample(call: Call) -> Expr | None:
+    """`F.grid_sample(input, grid, mode=..., padding_mode=..., align_corners=...)`."""
+    mode, padding = _GRID_MODES.get(call["interpolation_mode"]), _GRID_PADDINGS.get(call["padding_mode"])
+    if mode is None or padding is None or type(call["align_corners"]) is not bool:
+        return None
+    parts = [call.source("input").text, call.source("grid").text]
+    if mode != "bilinear":
+        parts.append(f"mode={call.writer.value(mode).text}")
+    if padding != "zeros":
+        parts.append(f"padding_mode={call.writer.value(padding).text}")
+    parts.append(f"align_corners={call.source('align_corners').text}")  # F warns where it is left out
+    return Expr(f"{call.writer.qualified(F.grid_sample)}({', '.join(parts)})")
+
+
 def _batch_norm(call: Call) -> Expr | None:
     names = ("input", "running_mean", "running_var", "weight", "bias")
     parts = [call.source(n).text for n in names]
@@ -359,6 +378,7 @@ for _symbol, _ops, _when, _sample in _BINARY:
     register(_ops, first(operator_(_symbol, when=_when or (lambda c: True)), _fallback), _sample)
 register(aten.pow.Tensor_Scalar, operator_("**", right="exponent"), "pow")
 register(aten.pow.Tensor_Tensor, operator_("**", right="exponent"), "pow")
+register(aten.pow.Scalar, operator_("**", right="exponent"), "pow")
 register([aten.rsub.Scalar, aten.rsub.Tensor], operator_("-", left="other", right="self", when=_alpha_is_one), "rsub")
 register([aten.div.Tensor_mode, aten.div.Scalar_mode], function(torch.div, "self", "other", keywords=("rounding_mode",)), "div")
 for _op, _function in [
@@ -424,11 +444,14 @@ for _op, _mode in [
     (aten.upsample_bicubic2d.vec, "bicubic"), (aten.upsample_trilinear3d.vec, "trilinear"),
 ]:
     register(_op, _interpolate(_mode), "nn.functional.interpolate")
+register(aten.max_pool1d.default, function(F.max_pool1d, "self", keywords=("kernel_size", "stride", "padding", "dilation", "ceil_mode")), "nn.functional.max_pool1d")
 register(aten.max_pool2d.default, function(F.max_pool2d, "self", keywords=("kernel_size", "stride", "padding", "dilation", "ceil_mode")), "nn.functional.max_pool2d")
 register(aten.avg_pool2d.default, function(F.avg_pool2d, "self", keywords=("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")), "nn.functional.avg_pool2d")
 register(aten.adaptive_avg_pool2d.default, function(F.adaptive_avg_pool2d, "self", keywords=("output_size",)), "nn.functional.adaptive_avg_pool2d")
 register(aten.hardtanh.default, function(F.hardtanh, "self", keywords=("min_val", "max_val")), "nn.functional.hardtanh")
 register(aten.leaky_relu.default, function(F.leaky_relu, "self", keywords=("negative_slope",)), "nn.functional.leaky_relu")
+register(aten.glu.default, function(F.glu, "self", keywords=("dim",)), "nn.functional.glu")
+register(aten.grid_sampler.default, _grid_sample, "nn.functional.grid_sample")
 
 # views and shapes
 register(aten.view.default, method("view", star="size"), "view")
@@ -571,6 +594,31 @@ register(aten.all.default, method("all"), "all")
 register(aten.argmin.default, method("argmin", keywords=("dim", "keepdim")), "argmin")
 register(aten.narrow.default, method("narrow", "dim", "start", "length"), "narrow")
 register(aten.scatter.src, function(torch.scatter, "self", "dim", "index", "src"), "scatter")
+register(aten.scatter.value, function(torch.scatter, "self", "dim", "index", "value"), "scatter")
+register(aten.index_add.default, method("index_add", "dim", "index", "source", keywords=("alpha",)), "index_add")
+register(aten.masked_scatter.default, method("masked_scatter", "mask", "source"), "masked_scatter")
+register(aten.reshape_as.default, method("reshape_as", "other"), "reshape_as")
+register(aten.tile.default, method("tile", "dims"), "tile")
+register(aten.item.default, method("item"), "item")
+register(aten.argsort.default, method("argsort", keywords=("dim", "descending")), "argsort")
+register(aten.argsort.stable, function(torch.argsort, "self", keywords=("stable", "dim", "descending")), "argsort")
+register(aten.var.dim, method("var", "dim", keywords=("unbiased", "keepdim")), "var")
+register(aten.var.correction, method("var", keywords=("dim", "correction", "keepdim")), "var")
+register(aten.bucketize.Tensor, function(torch.bucketize, "self", "boundaries", keywords=("out_int32", "right")), "bucketize")
+register(aten.where.Scalar, function(torch.where, "condition", "self", "other"), "where")
+register(aten.polar.default, function(torch.polar, "abs", "angle"), "polar")
+register(aten.view_as_real.default, function(torch.view_as_real, "self"), "view_as_real")
+register(aten.eye.default, function(torch.eye, "n", keywords=("dtype", "layout", "device", "pin_memory")), "eye")
+register(aten.eye.m, function(torch.eye, "n", "m", keywords=("dtype", "layout", "device", "pin_memory")), "eye")
+register(aten.scalar_tensor.default, function(torch.scalar_tensor, "s", keywords=("dtype", "layout", "device", "pin_memory")), "scalar_tensor")
+register(aten.squeeze.default, method("squeeze"), "squeeze")
+register(aten.max.default, method("max"), "max")
+register(aten.min.default, method("min"), "min")
+register(aten.all.dim, method("all", "dim", keywords=("keepdim",)), "all")
+register(aten.any.dim, method("any", "dim", keywords=("keepdim",)), "any")
+register(aten.concat.default, function(torch.concat, "tensors", keywords=("dim",)), "cat")
+register(aten.unfold.default, method("unfold", "dimension", "size", "step"), "unfold")
+register(aten.linspace.default, function(torch.linspace, "start", "end", "steps", keywords=("dtype", "layout", "device", "pin_memory")), "linspace")
 register(aten.nonzero.default, method("nonzero"), "nonzero")
 register(aten.erfinv.default, function(torch.erfinv, "self"), "erfinv")
 register(aten.linalg_vector_norm.default, function(torch.linalg.vector_norm, "self", keywords=("ord", "dim", "keepdim", "dtype")), "linalg.vector_norm")
@@ -581,11 +629,13 @@ for _name, _positional in [
     ("copy_", ("src",)), ("fill_", ("value",)), ("masked_fill_", ("mask", "value")), ("zero_", ()),
     ("relu_", ()), ("sigmoid_", ()), ("tanh_", ()), ("clamp_", ()), ("neg_", ()), ("exp_", ()),
     ("detach_", ()), ("masked_scatter_", ("mask", "source")), ("index_fill_", ("dim", "index", "value")),
+    ("scatter_", ("dim", "index", "value")), ("scatter_", ("dim", "index", "src")), ("floor_divide_", ("other",)),
 ]:
     for _overload in getattr(aten, _name).overloads():
         _op = getattr(getattr(aten, _name), _overload)
         _names = [a.name for a in _op._schema.arguments]
-        if str(_op._schema.arguments[0].type) != "Tensor" or not set(_positional) <= set(_names):
-            continue  # overloads on lists (`add_.t`) or with other arguments are not this method
         _keywords = ("alpha", "non_blocking", "min", "max", "rounding_mode")
+        _required = {a.name for a in _op._schema.arguments[1:] if not a.has_default_value()}
+        if str(_op._schema.arguments[0].type) != "Tensor" or not set(_positional) <= set(_names) or _required - {*_positional, *_keywords}:
+            continue  # overloads on lists (`add_.t`) or with other arguments (`reduce=`) are not this method
         register(_op, method(_name, *_positional, keywords=_keywords), _name.rstrip("_"))

@@ -165,6 +165,15 @@ for _op, _samples in {
     aten.masked_scatter_.default: [_direct(aten.masked_scatter_.default, _x(), _x() > 0, torch.randn(12))],
     aten.index_fill_.int_Scalar: [_direct(aten.index_fill_.int_Scalar, _x(), 1, torch.tensor([0, 2]), -1.0)],
     aten.index_fill_.int_Tensor: [_direct(aten.index_fill_.int_Tensor, _x(), 0, torch.tensor([1]), torch.tensor(3.0))],
+    aten.pow.Scalar: [_direct(aten.pow.Scalar, 2.0, _x()), _direct(aten.pow.Scalar, -3, torch.tensor([0, 1, 2, 3]))],
+    aten.scatter.value: [_direct(aten.scatter.value, _x(), 1, torch.tensor([[0, 1], [2, 3], [1, 0]]), 1.5)],
+    aten.scatter_.value: [_direct(aten.scatter_.value, _x(), 0, torch.tensor([[0, 1, 2, 0]]), -2.0)],
+    aten.scatter_.src: [_direct(aten.scatter_.src, _x(), 1, torch.tensor([[3], [0], [1]]), _x())],
+    aten.concat.default: [_direct(aten.concat.default, [_x(), _x()], 1)],
+    aten.floor_divide_.Tensor: [_direct(aten.floor_divide_.Tensor, _x(), _x())],
+    aten.floor_divide_.Scalar: [_direct(aten.floor_divide_.Scalar, _ints(), 4)],
+    aten.view_as_real.default: [_direct(aten.view_as_real.default, torch.randn(3, dtype=torch.complex64))],
+    aten.where.Scalar: [_direct(aten.where.Scalar, torch.tensor([True, False, True]), 1.5, -2)],
 }.items():
     EXTRA_SAMPLES.setdefault(_op, []).extend(_samples)
 
@@ -247,6 +256,7 @@ def _calls_from_opinfo(name: str) -> list[tuple[Any, tuple, dict]]:
 #: concrete calls of overloads that tracing concrete tensors folds away (sizes are ints)
 DIRECT_CALLS: dict[Any, list[tuple[tuple, dict]]] = {
     aten.sym_size.int: [((torch.randn(2, 5, 3), 1), {}), ((torch.randn(4), -1), {})],
+    aten.item.default: [((torch.tensor(2.5),), {}), ((torch.tensor([7]),), {})],
 }
 
 
