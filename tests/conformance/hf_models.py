@@ -157,6 +157,14 @@ FAMILIES: dict[str, tuple[str, str, dict[str, Any], Callable[[], dict[str, torch
                num_attention_heads=4, intermediate_size=64, conv_dim=(16, 16), conv_stride=(5, 4), conv_kernel=(10, 8),
                num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=4, **EAGER),
                lambda: {"input_values": torch.randn(2, 400)}),
+    # complex rotary embeddings (`torch.polar`, `view_as_real`), top-k routing by `scatter_`
+    "Llama4": ("Llama4TextModel", "Llama4TextConfig", dict(DECODER, head_dim=8, num_local_experts=4,
+               num_experts_per_tok=1, intermediate_size_mlp=64, no_rope_layers=[1, 0], interleave_moe_layer_step=1,
+               attention_chunk_size=64), ids_padded),
+    "DeepSeek-V2": ("DeepseekV2Model", "DeepseekV2Config", dict(DECODER, num_key_value_heads=4, n_routed_experts=4,
+                    num_experts_per_tok=2, moe_intermediate_size=16, kv_lora_rank=16, q_lora_rank=16,
+                    qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=8, first_k_dense_replace=1,
+                    n_shared_experts=1), ids_padded),
 }
 
 
