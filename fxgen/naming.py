@@ -201,8 +201,8 @@ def plan_names(
     3. Residual: a tensor read twice, first as the primary input of a statement that starts
        a chain and then by a `+`/`-` or a module call, is kept as `identity = x` before the
        chain, so that the chain carries on as `x`.
-    4. A name whose value is no longer needed is given again to a new value with the same
-       hint (`identity = x` in each residual block); rebinding frees the old value.
+    4. A name whose value is no longer needed (an input's too) is given again to a new value
+       with the same hint (`identity = x` in each residual block); rebinding frees the old value.
     5. Any other tensor the function computed is released with `del` right after its last
        reader, unless the next statement rebinds its name or is the return.
     """
@@ -252,7 +252,7 @@ def plan_names(
     released = tensors.difference(params, attributes)
     final = len(drafts) - 2  # the return releases what its function holds
     holder = {name: value for value, name in params.items()}  # name -> value it holds now
-    handed: dict[str, list[str]] = {}  # hint -> names given for it so far
+    handed: dict[str, list[str]] = {name: [name] for name in params.values()}  # hint -> names given for it so far
     before: list[str] = []  # the names the draft before binds
     for i, draft in enumerate(drafts):
         here = []

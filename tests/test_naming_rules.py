@@ -69,6 +69,19 @@ def test_arithmetic_on_sizes_is_written_where_its_line_uses_it(tmp_path):
     assert "mul" not in text and "floordiv" not in text and "sqrt =" not in text, text
 
 
+class Renamed(nn.Module):
+    def forward(self, x):
+        y = x.relu() * 2
+        x = y + 1
+        return x.sum(-1)
+
+
+def test_an_input_whose_value_is_no_longer_needed_gives_its_name_again():
+    for capture in ("fx", "export"):
+        text = forward_of(fxgen.render(Renamed(), example_inputs=(torch.randn(2, 4),), capture=capture), "Renamed")
+        assert "x = y + 1" in text and "x_1" not in text, text
+
+
 class MultiLine(nn.Module):
     def forward(self, x, mask):
         scores = torch.softmax(

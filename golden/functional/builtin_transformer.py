@@ -112,66 +112,66 @@ def forward(state, x: torch.Tensor):
     select = select.view(2, 2, 5, 8)
     select_1 = select_1.view(2, 2, 5, 8)
     scaled_dot_product_attention = scaled_dot_product_attention.view(2, 2, 5, 8)
-    x_1 = F.scaled_dot_product_attention(select, select_1, scaled_dot_product_attention)
+    x = F.scaled_dot_product_attention(select, select_1, scaled_dot_product_attention)
     del select, select_1, scaled_dot_product_attention
-    x_1 = x_1.permute(2, 0, 1, 3)
-    x_1 = x_1.reshape(10, 16)
-    x_1 = F.linear(
-        x_1,
+    x = x.permute(2, 0, 1, 3)
+    x = x.reshape(10, 16)
+    x = F.linear(
+        x,
         state["encoder.layers.1.self_attn.out_proj.weight"],
         state["encoder.layers.1.self_attn.out_proj.bias"],
     )
-    x_1 = x_1.view(5, 2, 16)
-    x_1 = x_1.transpose(1, 0)
-    x_1 = F.dropout(x_1, p=0.0, training=False)
-    x_1 = identity + x_1
-    identity = x_1
+    x = x.view(5, 2, 16)
+    x = x.transpose(1, 0)
+    x = F.dropout(x, p=0.0, training=False)
+    x = identity + x
+    identity = x
     # tests.zoo:137  x = self.encoder(x)
-    x_1 = F.layer_norm(
-        x_1,
+    x = F.layer_norm(
+        x,
         [16],
         state["encoder.layers.1.norm2.weight"],
         state["encoder.layers.1.norm2.bias"],
     )
-    x_1 = F.linear(
-        x_1,
+    x = F.linear(
+        x,
         state["encoder.layers.1.linear1.weight"],
         state["encoder.layers.1.linear1.bias"],
     )
-    x_1 = torch.relu(x_1)
-    x_1 = F.dropout(x_1, p=0.0, training=False)
-    x_1 = F.linear(
-        x_1,
+    x = torch.relu(x)
+    x = F.dropout(x, p=0.0, training=False)
+    x = F.linear(
+        x,
         state["encoder.layers.1.linear2.weight"],
         state["encoder.layers.1.linear2.bias"],
     )
-    x_1 = F.dropout(x_1, p=0.0, training=False)
-    x_1 = identity + x_1
+    x = F.dropout(x, p=0.0, training=False)
+    x = identity + x
     del identity
     # tests.zoo:138  out, weights = self.attn(x, x, x, need_weights=True)
-    x_1 = x_1.transpose(1, 0)
-    x_1 = F.linear(x_1, state["attn.in_proj_weight"])
-    x_1 = x_1.unflatten(-1, [3, 16])
-    x_1 = x_1.unsqueeze(0)
-    x_1 = x_1.transpose(0, -2)
-    x_1 = x_1.squeeze(-2)
-    x_1 = x_1.contiguous()
-    select = x_1[0]
-    select_1 = x_1[1]
-    x_1 = x_1[2]
+    x = x.transpose(1, 0)
+    x = F.linear(x, state["attn.in_proj_weight"])
+    x = x.unflatten(-1, [3, 16])
+    x = x.unsqueeze(0)
+    x = x.transpose(0, -2)
+    x = x.squeeze(-2)
+    x = x.contiguous()
+    select = x[0]
+    select_1 = x[1]
+    x = x[2]
     select = select.view(5, 8, 4)
     select = select.transpose(0, 1)
     select_1 = select_1.view(5, 8, 4)
     select_1 = select_1.transpose(0, 1)
-    x_1 = x_1.view(5, 8, 4)
-    x_1 = x_1.transpose(0, 1)
+    x = x.view(5, 8, 4)
+    x = x.transpose(0, 1)
     select = select * 0.5
     select_1 = select_1.transpose(-2, -1)
     bmm = torch.bmm(select, select_1)
     del select, select_1
     bmm = torch.softmax(bmm, dim=-1)
-    bmm_1 = torch.bmm(bmm, x_1)
-    del x_1
+    bmm_1 = torch.bmm(bmm, x)
+    del x
     bmm_1 = bmm_1.transpose(0, 1)
     bmm_1 = bmm_1.reshape(10, 16)
     bmm_1 = F.linear(bmm_1, state["attn.out_proj.weight"])
