@@ -199,8 +199,8 @@ def plan_names(
        the last user's name along it; where the user renames the value
        (`attn = scores.softmax(-1)`), a new chain starts at the first statement of that line.
     3. Residual: a tensor read twice, first as the primary input of a statement that starts
-       a chain and then by a `+`/`-` or a module call, is kept as `identity = x` before the
-       chain, so that the chain carries on as `x`.
+       a chain and then by a `+`/`-` or a module call whose result is added back, is kept
+       as `identity = x` before the chain, so that the chain carries on as `x`.
     4. A name whose value is no longer needed (an input's too) is given again to a new value
        with the same hint (`identity = x` in each residual block); rebinding frees the old value.
     5. Any other tensor the function computed is released with `del` right after its last
@@ -321,6 +321,12 @@ def _data_reads(draft: Draft, reads: list[int]) -> list[int]:
     return [t for t in reads if every.count(str(t)) > metadata.count(str(t))]
 
 
+def _adds(draft: Draft) -> bool:
+    """Whether the draft adds or subtracts (`out + x`, `out.add_(x)`: the end of a skip
+    connection)."""
+    return draft.chain in ("merge", "unary") and draft.hints[0] in ("add", "sub")
+
+
 def _residual_aliases(
     drafts: list[Draft], reads: list[list[int]], tensors: set[int]
 ) -> tuple[list[Draft], list[list[int]], set[int]]:
@@ -348,7 +354,10 @@ def _residual_aliases(
             and len(readers.get(bound, [])) == 1
             and _data_reads(drafts[readers[bound][0]], reads[readers[bound][0]])[:1] == [bound]
         )
-        merges_back = second.chain == "module" or (second.chain == "merge" and second.hints[0] in ("add", "sub"))
+        # `out + x`, or `out + self.downsample(x)`: the skip path's module feeds a sum (not
+        # `gate * self.up_proj(x)`, where `x` feeds two branches alike)
+        then = readers.get(second.single, []) if second.chain == "module" and second.single is not None else []
+        merges_back = _adds(second) or (len(then) == 1 and _adds(drafts[then[0]]))
         if not (starts_chain and merges_back) or where[0] in aliases:
             continue
         alias = UNUSED - 1 - len(aliases)

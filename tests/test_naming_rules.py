@@ -193,3 +193,20 @@ def test_a_hostile_stack_trace_cannot_leave_its_comment():
     calls = [ast.unparse(n) for n in ast.walk(tree) if isinstance(n, ast.Call)]
     assert not any("system" in c for c in calls)
     assert "\r" not in text and "\u2028" not in text and "\x00" not in text
+
+
+class GatedMLP(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate, self.up, self.down = nn.Linear(4, 8), nn.Linear(4, 8), nn.Linear(8, 4)
+
+    def forward(self, x):
+        return self.down(torch.nn.functional.silu(self.gate(x)) * self.up(x))
+
+
+def test_an_input_read_by_two_branches_alike_is_no_residual():
+    # `identity = x` is for a skip path that is added back (`out + self.downsample(x)`),
+    # not for the second branch of a gated MLP
+    for capture in ("fx", "export"):
+        text = forward_of(fxgen.render(GatedMLP(), example_inputs=(torch.randn(2, 4),), capture=capture), "GatedMLP")
+        assert "identity" not in text and "self.up(x)" in text, text

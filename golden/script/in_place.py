@@ -15,17 +15,16 @@ class InPlace(torch.nn.Module):
 
     def forward(self, x: torch.Tensor):
         y = self.fc(x)
-        y_1 = y
         # tests.zoo:265  y.mul_(2).add_(1)
-        y = y.mul_(2)
-        y.add_(1)
-        del y
-        y_1 = self.relu(y_1)
+        mul = y.mul_(2)
+        mul.add_(1)
+        del mul
+        y = self.relu(y)
         # tests.zoo:267  z = F.relu(y - 1, inplace=True)
-        z = y_1 - 1
+        z = y - 1
         z = F.relu(z, inplace=True)
         torch.sigmoid_(z)
-        return y_1, z
+        return y, z
 
 
 def load(path=None, map_location="cpu"):
