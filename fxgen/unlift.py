@@ -196,6 +196,9 @@ def _build(graph: fx.Graph, spec: pytree.TreeSpec, leaves: Any, outputs: str) ->
         return children
     if kind is dict:
         return dict(zip(spec.context, children))
+    if kind is collections.OrderedDict:
+        items = dict(zip(spec.context, children))
+        return items if outputs == "dict" else graph.call_function(collections.OrderedDict, (items,))
     if kind is type(None):
         return None
     if kind is collections.namedtuple:  # pytree keeps the named tuple's class as context

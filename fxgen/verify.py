@@ -13,6 +13,7 @@ else while traced), and the error says that instead of blaming the file.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import math
@@ -20,6 +21,7 @@ import os
 from typing import Any, Callable, Iterator
 
 import torch
+from torch.fx.immutable_collections import immutable_dict, immutable_list
 from torch.utils import _pytree as pytree
 
 from fxgen.capture import normalize_inputs, put_back
@@ -82,6 +84,12 @@ def verify_file(
             "depends on Python state that changes between calls. Make it deterministic, or "
             "pass verify=False to write it without comparing."
         )
+    if capture == "fx" and first_difference(_as_traced(expected), actual, tolerance=tolerance) is None:
+        raise VerificationError(
+            f"the generated file {name} returns the original's values, but {diff}: torch.fx records the "
+            "OrderedDict the model returns as a plain dict. Capture it with torch.export "
+            "(capture='export'), which keeps it, or return a dict."
+        )
     if _reproduces_capture(actual, replay, original, args, kwargs, tolerance):
         tracer = "torch.export" if capture == "export" else "torch.fx"
         raise VerificationError(
@@ -114,7 +122,20 @@ def _reproduces_capture(
         captured = _run_original(original, args, kwargs, run=replay())
     except Exception:  # a capture that cannot run again tells nothing
         return False
-    return first_difference(captured, actual, tolerance=tolerance) is None
+    return first_difference(_as_traced(captured), actual, tolerance=tolerance) is None
+
+
+def _as_traced(value: Any) -> Any:
+    """`value` with the containers torch.fx records as plain ones made plain: its own
+    immutable dict and list, and an `OrderedDict` the traced code built."""
+    kind = type(value)
+    if kind in (dict, immutable_dict, collections.OrderedDict):
+        return {k: _as_traced(v) for k, v in value.items()}
+    if kind in (list, immutable_list):
+        return [_as_traced(v) for v in value]
+    if kind is tuple:
+        return tuple(_as_traced(v) for v in value)
+    return value
 
 
 @contextlib.contextmanager

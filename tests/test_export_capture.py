@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import collections
 import dataclasses
 from typing import NamedTuple
 
@@ -290,3 +291,23 @@ def test_assignments_into_part_of_a_tensor_read_as_written(tmp_path):
         assert line in text, line
     assert "fill_(" in text and "index_put_(" in text, text
     assert text.count("= self.lifted_tensor_") == 1, text  # only the index tensor is no number
+
+
+class Segmentation(nn.Module):  # torchvision's segmentation models return an OrderedDict
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 2, 1)
+
+    def forward(self, x):
+        result = collections.OrderedDict()
+        result["out"] = self.conv(x)
+        return result
+
+
+def test_an_ordered_dict_output_is_kept_by_export_and_named_by_fx(tmp_path):
+    x = torch.randn(2, 3, 4, 4)
+    result, loaded = export_and_load(Segmentation(), tmp_path, (x,), capture="export")
+    assert 'return OrderedDict({"out": x})' in result.code_path.read_text()
+    assert type(loaded(x)) is collections.OrderedDict
+    with pytest.raises(fxgen.VerificationError, match=r"torch.fx records the OrderedDict .*capture='export'"):
+        fxgen.export(Segmentation(), tmp_path / "fx.py", example_inputs=(x,))
