@@ -190,6 +190,14 @@ class StructureKeys:
 _TIED = object()  # a subtree without a key
 
 
+def _reached(root: nn.Module, path: str) -> nn.Module | None:
+    """The registered submodule at `path`, or None."""
+    module: nn.Module | None = root
+    for part in path.split("."):
+        module = module._modules.get(part) if module is not None else None
+    return module
+
+
 def _tensor_key(tensor: torch.Tensor | None) -> Any:
     if tensor is None:
         return None
@@ -245,8 +253,13 @@ class _Builder:
         self.seen_tensors: dict[int, str] = {}  # id -> qualified name of first occurrence
         self.keepalive: list[Any] = []  # ids above stay unique while we hold these
         self.constructor_texts: dict[Any, str] = {}  # constructor key -> its call's source
+        self.class_objects: dict[int, str] = {}  # id of a module some path makes a generated class -> that class
 
     def visit_root(self, root: nn.Module) -> None:
+        for path, name in self.classes.items():  # a module shared under several paths is its class at each
+            module = _reached(root, path)
+            if module is not None:
+                self.class_objects.setdefault(id(module), name)
         self.seen_modules[id(root)] = ""
         self.fill(root, "")
         self.tree.init.extend(self.late)
@@ -255,7 +268,7 @@ class _Builder:
         self.training_fixups(root)
 
     def kind(self, module: nn.Module, path: str) -> str:
-        if path in self.classes:
+        if path in self.classes or id(module) in self.class_objects:
             return "class"
         return module_kind(module, self.cache, self.numbered_modules_are_lists)
 
@@ -280,7 +293,7 @@ class _Builder:
             self.fill(module, path)
             self.tree.kinds[path] = "class"
             self.quiet -= 1
-            return f"{self.classes[path]}()"
+            return f"{self.classes.get(path) or self.class_objects[id(module)]}()"
         if kind == "leaf":
             return self.leaf(module, path)
         if kind in ("sequential", "list", "dict"):

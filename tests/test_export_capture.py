@@ -311,3 +311,44 @@ def test_an_ordered_dict_output_is_kept_by_export_and_named_by_fx(tmp_path):
     assert type(loaded(x)) is collections.OrderedDict
     with pytest.raises(fxgen.VerificationError, match=r"torch.fx records the OrderedDict .*capture='export'"):
         fxgen.export(Segmentation(), tmp_path / "fx.py", example_inputs=(x,))
+
+
+class SharedPos(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.proj(x) + x
+
+
+class SharesPos(nn.Module):
+    def __init__(self, pos):
+        super().__init__()
+        self.pos = pos  # the root's own module
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(self.pos(x))
+
+
+class SharedByBlocks(nn.Module):  # timm's CoaT shares its position encoders so
+    def __init__(self):
+        super().__init__()
+        self.pos = SharedPos()
+        self.blocks = nn.ModuleList([SharesPos(self.pos), SharesPos(self.pos)])
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+def test_a_module_shared_under_a_path_it_is_never_called_by_is_its_class_there_too(tmp_path):
+    # torch.export records the calls under blocks.0.pos only; `self.pos` must still be a
+    # `SharedPos()`, not an empty module that the ties then put into every block
+    x = torch.randn(2, 4)
+    result, loaded = export_and_load(SharedByBlocks(), tmp_path, (x,), capture="export")
+    text = result.code_path.read_text()
+    assert "self.pos = SharedPos()" in text and "self.blocks[0].pos = self.pos" in text, text
+    assert loaded.blocks[0].pos is loaded.pos
