@@ -531,6 +531,8 @@ class _Splitter:
         """A built-in leaf that takes one tensor and returns one: a plain module call."""
         if not isinstance(module, SINGLE_TENSOR_MODULES) or not self.cache.is_leaf(module):
             return False
+        if getattr(module, "return_indices", False):  # a max pool returning its indices too
+            return False
         if len(outputs) != 1 or not isinstance(outputs[0].meta.get("val"), torch.Tensor):
             return False
         if recorded is None:

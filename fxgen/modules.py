@@ -60,6 +60,7 @@ SINGLE_TENSOR_MODULES = (
     nn.Softmin, nn.PReLU, nn.Hardtanh, nn.Threshold, nn.Tanhshrink, nn.GLU, nn.LogSigmoid,
     nn.Hardshrink, nn.Softshrink,
     nn.modules.pooling._AvgPoolNd, nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._LPPoolNd,
+    nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd,  # without return_indices
     nn.Upsample, nn.PixelShuffle, nn.PixelUnshuffle, nn.modules.padding._ConstantPadNd,
     nn.modules.padding._ReflectionPadNd, nn.modules.padding._ReplicationPadNd, nn.ZeroPad2d,
     nn.Unfold, nn.Fold, nn.ChannelShuffle,

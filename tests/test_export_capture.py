@@ -352,3 +352,21 @@ def test_a_module_shared_under_a_path_it_is_never_called_by_is_its_class_there_t
     text = result.code_path.read_text()
     assert "self.pos = SharedPos()" in text and "self.blocks[0].pos = self.pos" in text, text
     assert loaded.blocks[0].pos is loaded.pos
+
+
+class Pools(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.pool = nn.MaxPool2d(2)
+        self.with_indices = nn.MaxPool2d(2, return_indices=True)
+
+    def forward(self, x):
+        out, indices = self.with_indices(x)
+        return self.pool(x) + out, indices
+
+
+def test_a_max_pool_is_its_constructor_call_unless_it_returns_indices(tmp_path):
+    result, _ = export_and_load(Pools(), tmp_path, (torch.randn(2, 3, 8, 8),), capture="export")
+    text = result.code_path.read_text()
+    assert "self.pool = torch.nn.MaxPool2d(" in text and "self.pool(x)" in text, text
+    assert "class MaxPool2d" in text  # the one returning indices: its own class, as captured
