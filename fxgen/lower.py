@@ -905,6 +905,8 @@ class _ClassLowering:
         elif target is operator.getitem and len(args) == 2 and not kwargs:
             expr = self.writer.subscript(self.writer.value(args[0]), args[1])
         elif target is builtins.getattr and len(args) == 2 and isinstance(args[1], str) and not kwargs:
+            if not node.users:  # an attribute read nothing uses (`x.ndim` of a message torch.fx baked)
+                return None
             base = self.writer.value(args[0]).receiver()
             expr = Expr(f"{base}.{args[1]}" if is_attr_name(args[1]) else self.writer.call("getattr", args, {}).text)
         elif _rewraps_public_result(target, args, self.public_calls):

@@ -197,3 +197,16 @@ def test_each_call_of_a_block_copies_its_own_constant_and_keeps_its_parameter_na
     loaded = fxgen.load(result.code_path)
     for _ in range(2):
         assert all(torch.equal(a, b) for a, b in zip(loaded(x), model(x)))
+
+
+class Checks(nn.Module):
+    def forward(self, x):
+        torch._assert(x.ndim == 2, f"expected 2D input (got {x.ndim}D input)")
+        return x * 2
+
+
+def test_an_attribute_read_nothing_uses_is_not_written(tmp_path):
+    # the f-string reads `x.ndim` while traced: torch.fx records a read no node uses
+    result = fxgen.export(Checks(), tmp_path / "checks.py", example_inputs=(torch.randn(2, 4),))
+    body = result.code_path.read_text().split("def forward", 1)[1]
+    assert result.verified and "ndim = x.ndim" in body and "\n        x.ndim\n" not in body, body
