@@ -149,6 +149,7 @@ class Prepared:
     capture: str
     approximate: bool  #: compared within `functional.TOLERANCE` (the functional style's attention)
     replay: Callable[[], Callable[..., Any]] | None  #: makes the captured program runnable (`Captured.replay`)
+    plain_outputs: bool = False  #: written with `outputs="dict"`: dicts where the original returns objects
 
 
 def prepare_export(obj: Any, path: str | os.PathLike[str], **options: Any) -> Prepared:
@@ -175,7 +176,7 @@ def _prepare(obj: Any, code_path: Path, options: _Options) -> Prepared:
         approximate = program.functional is not None and program.functional.approximate
         prepared = Prepared(
             code_path, chosen, text, weights, options.example_inputs, program.original, program.node_count,
-            program.capture, approximate, replay,
+            program.capture, approximate, replay, options.outputs == "dict" and program.capture == "export",
         )
         del program  # freed while the collector is paused: the collection that follows has less to walk
     return prepared
@@ -209,7 +210,7 @@ def write_prepared(prepared: Prepared, *, overwrite: bool = False, verify: bool 
             comparison.append(
                 verify_file(
                     pair.staged_code, prepared.original, prepared.example_inputs, style.lowering, tolerance, code_path.name,
-                    replay=prepared.replay, capture=prepared.capture,
+                    replay=prepared.replay, capture=prepared.capture, plain_outputs=prepared.plain_outputs,
                 )
             )
 

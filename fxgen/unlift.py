@@ -17,7 +17,7 @@ import dataclasses
 import inspect
 import operator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import fx, nn
@@ -30,7 +30,7 @@ from fxgen.errors import ExportError
 from fxgen.fxcopy import copy_graph, copy_node
 from fxgen.hierarchy import ALIASES, CONTEXT, ORIGIN, module_stack
 
-__all__ = ["Unlifted", "unlift", "KEYWORD_ONLY"]
+__all__ = ["Unlifted", "unlift", "with_plain_dicts", "KEYWORD_ONLY"]
 
 #: `node.meta` key set on placeholders of keyword inputs
 KEYWORD_ONLY = "fxgen_keyword_only"
@@ -181,14 +181,23 @@ def _restructure_outputs(graph: fx.Graph, ep: ExportedProgram, outputs: str) -> 
             raise ExportError(f"the exported program has a {spec.kind.name} output, which fxgen cannot write")
     out_spec = ep.call_spec.out_spec
     with graph.inserting_before(output):
-        result = _build(graph, out_spec, iter(user), outputs) if out_spec is not None else tuple(user)
+        result = _build(graph.call_function, out_spec, iter(user), outputs) if out_spec is not None else tuple(user)
     output.args = (result,)
 
 
-def _build(graph: fx.Graph, spec: pytree.TreeSpec, leaves: Any, outputs: str) -> Any:
+def with_plain_dicts(value: Any) -> Any:
+    """`value` as a file written with `outputs="dict"` returns it: dataclasses, named
+    tuples and OrderedDicts as plain dicts, the rest as it is."""
+    leaves, spec = pytree.tree_flatten(value)
+    return _build(lambda kind, args, kwargs: kind(*args, **kwargs), spec, iter(leaves), "dict")
+
+
+def _build(make: Callable[..., Any], spec: pytree.TreeSpec, leaves: Any, outputs: str) -> Any:
+    """The output structure `spec` around `leaves`, each object of a class made by
+    `make(cls, args, kwargs)` (a graph's `call_function`, or the call itself)."""
     if spec.is_leaf():
         return next(leaves)
-    children = [_build(graph, child, leaves, outputs) for child in spec.children()]
+    children = [_build(make, child, leaves, outputs) for child in spec.children()]
     kind = spec.type
     if kind is tuple:
         return tuple(children)
@@ -198,24 +207,24 @@ def _build(graph: fx.Graph, spec: pytree.TreeSpec, leaves: Any, outputs: str) ->
         return dict(zip(spec.context, children))
     if kind is collections.OrderedDict:
         items = dict(zip(spec.context, children))
-        return items if outputs == "dict" else graph.call_function(collections.OrderedDict, (items,))
+        return items if outputs == "dict" else make(collections.OrderedDict, (items,), {})
     if kind is type(None):
         return None
     if kind is collections.namedtuple:  # pytree keeps the named tuple's class as context
         cls = spec.context
         fields = dict(zip(cls._fields, children))
-        return fields if outputs == "dict" else graph.call_function(cls, (), fields)
+        return fields if outputs == "dict" else make(cls, (), fields)
     if pytree.is_structseq_class(kind):  # torch.return_types.*: ATen returns plain tuples
         whole = _indexed_whole(children)
-        return graph.call_function(kind, (whole if whole is not None else tuple(children),))
+        return make(kind, (whole if whole is not None else tuple(children),), {})
     keys = _field_names(spec.context)
     if dataclasses.is_dataclass(kind) and keys is not None:
         if outputs == "dict":
             return dict(zip(keys, children))
-        return graph.call_function(kind, (), dict(zip(keys, children)))
+        return make(kind, (), dict(zip(keys, children)))
     raise ExportError(
-        f"the output of type {kind.__qualname__} cannot be written as source; pass "
-        "outputs='dict' or return tuples, lists, dicts or dataclasses"
+        f"the output of type {kind.__qualname__} cannot be written as source; return "
+        "tuples, lists, dicts, named tuples or dataclasses instead"
     )
 
 

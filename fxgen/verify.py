@@ -27,6 +27,7 @@ from torch.utils import _pytree as pytree
 from fxgen.capture import normalize_inputs, put_back
 from fxgen.errors import VerificationError
 from fxgen.loader import import_isolated
+from fxgen.unlift import with_plain_dicts
 
 __all__ = ["verify_file", "run_seeded", "first_difference", "EXACT", "WITHIN_TOLERANCE"]
 
@@ -54,15 +55,23 @@ def verify_file(
     *,
     replay: Callable[[], Callable[..., Any]] | None = None,
     capture: str = "fx",
+    plain_outputs: bool = False,
 ) -> str:
     """Load the file at `path` in isolation and compare it with `original` on the inputs
     (exactly, or within `tolerance` where the file says it is approximate). Returns how
     it compared: EXACT or WITHIN_TOLERANCE. `name` is the file's name in messages (`path`
     may be staged); `replay` makes the captured program runnable (`Captured.replay`),
-    captured by `capture` ("fx" or "export")."""
+    captured by `capture` ("fx" or "export"); with `plain_outputs`, the file was written
+    with `outputs="dict"`."""
     name = name or os.path.basename(path)
     args, kwargs = normalize_inputs(example_inputs)
-    expected = _run_original(original, args, kwargs)
+
+    def outputs_of(run: Any = None) -> Any:
+        """What `run` (by default the original) returns, as the file was asked to return it."""
+        value = _run_original(original, args, kwargs, run=run)
+        return with_plain_dicts(value) if plain_outputs else value
+
+    expected = outputs_of()
     with _fails_as_verification(name):
         module = import_isolated(path)
         if lowering == "functional":
@@ -75,7 +84,7 @@ def verify_file(
         return EXACT
     if tolerance is not None and first_difference(expected, actual, tolerance=tolerance) is None:
         return WITHIN_TOLERANCE
-    unstable = first_difference(expected, _run_original(original, args, kwargs))
+    unstable = first_difference(expected, outputs_of())
     if unstable is not None:
         raise VerificationError(
             f"the generated file {name} differs from the original ({diff}), but so does the "
@@ -90,7 +99,7 @@ def verify_file(
             "OrderedDict the model returns as a plain dict. Capture it with torch.export "
             "(capture='export'), which keeps it, or return a dict."
         )
-    if _reproduces_capture(actual, replay, original, args, kwargs, tolerance):
+    if _reproduces_capture(actual, replay, outputs_of, tolerance):
         tracer = "torch.export" if capture == "export" else "torch.fx"
         raise VerificationError(
             f"the generated file {name} does not reproduce the original ({diff}), but it reproduces "
@@ -109,17 +118,15 @@ def verify_file(
 def _reproduces_capture(
     actual: Any,
     replay: Callable[[], Callable[..., Any]] | None,
-    original: Any,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
+    outputs_of: Callable[[Any], Any],
     tolerance: dict[str, float] | None,
 ) -> bool:
     """Whether the file's outputs (`actual`) are the captured program's, run as the
-    original was."""
+    original was (`outputs_of`)."""
     if replay is None:
         return False
     try:
-        captured = _run_original(original, args, kwargs, run=replay())
+        captured = outputs_of(replay())
     except Exception:  # a capture that cannot run again tells nothing
         return False
     return first_difference(_as_traced(captured), actual, tolerance=tolerance) is None

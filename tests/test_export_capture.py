@@ -370,3 +370,13 @@ def test_a_max_pool_is_its_constructor_call_unless_it_returns_indices(tmp_path):
     text = result.code_path.read_text()
     assert "self.pool = torch.nn.MaxPool2d(" in text and "self.pool(x)" in text, text
     assert "class MaxPool2d" in text  # the one returning indices: its own class, as captured
+
+
+def test_outputs_dict_is_verified_against_the_original_as_dicts(tmp_path):
+    torch.manual_seed(0)
+    model, inputs = Structured(), structured_inputs()
+    result = fxgen.export(model, tmp_path / "plain.py", example_inputs=inputs, capture="export", outputs="dict")
+    assert result.verified and result.comparison == "exact"
+    x = torch.randn(2, 3, 4, 4)
+    segmentation = fxgen.export(Segmentation(), tmp_path / "seg.py", example_inputs=(x,), capture="export", outputs="dict")
+    assert segmentation.verified and 'return {"out": x}' in segmentation.code_path.read_text()
