@@ -116,10 +116,10 @@ def split(
 
     A module called more than once gives one unit per call (same `path`); the caller
     checks that their code is the same and otherwise splits again with that path in
-    `inline` (path -> why its calls stay inline). With `node_key`, a call whose unit would repeat an earlier one (equal
-    nodes by `node_key`, equal module subtrees, equal recorded calls inside) is not cut
-    out again: it and its subtree become twins of that unit (`Unit.twin_of`), except at
-    the paths in `apart`."""
+    `inline` (path -> why its calls stay inline). With `node_key`, a call whose unit
+    would repeat an earlier one (equal nodes by `node_key`, equal module subtrees, equal
+    recorded calls inside) is not cut out again: it and its subtree become twins of that
+    unit (`Unit.twin_of`), except at the paths in `apart`."""
     splitter = _Splitter(root, calls, structures, collapse, inline, _call_indices(graph), node_key, apart)
     splitter.visit(Unit("", root, fx.Graph(), class_name), _Source(list(graph.nodes)), 0)
     splitter.unkeyed.clear()  # its key makers point back at the splitter: a cycle left to the collector

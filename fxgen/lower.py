@@ -1089,15 +1089,15 @@ def _assignment_head(code: str) -> str | None:
     more lines; None where the line assigns nothing outside brackets."""
     depth, cut = 0, None
     try:
-        for token in tokenize.generate_tokens(io.StringIO(code).readline):
-            if token.type != tokenize.OP:
+        for part in tokenize.generate_tokens(io.StringIO(code).readline):
+            if part.type != tokenize.OP:
                 continue
-            if token.string in ("(", "[", "{"):
+            if part.string in ("(", "[", "{"):
                 depth += 1
-            elif token.string in (")", "]", "}"):
+            elif part.string in (")", "]", "}"):
                 depth -= 1
-            elif depth == 0 and token.string in _ASSIGNING:
-                cut = token  # the last: `a = b = f(` has two targets, as the whole statement
+            elif depth == 0 and part.string in _ASSIGNING:
+                cut = part  # the last: `a = b = f(` has two targets, as the whole statement
     except (tokenize.TokenError, SyntaxError):  # the brackets the line leaves open
         pass
     return None if cut is None else f"{code[: cut.start[1]]}{cut.string} 0"
