@@ -323,8 +323,8 @@ def _lower_units(
 
     Class names are chosen last, so that they are stable under small edits: of several
     variants of one class, the one used most keeps the plain name (`Block`), the others
-    are `Block_v2`, ... in order of first use. Until then `__init__` code refers to a
-    class by a token."""
+    are `Block_v2`, ... by how many modules use them (first use breaks ties). Until then
+    `__init__` code refers to a class by a token."""
     class_of: dict[str, str] = {}  # module path -> class token
     paths: list[str] = []  # the keys of class_of, sorted
     code_of: dict[str, tuple[Any, ...]] = {}
