@@ -27,7 +27,7 @@ from fxgen.fxcopy import copy_node, new_node
 from fxgen.modules import SINGLE_TENSOR_MODULES
 from fxgen.reuse import Unkeyable, argument_key, value_key
 from fxgen.source import call_site
-from fxgen.tree import StructureKeys, join_path
+from fxgen.tree import StructureKeys, join_path, submodule
 
 __all__ = ["Unit", "split", "ORIGIN", "module_stack", "submodule"]
 
@@ -623,28 +623,6 @@ def _call_arguments(recorded: Call | None, inputs: list[fx.Node]) -> tuple[tuple
         return by_origin[v.name] if isinstance(v, Origin) else v
 
     return tuple(value(a) for a in recorded.args), {k: value(v) for k, v in recorded.kwargs.items()}
-
-
-def submodule(module: nn.Module, name: str) -> nn.Module | None:
-    """`module.get_submodule(name)`, or None where there is no such submodule (each step
-    looked up once: `get_submodule` asks `hasattr` first, through `Module.__getattr__`)."""
-    if not name:
-        return module
-    for part in name.split("."):
-        child = module._modules.get(part)
-        if child is None or part in module.__dict__ or part in _class_attributes(type(module)):
-            child = getattr(module, part, None)  # what attribute syntax reaches, where it may not be the child
-        if not isinstance(child, nn.Module):
-            return None
-        module = child
-    return module
-
-
-@functools.lru_cache(maxsize=1024)
-def _class_attributes(cls: type) -> frozenset[str]:
-    """The names a class (and its bases) defines, which attribute syntax finds before a
-    registered child (a property named like one)."""
-    return frozenset(dir(cls))
 
 
 def _member_names(module: nn.Module) -> dict[int, str]:

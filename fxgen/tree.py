@@ -11,6 +11,7 @@ or tensor is created once and then aliased; `load()` re-ties tensors, because
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,7 @@ __all__ = [
     "module_kind",
     "tensor_source",
     "join_path",
+    "submodule",
 ]
 
 
@@ -190,12 +192,26 @@ class StructureKeys:
 _TIED = object()  # a subtree without a key
 
 
-def _reached(root: nn.Module, path: str) -> nn.Module | None:
-    """The registered submodule at `path`, or None."""
-    module: nn.Module | None = root
-    for part in path.split("."):
-        module = module._modules.get(part) if module is not None else None
+def submodule(module: nn.Module, name: str) -> nn.Module | None:
+    """`module.get_submodule(name)`, or None where there is no such submodule (each step
+    looked up once: `get_submodule` asks `hasattr` first, through `Module.__getattr__`)."""
+    if not name:
+        return module
+    for part in name.split("."):
+        child = module._modules.get(part)
+        if child is None or part in module.__dict__ or part in _class_attributes(type(module)):
+            child = getattr(module, part, None)  # what attribute syntax reaches, where it may not be the child
+        if not isinstance(child, nn.Module):
+            return None
+        module = child
     return module
+
+
+@functools.lru_cache(maxsize=1024)
+def _class_attributes(cls: type) -> frozenset[str]:
+    """The names a class (and its bases) defines, which attribute syntax finds before a
+    registered child (a property named like one)."""
+    return frozenset(dir(cls))
 
 
 def _tensor_key(tensor: torch.Tensor | None) -> Any:
@@ -257,7 +273,7 @@ class _Builder:
 
     def visit_root(self, root: nn.Module) -> None:
         for path, name in self.classes.items():  # a module shared under several paths is its class at each
-            module = _reached(root, path)
+            module = submodule(root, path)
             if module is not None:
                 self.class_objects.setdefault(id(module), name)
         self.seen_modules[id(root)] = ""
