@@ -34,6 +34,7 @@ from fxgen.naming import (
     Draft,
     Namespace,
     is_attr_name,
+    is_token,
     plan_names,
     read_targets,
     sanitize,
@@ -602,6 +603,7 @@ class _ClassLowering:
         self.unpacked: set[fx.Node] = set()  # `x[i]` nodes bound by their source's statement
         self.unpacked_hints: dict[int, list[str]] = {}
         self.stores: set[int] = set()  # statements that assign into a value (`x[0] = v`, `x += y`), by id
+        self.returned: fx.Node | None = None  # the node written inside the return statement (`return x + y`)
         self.writer = ExprWriter(self.imports, self.known.value_of, self.names.is_taken, self.known.describe)
         self.tree = build_tree(
             unit.module, self.writer, captured.constructors, captured.numbered_modules_are_lists, classes
@@ -647,6 +649,8 @@ class _ClassLowering:
             if result.expr.count(last.expr) != 1:
                 body.append(last)
                 contexts.append(())
+            else:
+                self.returned = last.node
         body.append(result)
         places: _Places = {
             s.node: source.from_stack_trace(s.node.meta.get("stack_trace")) for s in body if s.node is not None
@@ -727,10 +731,12 @@ class _ClassLowering:
             if id(s) in self.stores:  # reads its place, binds nothing
                 drafts.append(Draft([], s.expr, [], "", stores=s.targets, line=places.get(node)))
                 continue
+            if node is not None and node.op == "output" and self.returned is not None:
+                node = self.returned  # `return identity + x` ends a skip connection as `+` does
             chain, commutative = _chain(node)
             hints = unpacked.get(id(s)) or [_name_hint(node)]
             drafts.append(
-                Draft(read_targets(s.targets), s.expr, hints, chain, commutative, user_names.get(id(s), []), places.get(node))
+                Draft(read_targets(s.targets), s.expr, hints, chain, commutative, user_names.get(id(s), []), places.get(s.node))
             )
         param_tokens = {self.tokens[p.node]: p.name for p in params}
         plan = plan_names(
@@ -970,20 +976,24 @@ class _ClassLowering:
         return statement
 
     def is_tensor_variable(self, value: Any) -> bool:
-        """Whether `value` is a tensor held by a variable (`x += y` changes it in place)."""
-        return (
-            isinstance(value, fx.Node)
-            and isinstance(value.meta.get("val"), torch.Tensor)
-            and value in self.tokens
-            and self.known.of.get(value) == Expr(token(self.tokens[value]))
-        )
+        """Whether `value` is a tensor held by a variable, its own or the one it was changed
+        in place as (`x += y` changes it in place)."""
+        if not (isinstance(value, fx.Node) and isinstance(value.meta.get("val"), torch.Tensor)):
+            return False
+        expr = self.known.of.get(value)
+        return expr is not None and is_token(expr.text)
 
     def call_method(self, node: fx.Node) -> Statement:
         receiver, *args = node.args
         method = str(node.target)
         base = self.writer.value(receiver).receiver()
         callee = f"{base}.{method}" if is_attr_name(method) else f"getattr({base}, {self.writer.value(method).text})"
-        return self.bind(node, self.writer.call(callee, args, node.kwargs), "call_method")
+        expr = self.writer.call(callee, args, node.kwargs)
+        if _changes_its_receiver(method) and self.is_tensor_variable(receiver) and not _returned_only(node):
+            # `y.mul_(2)` returns `y` itself: later uses read `y`, and the statement binds nothing
+            self.known.of[node] = self.known.of[receiver]
+            return Statement("call_method", node, "", "=", expr.text)
+        return self.bind(node, expr, "call_method")
 
     def call_module(self, node: fx.Node) -> Statement:
         callee = self.tree.member(str(node.target))
@@ -1195,6 +1205,18 @@ def _returned_directly(statement: Statement) -> bool:
         return False
     value = _output_of(node).args[0]
     return value is node or (type(value) is tuple and sum(v is node for v in value) == 1)
+
+
+def _changes_its_receiver(method: str) -> bool:
+    """Whether a tensor method of this name works in place and returns the tensor itself
+    (`mul_`, `add_`, `relu_`; not a special method such as `__add__`)."""
+    return method.endswith("_") and not method.endswith("__")
+
+
+def _returned_only(node: fx.Node) -> bool:
+    """Whether the return statement is the node's only user (`return y.add_(1)` reads best
+    as one statement)."""
+    return all(user.op == "output" for user in node.users)
 
 
 def _output_of(node: fx.Node) -> fx.Node:

@@ -21,7 +21,7 @@ from fxgen.pyexpr import string_literal
 
 __all__ = [
     "is_attr_name", "attribute", "Namespace", "RESERVED", "sanitize", "Draft", "Plan", "plan_names", "substitute",
-    "substitute_all", "token", "read_tokens", "read_targets", "UNUSED",
+    "substitute_all", "token", "is_token", "read_tokens", "read_targets", "UNUSED",
 ]
 
 #: Names a generated variable may never take: they are used by generated code itself.
@@ -116,6 +116,11 @@ def token(index: int) -> str:
 _TOKEN_INDEX = re.compile("\x00(-?\\d+)\x00")
 
 
+def is_token(text: str) -> bool:
+    """Whether `text` is one value's token and nothing else (a variable, once named)."""
+    return _TOKEN_INDEX.fullmatch(text) is not None
+
+
 def read_tokens(text: str) -> list[int]:
     """The indices of the tokens in `text`, in order (with repeats)."""
     return list(map(int, _TOKEN_INDEX.findall(text)))
@@ -200,7 +205,8 @@ def plan_names(
        (`attn = scores.softmax(-1)`), a new chain starts at the first statement of that line.
     3. Residual: a tensor read twice, first as the primary input of a statement that starts
        a chain and then by a `+`/`-` or a module call whose result is added back, is kept
-       as `identity = x` before the chain, so that the chain carries on as `x`.
+       as `identity = x` before the chain, so that the chain carries on as `x` (where the
+       chain carries on under a name of the user's, `x` needs no alias).
     4. A name whose value is no longer needed (an input's too) is given again to a new value
        with the same hint (`identity = x` in each residual block); rebinding frees the old value.
     5. Any other tensor the function computed is released with `del` right after its last
@@ -215,40 +221,12 @@ def plan_names(
     if reuse:
         drafts, reads, aliases = _residual_aliases(drafts, reads, tensors)
     last = {t: i for i, tokens in enumerate(reads) for t in tokens}
-    root: dict[int, int] = {}  # value -> the first value of its chain
-    user: dict[int, str] = {}  # value -> the user's name for it
-    members: dict[int, list[int]] = {}  # chain root -> values taking over its name, in order
-    line_of: dict[int, object] = {}  # chain member -> the source line of its statement
-    for i, draft in enumerate(drafts):
-        binds = draft.binds
-        if draft.chain and reuse and len(binds) == 1 and binds[0] in tensors:
-            primary = _primary(draft, reads[i], aliases, tensors)
-            if primary is not None and last.get(primary) == i and primary in tensors:
-                single = binds[0]
-                start = root[single] = root.get(primary, primary)
-                members.setdefault(start, []).append(single)
-                line_of[single] = draft.line
-        if draft.source_hints:
-            for bound, source_hint in zip(binds, draft.source_hints):
-                if source_hint:
-                    user[bound] = source_hint
-    called: dict[int, str] = {}  # chain root -> the user's name along it (one name: another starts a chain)
-    for start, chain in members.items():  # where the user renames the value, a new chain starts
-        segment, name = start, params.get(start) or user.get(start)
-        for i, bound in enumerate(chain):
-            if bound in user and name is not None and user[bound] != name:
-                # `attn = scores.softmax(-1)`: no longer `scores`, from the first step of that line
-                first = i
-                line = line_of[bound]
-                while first > 0 and line is not None and chain[first - 1] not in user and line_of[chain[first - 1]] == line:
-                    first -= 1
-                segment = chain[first]
-                for earlier in chain[first:i]:
-                    root[earlier] = segment
-            name = user.get(bound, name)
-            root[bound] = segment
-            if bound in user:
-                called[segment] = user[bound]
+    root, user, called = _chains(drafts, reads, last, aliases, tensors, params, reuse)
+    idle = _idle_aliases(drafts, aliases, root) if aliases else []
+    if idle:  # the chain after the alias is the user's own (`h = self.fc1(x)`): `x` needs no keeping
+        drafts, reads, aliases = _without_aliases(drafts, reads, aliases, idle)
+        last = {t: i for i, tokens in enumerate(reads) for t in tokens}
+        root, user, called = _chains(drafts, reads, last, aliases, tensors, params, reuse)
     released = tensors.difference(params, attributes)
     final = len(drafts) - 2  # the return releases what its function holds
     holder = {name: value for value, name in params.items()}  # name -> value it holds now
@@ -276,6 +254,82 @@ def plan_names(
             ]
         before = here
     return Plan(names, drafts)
+
+
+def _chains(
+    drafts: list[Draft],
+    reads: list[list[int]],
+    last: dict[int, int],
+    aliases: set[int],
+    tensors: set[int],
+    params: dict[int, str],
+    reuse: bool,
+) -> tuple[dict[int, int], dict[int, str], dict[int, str]]:
+    """Rule 2's chains: each value's chain (value -> the first value of its chain), the
+    user's names for values, and each chain's name (chain root -> the user's name along
+    it; where the user renames the value, a new chain starts)."""
+    root: dict[int, int] = {}
+    user: dict[int, str] = {}
+    members: dict[int, list[int]] = {}  # chain root -> values taking over its name, in order
+    line_of: dict[int, object] = {}  # chain member -> the source line of its statement
+    for i, draft in enumerate(drafts):
+        binds = draft.binds
+        if draft.chain and reuse and len(binds) == 1 and binds[0] in tensors:
+            primary = _primary(draft, reads[i], aliases, tensors)
+            if primary is not None and last.get(primary) == i and primary in tensors:
+                single = binds[0]
+                start = root[single] = root.get(primary, primary)
+                members.setdefault(start, []).append(single)
+                line_of[single] = draft.line
+        if draft.source_hints:
+            for bound, source_hint in zip(binds, draft.source_hints):
+                if source_hint:
+                    user[bound] = source_hint
+    called: dict[int, str] = {}
+    for start, chain in members.items():
+        segment, name = start, params.get(start) or user.get(start)
+        for i, bound in enumerate(chain):
+            if bound in user and name is not None and user[bound] != name:
+                # `attn = scores.softmax(-1)`: no longer `scores`, from the first step of that line
+                first = i
+                line = line_of[bound]
+                while first > 0 and line is not None and chain[first - 1] not in user and line_of[chain[first - 1]] == line:
+                    first -= 1
+                segment = chain[first]
+                for earlier in chain[first:i]:
+                    root[earlier] = segment
+            name = user.get(bound, name)
+            root[bound] = segment
+            if bound in user:
+                called[segment] = user[bound]
+    return root, user, called
+
+
+def _idle_aliases(drafts: list[Draft], aliases: set[int], root: dict[int, int]) -> list[int]:
+    """The positions of the residual aliases whose chain (it starts at the draft after the
+    alias) does not carry on under the kept value's name, which is what an alias is for."""
+    idle = []
+    for i, draft in enumerate(drafts):
+        if draft.binds and draft.binds[0] in aliases:
+            kept, bound = read_tokens(draft.expr)[0], drafts[i + 1].single
+            if bound is None or root.get(bound, bound) != root.get(kept, kept):
+                idle.append(i)
+    return idle
+
+
+def _without_aliases(
+    drafts: list[Draft], reads: list[list[int]], aliases: set[int], idle: list[int]
+) -> tuple[list[Draft], list[list[int]], set[int]]:
+    """The drafts without the aliases at positions `idle`: their readers read the kept
+    values again."""
+    dropped = {drafts[i].binds[0]: read_tokens(drafts[i].expr)[0] for i in idle}
+    for draft, tokens in zip(drafts, reads):
+        for alias in dropped.keys() & tokens:
+            draft.expr = draft.expr.replace(token(alias), token(dropped[alias]))
+            tokens[tokens.index(alias)] = dropped[alias]
+    gone = set(idle)
+    kept = [i for i in range(len(drafts)) if i not in gone]
+    return [drafts[i] for i in kept], [reads[i] for i in kept], aliases - dropped.keys()
 
 
 def _free_name(handed: Sequence[str], holder: dict[str, int], last: dict[int, int], at: int, tensors: set[int]) -> str | None:

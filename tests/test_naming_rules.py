@@ -20,10 +20,10 @@ def forward_of(text: str, cls: str) -> str:
     return body[: body.index("\n\n\n")] if "\n\n\n" in body else body
 
 
-def test_chains_reuse_names_and_residuals_keep_identity():
+def test_chains_reuse_names_and_a_residual_under_the_users_own_chain_is_read_as_it_is():
     model, inputs = ZOO["residual"]()
-    block = forward_of(fxgen.render(model, example_inputs=inputs), "BasicBlock")
-    assert "identity = x" in block and "out = self.bn1(out)" in block and "out = out + identity" in block
+    block = forward_of(fxgen.render(model, example_inputs=inputs), "BasicBlock")  # `out = ...(x)`: x stays x
+    assert "identity = x" not in block and "out = self.bn1(out)" in block and "out = out + x" in block
 
 
 class Renames(nn.Module):
@@ -210,3 +210,34 @@ def test_an_input_read_by_two_branches_alike_is_no_residual():
     for capture in ("fx", "export"):
         text = forward_of(fxgen.render(GatedMLP(), example_inputs=(torch.randn(2, 4),), capture=capture), "GatedMLP")
         assert "identity" not in text and "self.up(x)" in text, text
+
+
+class PreNormBlock(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm, self.mlp = nn.LayerNorm(4), nn.Sequential(nn.Linear(4, 8), nn.GELU(), nn.Linear(8, 4))
+
+    def forward(self, x):
+        x = x + self.mlp(self.norm(x))
+        return x + self.mlp(self.norm(x))
+
+
+def test_a_residual_is_kept_where_the_chain_carries_its_name_on_even_into_the_return():
+    # the second sum is written inside the return statement; it ends a skip path all the same
+    for capture in ("fx", "export"):
+        text = forward_of(fxgen.render(PreNormBlock(), example_inputs=(torch.randn(2, 4),), capture=capture), "PreNormBlock")
+        assert text.count("identity = x\n") == 2 and "x = self.norm(x)" in text, text
+        assert "x = identity + x\n" in text and "return identity + x" in text, text
+
+
+class ScaledInPlace(nn.Module):
+    def forward(self, x):
+        y = x * 1
+        scaled = y.mul_(2).add_(1)
+        return scaled * 3, y.sub_(1)
+
+
+def test_an_in_place_method_binds_nothing_its_result_is_its_receiver():
+    text = forward_of(fxgen.render(ScaledInPlace(), example_inputs=(torch.randn(2, 4),)), "ScaledInPlace")
+    assert "    y.mul_(2)\n" in text and "    y.add_(1)\n" in text and "del" not in text, text
+    assert text.rstrip().endswith(", y.sub_(1)"), text  # a result only returned is written in the return

@@ -11,9 +11,8 @@ def forward(state, x: torch.Tensor):
     """InPlace's forward: `state` maps its state_dict() keys to tensors."""
     y = F.linear(x, state["fc.weight"], state["fc.bias"])
     # tests.zoo:265  y.mul_(2).add_(1)
-    mul = y.mul_(2)
-    mul.add_(1)
-    del mul
+    y.mul_(2)
+    y.add_(1)
     y = F.relu(y, inplace=True)
     # tests.zoo:267  z = F.relu(y - 1, inplace=True)
     z = y - 1

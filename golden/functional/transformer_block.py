@@ -45,12 +45,13 @@ def forward(state, x: torch.Tensor, mask: torch.Tensor):
     out = F.linear(out, state["attn.proj.weight"], state["attn.proj.bias"])
     x = x + out
     del out
+    identity = x
     # tests.zoo:124  return x + self.mlp(self.ln2(x))
-    layer_norm = F.layer_norm(x, (16,), state["ln2.weight"], state["ln2.bias"])
-    layer_norm = F.linear(layer_norm, state["mlp.0.weight"], state["mlp.0.bias"])
-    layer_norm = F.gelu(layer_norm, approximate="tanh")
-    layer_norm = F.linear(layer_norm, state["mlp.2.weight"], state["mlp.2.bias"])
-    return x + layer_norm
+    x = F.layer_norm(x, (16,), state["ln2.weight"], state["ln2.bias"])
+    x = F.linear(x, state["mlp.0.weight"], state["mlp.0.bias"])
+    x = F.gelu(x, approximate="tanh")
+    x = F.linear(x, state["mlp.2.weight"], state["mlp.2.bias"])
+    return identity + x
 
 
 def load_state(path=None, map_location="cpu"):

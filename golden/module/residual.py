@@ -44,7 +44,6 @@ class BasicBlock(torch.nn.Module):
         )
 
     def forward(self, x: torch.Tensor):
-        identity = x
         # tests.zoo:76  out = self.relu(self.bn1(self.conv1(x)))
         out = self.conv1(x)
         out = self.bn1(out)
@@ -52,7 +51,7 @@ class BasicBlock(torch.nn.Module):
         # tests.zoo:77  out = self.bn2(self.conv2(out))
         out = self.conv2(out)
         out = self.bn2(out)
-        out = out + identity
+        out = out + x
         return self.relu(out)
 
 
@@ -107,7 +106,6 @@ class BasicBlock_v2(torch.nn.Module):
         )
 
     def forward(self, x: torch.Tensor):
-        identity = x
         # tests.zoo:76  out = self.relu(self.bn1(self.conv1(x)))
         out = self.conv1(x)
         out = self.bn1(out)
@@ -115,7 +113,7 @@ class BasicBlock_v2(torch.nn.Module):
         # tests.zoo:77  out = self.bn2(self.conv2(out))
         out = self.conv2(out)
         out = self.bn2(out)
-        identity = self.downsample(identity)
+        identity = self.downsample(x)
         out = out + identity
         return self.relu(out)
 

@@ -71,11 +71,11 @@ class TransformerBlock(torch.nn.Module):
         x = self.ln1(x)
         x = self.attn(x, mask)
         x = identity + x
-        del identity
+        identity = x
         # tests.zoo:124  return x + self.mlp(self.ln2(x))
-        ln2 = self.ln2(x)
-        ln2 = self.mlp(ln2)
-        return x + ln2
+        x = self.ln2(x)
+        x = self.mlp(x)
+        return identity + x
 
 
 def load(path=None, map_location="cpu"):

@@ -16,9 +16,8 @@ class InPlace(torch.nn.Module):
     def forward(self, x: torch.Tensor):
         y = self.fc(x)
         # tests.zoo:265  y.mul_(2).add_(1)
-        mul = y.mul_(2)
-        mul.add_(1)
-        del mul
+        y.mul_(2)
+        y.add_(1)
         y = self.relu(y)
         # tests.zoo:267  z = F.relu(y - 1, inplace=True)
         z = y - 1

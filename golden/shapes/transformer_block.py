@@ -72,11 +72,11 @@ class TransformerBlock(torch.nn.Module):
         x = self.ln1(x)  # (2, 5, 16) float32
         x = self.attn(x, mask)  # (2, 5, 16) float32
         x = identity + x  # (2, 5, 16) float32
-        del identity
+        identity = x
         # tests.zoo:124  return x + self.mlp(self.ln2(x))
-        ln2 = self.ln2(x)  # (2, 5, 16) float32
-        ln2 = self.mlp(ln2)  # (2, 5, 16) float32
-        return x + ln2
+        x = self.ln2(x)  # (2, 5, 16) float32
+        x = self.mlp(x)  # (2, 5, 16) float32
+        return identity + x
 
 
 def load(path=None, map_location="cpu"):
