@@ -37,6 +37,9 @@ ORIGIN = "fxgen_origin"
 ALIASES = "fxgen_aliases"
 #: `node.meta` key: the `with` regions (no_grad, autocast) a node runs in, outermost first
 CONTEXT = "fxgen_context"
+#: `node.meta` key of a module call with one output: the stack trace of the value it
+#: returns (the callee's line that computes it)
+RETURNED = "fxgen_returned"
 
 
 def origins(node: fx.Node) -> set[str]:
@@ -567,6 +570,7 @@ class _Splitter:
             call.meta["val"] = outputs[0].meta.get("val")
             call.meta[ORIGIN] = outputs[0].meta.get(ORIGIN)
             call.meta[ALIASES] = outputs[0].meta.get(ALIASES, [])
+            call.meta[RETURNED] = outputs[0].meta.get("stack_trace")
             local[outputs[0]] = call
             return
         call.meta["val"] = tuple(out.meta.get("val") for out in outputs)  # unpacked where it is read

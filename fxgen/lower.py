@@ -28,7 +28,7 @@ from fxgen.capture import Captured
 from fxgen.errors import ExportError
 from fxgen.functional import DETACHED, approximate_modules, functionalize
 from fxgen.graphview import diagram, graph_nodes
-from fxgen.hierarchy import CONTEXT, Unit, module_stack, split, submodule
+from fxgen.hierarchy import CONTEXT, RETURNED, Unit, module_stack, split, submodule
 from fxgen.naming import (
     RESERVED,
     Draft,
@@ -1054,6 +1054,10 @@ def _user_names(statements: list[Statement], places: _Places, stores: set[int]) 
             bound = read_targets(last.targets)
             if targets and len(targets) == len(bound):
                 names[id(last)] = [sanitize(t) if t else None for t in targets]
+            elif targets and len(bound) == 1 and last.opcode == "call_module":
+                own = _one_of_several(targets, last.node)
+                if own is not None:
+                    names[id(last)] = [sanitize(own)]
         previous, last = where, statement
     return names
 
@@ -1246,7 +1250,24 @@ def _returned_as(item: fx.Node) -> str | None:
     call = item.args[0]
     if not isinstance(call, fx.Node) or call.op != "call_module":
         return None
-    where = _source_line(item)
+    return _named_by_callee(item.meta.get("stack_trace"), call)
+
+
+def _one_of_several(targets: tuple[str | None, ...], call: fx.Node) -> str | None:
+    """The name of a module call's one value the caller reads, where its line assigns
+    several: the one target not `_` (`self_attention_output, _ = self.attention(...)`),
+    else the module's own name for the value it returns (`attention_output, attn_weights
+    = self.self(...)`, whose code ends `attn_output = ...`)."""
+    named = [t for t in targets if t and t != "_"]
+    if len(named) == 1:
+        return named[0]
+    return _named_by_callee(call.meta.get(RETURNED), call)
+
+
+def _named_by_callee(trace: str | None, call: fx.Node) -> str | None:
+    """The variable the called module's own line (at the end of `trace`) assigns, if it
+    assigns one."""
+    where = source.from_stack_trace(trace)
     if where is None or where == _source_line(call):  # a line of the caller's: its own targets name it
         return None
     names = _assigned_names(where.code)

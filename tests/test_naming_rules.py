@@ -241,3 +241,32 @@ def test_an_in_place_method_binds_nothing_its_result_is_its_receiver():
     text = forward_of(fxgen.render(ScaledInPlace(), example_inputs=(torch.randn(2, 4),)), "ScaledInPlace")
     assert "    y.mul_(2)\n" in text and "    y.add_(1)\n" in text and "del" not in text, text
     assert text.rstrip().endswith(", y.sub_(1)"), text  # a result only returned is written in the return
+
+
+class TwoOutputs(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Linear(4, 4)
+
+    def forward(self, x):
+        attn_output = self.proj(x).relu()
+        attn_weights = attn_output.softmax(-1)
+        return attn_output, attn_weights
+
+
+class ReadsOneOfTwo(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.self, self.other = TwoOutputs(), TwoOutputs()
+
+    def forward(self, x):
+        first, _ = self.self(x)
+        attention_output, weights = self.other(x)
+        return first * attention_output
+
+
+def test_a_module_call_whose_line_assigns_several_names_its_one_read_value():
+    # the one target not `_`; else the module's own name for the value it returns
+    for capture in ("fx", "export"):
+        text = forward_of(fxgen.render(ReadsOneOfTwo(), example_inputs=(torch.randn(2, 4),), capture=capture), "ReadsOneOfTwo")
+        assert "first = self.self(x)" in text and "attn_output = self.other(x)" in text, text
