@@ -419,6 +419,39 @@ def _traced_program(root: nn.Module) -> Callable[..., Any]:
     return run
 
 
+@contextlib.contextmanager
+def _every_user_frame() -> Iterator[None]:
+    """Stack traces with every user frame, as symbolic tracing records them: torch.export
+    (non-strict) keeps only the frames of `forward` methods, so an operation of a helper
+    function (`apply_rotary_pos_emb`) had only its caller's line, and its value no name of
+    its own (`q_embed`). Where torch's tracer has no such filter, nothing changes."""
+    from torch.fx.experimental import proxy_tensor
+
+    tracer = getattr(proxy_tensor, "_ModuleStackTracer", None)
+    keep = getattr(tracer, "_filter_traceback_frames", None)
+    if tracer is None or keep is None or not hasattr(tracer, "_record_forward_stack_traces_only"):
+        yield
+        return
+
+    def every_frame(self: Any, frames: Any) -> Any:
+        forward_only = self._record_forward_stack_traces_only
+        self._record_forward_stack_traces_only = False  # from the first `forward` inward, torch's own frames left out
+        try:
+            return keep(self, frames)
+        finally:
+            self._record_forward_stack_traces_only = forward_only
+
+    own = "_filter_traceback_frames" in vars(tracer)
+    tracer._filter_traceback_frames = every_frame
+    try:
+        yield
+    finally:
+        if own:
+            tracer._filter_traceback_frames = keep
+        else:
+            del tracer._filter_traceback_frames
+
+
 def _export(
     model: nn.Module, example_inputs: Any, dynamic_shapes: Any = None
 ) -> tuple[torch.export.ExportedProgram, dict[str, list[Call]]]:
@@ -440,7 +473,8 @@ def _export(
         m.register_forward_pre_hook(record(name), with_kwargs=True) for name, m in model.named_modules() if name
     ]
     try:
-        ep = torch.export.export(model, args, kwargs, dynamic_shapes=dynamic_shapes, strict=False)
+        with _every_user_frame():
+            ep = torch.export.export(model, args, kwargs, dynamic_shapes=dynamic_shapes, strict=False)
     except Exception as exc:
         where = source.from_traceback(exc.__traceback__)
         at = f" at {where} (`{where.code}`)" if where and where.code else ""

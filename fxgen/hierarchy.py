@@ -562,7 +562,7 @@ class _Splitter:
         stack = nodes[0].meta.get("nn_module_stack") or {}
         keys = list(stack)
         call.meta["nn_module_stack"] = {k: stack[k] for k in keys[: keys.index(key)]}
-        call.meta["stack_trace"] = call_site([n.meta.get("stack_trace") for n in nodes], type(module).forward)
+        call.meta["stack_trace"] = call_site([n.meta.get("stack_trace") for n in nodes], type(module))
         shared = _shared_context([source.context(n) or () for n in nodes])
         if shared:  # the call runs inside the region; the callee's code does not repeat it
             call.meta[CONTEXT] = shared

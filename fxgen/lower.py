@@ -723,7 +723,7 @@ class _ClassLowering:
     ) -> tuple[list[Statement], list[tuple[Any, ...]]]:
         """Choose every variable's name (`naming.plan_names`) and write it into the code
         (and, with `record_meta`, what capture recorded about each value into its `meta`)."""
-        user_names = _user_names(body, places, self.stores)
+        user_names = _user_names(body, type(self.module), self.stores)
         unpacked = self.unpacked_hints
         drafts = []
         for s in body:
@@ -1038,28 +1038,41 @@ _MERGES = {
 }
 
 
-def _user_names(statements: list[Statement], places: _Places, stores: set[int]) -> dict[int, list[str | None]]:
+def _user_names(statements: list[Statement], module: type, stores: set[int]) -> dict[int, list[str | None]]:
     """The names the user's source gave values: the last statement made from a source
     line `a = ...` (or `a, b = ...`) computes what the line assigns to `a` (`stores`: the
-    statements that bind nothing, by id)."""
+    statements that bind nothing, by id). A value a helper function computes is named by
+    the outermost line of `module`'s code that names it: the caller's `causal_mask =
+    create_causal_mask(...)` before the helper's own `mask = ...`."""
     names: dict[int, list[str | None]] = {}
-    previous, last = None, None
-    for statement in statements + [Statement("output", None, "", "", "")]:
-        where = places.get(statement.node)
-        computes = (
-            last is not None and last.opcode in ("call_function", "call_method", "call_module") and id(last) not in stores
-        )
-        if computes and where != previous and previous is not None:
-            targets = _assigned_names(previous.code)
-            bound = read_targets(last.targets)
-            if targets and len(targets) == len(bound):
-                names[id(last)] = [sanitize(t) if t else None for t in targets]
-            elif targets and len(bound) == 1 and last.opcode == "call_module":
-                own = _one_of_several(targets, last.node)
-                if own is not None:
-                    names[id(last)] = [sanitize(own)]
-        previous, last = where, statement
+    lines = [source.lines_below(s.node.meta.get("stack_trace"), module) if s.node is not None else () for s in statements]
+    lines.append(())
+    for i, statement in enumerate(statements):
+        if statement.opcode not in ("call_function", "call_method", "call_module") or id(statement) in stores:
+            continue
+        here, after = lines[i], lines[i + 1]
+        for level in range(len(here)):  # outermost first
+            if after[: level + 1] == here[: level + 1]:  # the line goes on
+                continue
+            named = _named_by_line(here[level][2], statement)
+            if named is not None:
+                names[id(statement)] = named
+                break
     return names
+
+
+def _named_by_line(code: str, statement: Statement) -> list[str | None] | None:
+    """The names a source line gives the values of its last statement, if it gives them."""
+    targets = _assigned_names(code)
+    if not targets:
+        return None
+    bound = read_targets(statement.targets)
+    if len(targets) == len(bound):
+        return [sanitize(t) if t else None for t in targets]
+    if len(bound) == 1 and statement.opcode == "call_module":
+        own = _one_of_several(targets, statement.node)
+        return None if own is None else [sanitize(own)]
+    return None
 
 
 @functools.lru_cache(maxsize=4096)

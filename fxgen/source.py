@@ -7,18 +7,17 @@ comments read the same on every machine and in every working directory.
 from __future__ import annotations
 
 import functools
-import inspect
 import linecache
 import os
 import re
 import sys
 import traceback
 from types import CodeType, FrameType, TracebackType
-from typing import Any, Iterable, NamedTuple
+from typing import Iterable, NamedTuple
 
 import torch
 
-__all__ = ["Location", "from_stack_trace", "from_traceback", "call_site", "stack_trace"]
+__all__ = ["Location", "from_stack_trace", "from_traceback", "call_site", "lines_below", "stack_trace"]
 
 _INTERNAL_DIRS = tuple(
     os.path.dirname(os.path.abspath(m.__file__)) + os.sep  # type: ignore[type-var]
@@ -90,6 +89,21 @@ def _innermost(stack_trace: str, modules: int) -> Location | None:
     return Location(_module_name(file), line, code)
 
 
+@functools.lru_cache(maxsize=4096)
+def lines_below(stack_trace: str | None, module: type) -> tuple[tuple[str, int, str], ...]:
+    """The lines (file, line, code) an operation ran on, from the line of a module of class
+    `module`'s `forward` inward (through the helper functions it calls), outermost first;
+    the innermost line alone where no frame lies in that `forward`."""
+    frames = _user_frames(stack_trace) if stack_trace else ()
+    if not frames:
+        return ()
+    forward, _ = _entered_by(module)
+    start = len(frames) - 1
+    if forward is not None:
+        start = next((i for i in range(start, -1, -1) if _within(frames[i][0], frames[i][1], forward)), start)
+    return tuple((file, line, code) for file, line, _, code in frames[start:])
+
+
 def from_traceback(tb: TracebackType | None) -> Location | None:
     """The innermost user frame of an exception's traceback."""
     frames = [f for f in traceback.extract_tb(tb) if not _is_internal(f.filename)]
@@ -99,11 +113,12 @@ def from_traceback(tb: TracebackType | None) -> Location | None:
     return Location(_module_name(frame.filename), frame.lineno or 0, (frame.line or "").strip())
 
 
-def call_site(stack_traces: list[str | None], callee: Any) -> str | None:
-    """The stack trace of a call whose operations have these stack traces: the user frames
-    they all share, without the last one where that is a line of `callee` (the called
-    module's forward) itself: every operation on one line of the callee is called from
-    the frame before. A callee of torch's own has no line among user frames."""
+def call_site(stack_traces: list[str | None], callee: type) -> str | None:
+    """The stack trace of a call of a module of class `callee` whose operations have these
+    stack traces: the user frames they all share, without those on the way into the
+    module (its `__call__`, the wrappers of decorators on its `forward`) and a line of its
+    `forward` itself: every operation on one line of the callee is called from the frame
+    before. A callee of torch's own has no line among user frames."""
     frame_lists = [_user_frames(t) for t in dict.fromkeys(stack_traces) if t]  # the operations of a line share one
     if not frame_lists:
         return None
@@ -113,9 +128,25 @@ def call_site(stack_traces: list[str | None], callee: Any) -> str | None:
         while n < min(len(common), len(frames)) and common[n] == frames[n]:
             n += 1
         common = common[:n]
-    if common and _within(common[-1][0], common[-1][1], callee):
+    forward, wrappers = _entered_by(callee)
+    if common and forward is not None and _within(common[-1][0], common[-1][1], forward):
+        common = common[:-1]
+    while common and any(_within(common[-1][0], common[-1][1], code) for code in wrappers):
         common = common[:-1]
     return _formatted(common)
+
+
+@functools.lru_cache(maxsize=1024)
+def _entered_by(callee: type) -> tuple[CodeType | None, tuple[CodeType, ...]]:
+    """The code of the `forward` of a module of class `callee` (decorators looked
+    through), and the code a call runs on its way into it: the class's own `__call__`,
+    the wrappers of decorators on `forward`."""
+    functions = [getattr(callee, "forward", None)]
+    while hasattr(functions[-1], "__wrapped__"):
+        functions.append(functions[-1].__wrapped__)
+    call = getattr(callee, "__call__", None)
+    wrappers = functions[:-1] + ([call] if call is not None and call is not torch.nn.Module.__call__ else [])
+    return getattr(functions[-1], "__code__", None), tuple(f.__code__ for f in wrappers if hasattr(f, "__code__"))
 
 
 def stack_trace(frame: FrameType | None, known: dict[tuple[tuple[str, int, str], ...], str | None]) -> str | None:
@@ -144,12 +175,9 @@ def _formatted(frames: Iterable[tuple[str, int, str, str]]) -> str | None:
 
 
 @functools.lru_cache(maxsize=4096)
-def _within(file: str, line: int, function: Any) -> bool:
-    """Whether `file:line` is a line of `function` (decorators looked through; cached:
-    every call of a module asks about the same line)."""
-    code = getattr(inspect.unwrap(function), "__code__", None)
-    if code is None:
-        return False
+def _within(file: str, line: int, code: CodeType) -> bool:
+    """Whether `file:line` is a line of `code` (cached: every call of a module asks about
+    the same line)."""
     span = _lines(code)
     return span is not None and span[0] <= line <= span[1] and os.path.abspath(file) == os.path.abspath(code.co_filename)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import subprocess
 import sys
@@ -48,7 +49,7 @@ def test_a_value_the_user_renames_takes_the_new_name_from_the_first_step_of_its_
         assert "h = self.fc(x)" in text and "h = h * 2" in text, text  # the whole line, from its first step
         assert "scores = h.masked_fill(" in text and softmax in text and "attn @ v" in text, text
         # a call of torch's own module keeps its line (torch.export traces through it)
-        assert "# tests.test_naming_rules:37  h = self.fc(x) * 2" in text, text
+        assert "# tests.test_naming_rules:38  h = self.fc(x) * 2" in text, text
 
 
 class SizeSteps(nn.Module):
@@ -270,3 +271,54 @@ def test_a_module_call_whose_line_assigns_several_names_its_one_read_value():
     for capture in ("fx", "export"):
         text = forward_of(fxgen.render(ReadsOneOfTwo(), example_inputs=(torch.randn(2, 4),), capture=capture), "ReadsOneOfTwo")
         assert "first = self.self(x)" in text and "attn_output = self.other(x)" in text, text
+
+
+def _scaled_mask(x):
+    mask = x > 0
+    return mask.float() * 2
+
+
+class HelperNames(nn.Module):
+    def forward(self, x):
+        causal = _scaled_mask(x)
+        return x * causal
+
+
+def test_values_of_a_helper_function_take_its_names_and_the_callers_name_wins_for_its_result():
+    for capture in ("fx", "export"):  # torch.export records every user frame too (capture._every_user_frame)
+        text = forward_of(fxgen.render(HelperNames(), example_inputs=(torch.randn(2, 4),), capture=capture), "HelperNames")
+        assert "mask = x > 0" in text and "causal = " in text and "return x * causal" in text, text
+
+
+def _passed_through(forward):
+    @functools.wraps(forward)
+    def wrapper(*args, **kwargs):
+        return forward(*args, **kwargs)
+
+    return wrapper
+
+
+class DecoratedForward(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    @_passed_through
+    def forward(self, x):
+        return self.fc(x).relu()
+
+
+class CallsDecorated(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = DecoratedForward()
+
+    def forward(self, x):
+        hidden = self.inner(x)
+        return hidden * 2
+
+
+def test_a_call_is_placed_at_its_callers_line_not_in_a_decorators_wrapper():
+    for capture in ("fx", "export"):
+        text = fxgen.render(CallsDecorated(), example_inputs=(torch.randn(2, 4),), capture=capture, source_comments=True)
+        assert "hidden = self.inner(x)" in forward_of(text, "CallsDecorated") and "forward(*args" not in text, text

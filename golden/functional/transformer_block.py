@@ -10,12 +10,12 @@ import torch.nn.functional as F
 
 def forward(state, x: torch.Tensor, mask: torch.Tensor):
     """TransformerBlock's forward: `state` maps its state_dict() keys to tensors."""
-    x_1 = F.layer_norm(x, (16,), state["ln1.weight"], state["ln1.bias"])
-    batch, seq, dim = x_1.shape
+    layer_norm = F.layer_norm(x, (16,), state["ln1.weight"], state["ln1.bias"])
+    batch, seq, dim = layer_norm.shape
     # tests.zoo:103  q, k, v = self.qkv(x).chunk(3, dim=-1)
-    x_1 = F.linear(x_1, state["attn.qkv.weight"], state["attn.qkv.bias"])
-    q, k, v = x_1.chunk(3, dim=-1)
-    del x_1
+    layer_norm = F.linear(layer_norm, state["attn.qkv.weight"], state["attn.qkv.bias"])
+    q, k, v = layer_norm.chunk(3, dim=-1)
+    del layer_norm
     # tests.zoo:104  q = q.view(batch, seq, self.heads, dim // self.heads).transp...
     q = q.view(batch, seq, 2, dim // 2)
     q = q.transpose(1, 2)
