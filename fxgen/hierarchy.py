@@ -37,8 +37,9 @@ ORIGIN = "fxgen_origin"
 ALIASES = "fxgen_aliases"
 #: `node.meta` key: the `with` regions (no_grad, autocast) a node runs in, outermost first
 CONTEXT = "fxgen_context"
-#: `node.meta` key of a module call with one output: the stack trace of the value it
-#: returns (the callee's line that computes it)
+#: `node.meta` key of a module call with one output, or of an item of one with several:
+#: where the callee computes the value it returns, as (stack trace, the index of the value
+#: among the results of its operation, for an item of a tuple: `a, b = x.topk(k)`)
 RETURNED = "fxgen_returned"
 
 
@@ -570,7 +571,7 @@ class _Splitter:
             call.meta["val"] = outputs[0].meta.get("val")
             call.meta[ORIGIN] = outputs[0].meta.get(ORIGIN)
             call.meta[ALIASES] = outputs[0].meta.get(ALIASES, [])
-            call.meta[RETURNED] = outputs[0].meta.get("stack_trace")
+            call.meta[RETURNED] = _returned(outputs[0])
             local[outputs[0]] = call
             return
         call.meta["val"] = tuple(out.meta.get("val") for out in outputs)  # unpacked where it is read
@@ -580,7 +581,14 @@ class _Splitter:
             if out.meta.get(CONTEXT):
                 item.meta[CONTEXT] = source.context(out)
             item.meta["nn_module_stack"] = call.meta["nn_module_stack"]
+            item.meta[RETURNED] = _returned(out)
             local[out] = item
+
+
+def _returned(out: fx.Node) -> tuple[str | None, int | None]:
+    """Where the callee computes a value it returns (see RETURNED)."""
+    index = out.args[1] if out.target is operator.getitem and type(out.args[1]) is int else None
+    return out.meta.get("stack_trace"), index
 
 
 def _sketch(module: nn.Module, source: _Source) -> Any:

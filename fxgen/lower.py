@@ -1263,7 +1263,7 @@ def _returned_as(item: fx.Node) -> str | None:
     call = item.args[0]
     if not isinstance(call, fx.Node) or call.op != "call_module":
         return None
-    return _named_by_callee(item.meta.get("stack_trace"), call)
+    return _named_by_callee(item.meta.get(RETURNED), call)
 
 
 def _one_of_several(targets: tuple[str | None, ...], call: fx.Node) -> str | None:
@@ -1277,14 +1277,22 @@ def _one_of_several(targets: tuple[str | None, ...], call: fx.Node) -> str | Non
     return _named_by_callee(call.meta.get(RETURNED), call)
 
 
-def _named_by_callee(trace: str | None, call: fx.Node) -> str | None:
-    """The variable the called module's own line (at the end of `trace`) assigns, if it
-    assigns one."""
+def _named_by_callee(returned: tuple[str | None, int | None] | None, call: fx.Node) -> str | None:
+    """The variable the called module's own line assigns the value it returns (`returned`:
+    hierarchy.RETURNED): the line's one target, or the target of the value's index where
+    the line unpacks its operation's results (`router_top_value, router_indices = ...`)."""
+    if returned is None:
+        return None
+    trace, index = returned
     where = source.from_stack_trace(trace)
     if where is None or where == _source_line(call):  # a line of the caller's: its own targets name it
         return None
     names = _assigned_names(where.code)
-    return names[0] if names is not None and len(names) == 1 else None
+    if names is None:
+        return None
+    if len(names) == 1:
+        return names[0]
+    return names[index] if index is not None and index < len(names) else None
 
 
 def _chain(node: fx.Node) -> tuple[str, bool]:

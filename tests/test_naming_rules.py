@@ -322,3 +322,27 @@ def test_a_call_is_placed_at_its_callers_line_not_in_a_decorators_wrapper():
     for capture in ("fx", "export"):
         text = fxgen.render(CallsDecorated(), example_inputs=(torch.randn(2, 4),), capture=capture, source_comments=True)
         assert "hidden = self.inner(x)" in forward_of(text, "CallsDecorated") and "forward(*args" not in text, text
+
+
+class Router(nn.Module):
+    def forward(self, x):
+        logits = x * 2
+        values, indices = logits.topk(2)
+        return logits, values, indices
+
+
+class ReadsTwoOfThree(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.router = Router()
+
+    def forward(self, x):
+        _, weights, index = self.router(x)
+        return weights * index
+
+
+def test_values_a_module_returns_from_an_unpacking_line_take_their_own_targets():
+    # the caller's three targets do not fit the two values it reads: the module's names do
+    for capture in ("fx", "export"):
+        text = forward_of(fxgen.render(ReadsTwoOfThree(), example_inputs=(torch.randn(2, 4),), capture=capture), "ReadsTwoOfThree")
+        assert "values, indices = self.router(x)" in text, text
