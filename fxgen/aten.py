@@ -283,9 +283,10 @@ def _attribute(name: str) -> Callable[[Call], Expr | None]:
     return lambda call: Expr(f"{call.source('self').receiver()}.{name}")
 
 
-def _interpolate(mode: str) -> Callable[[Call], Expr | None]:
+def _interpolate(mode: str, antialias: bool = False) -> Callable[[Call], Expr | None]:
     """`F.interpolate(x, size=..., mode=...)` (or `scale_factor=...`): the call to the
-    overload that `F.interpolate` makes for `mode`, which passes a size or scales, not both."""
+    overload that `F.interpolate` makes for `mode` (and `antialias`), which passes a size
+    or scales, not both."""
 
     def write(call: Call) -> Expr | None:
         size, scales = call["output_size"], call["scale_factors"]
@@ -295,6 +296,8 @@ def _interpolate(mode: str) -> Callable[[Call], Expr | None]:
         parts = [call.source("input").text, given, f"mode={call.writer.value(mode).text}"]
         if "align_corners" in call.values:
             parts.append(f"align_corners={call.source('align_corners').text}")
+        if antialias:
+            parts.append("antialias=True")
         return Expr(f"{call.writer.qualified(F.interpolate)}({', '.join(parts)})")
 
     return write
@@ -444,6 +447,9 @@ for _op, _mode in [
     (aten.upsample_bicubic2d.vec, "bicubic"), (aten.upsample_trilinear3d.vec, "trilinear"),
 ]:
     register(_op, _interpolate(_mode), "nn.functional.interpolate")
+for _op, _mode in [(aten._upsample_bilinear2d_aa.vec, "bilinear"), (aten._upsample_bicubic2d_aa.vec, "bicubic")]:
+    register(_op, _interpolate(_mode, antialias=True), "nn.functional.interpolate")
+register(aten.col2im.default, function(F.fold, "self", "output_size", "kernel_size", keywords=("dilation", "padding", "stride")), "nn.functional.fold")
 register(aten.max_pool1d.default, function(F.max_pool1d, "self", keywords=("kernel_size", "stride", "padding", "dilation", "ceil_mode")), "nn.functional.max_pool1d")
 register(aten.max_pool2d.default, function(F.max_pool2d, "self", keywords=("kernel_size", "stride", "padding", "dilation", "ceil_mode")), "nn.functional.max_pool2d")
 register(aten.avg_pool2d.default, function(F.avg_pool2d, "self", keywords=("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")), "nn.functional.avg_pool2d")
@@ -459,6 +465,8 @@ register(aten.reshape.default, method("reshape", star="shape"), "reshape")
 register(aten.permute.default, method("permute", star="dims"), "permute")
 register(aten.expand.default, method("expand", star="size", ignored=()), "expand")
 register(aten.transpose.int, method("transpose", "dim0", "dim1"), "transpose")
+register(aten.swapaxes.default, method("swapaxes", "axis0", "axis1"), "transpose")
+register(aten.swapdims.default, method("swapdims", "dim0", "dim1"), "transpose")
 register(aten.t.default, method("t"), "t")
 register(aten.numpy_T.default, _attribute("T"), "T")
 register(aten.alias.default, lambda call: call.writer.subscript(call.source("self"), ...), "__getitem__")

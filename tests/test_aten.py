@@ -37,6 +37,12 @@ aten = torch.ops.aten
 #: calls no OpInfo sample reaches at the pre-dispatch level: (function, inputs)
 EXTRA_SAMPLES: dict[Any, list[tuple[Callable[..., Any], tuple[Any, ...]]]] = {
     aten.lift_fresh_copy.default: [(lambda x: x + torch.tensor([1.0, 2.0]), (torch.randn(3, 2),))],
+    aten.swapaxes.default: [(lambda x: x.swapaxes(0, -1), (torch.randn(2, 3, 4),))],
+    aten.swapdims.default: [(lambda x: x.swapdims(1, 0), (torch.randn(2, 3),))],
+    aten.col2im.default: [(lambda x: torch.nn.functional.fold(x, (4, 5), (2, 2)), (torch.randn(1, 12, 12),)),
+                          (lambda x: torch.nn.functional.fold(x, (5, 5), 2, dilation=2, padding=1, stride=2), (torch.randn(12, 4),))],
+    aten._upsample_bicubic2d_aa.vec: [(lambda x: torch.nn.functional.interpolate(x, size=(6, 7), mode="bicubic", antialias=True), (torch.randn(1, 2, 3, 4),))],
+    aten._upsample_bilinear2d_aa.vec: [(lambda x: torch.nn.functional.interpolate(x, scale_factor=0.5, mode="bilinear", antialias=True), (torch.randn(1, 2, 8, 8),))],
     aten.detach_.default: [(lambda x: (x * 2).detach_(), (torch.randn(3),))],
     aten._to_copy.default: [(lambda x: x.to(torch.float64), (torch.randn(3),)), (lambda x: x.to(torch.int32), (torch.randn(3),))],
     aten.to.dtype: [(lambda x: x.to(torch.float32), (torch.randn(3),))],
