@@ -346,3 +346,24 @@ def test_values_a_module_returns_from_an_unpacking_line_take_their_own_targets()
     for capture in ("fx", "export"):
         text = forward_of(fxgen.render(ReadsTwoOfThree(), example_inputs=(torch.randn(2, 4),), capture=capture), "ReadsTwoOfThree")
         assert "values, indices = self.router(x)" in text, text
+
+
+class FailsToExport(nn.Module):
+    def forward(self, x):
+        if x.sum() > 0:  # data-dependent control flow: torch.export refuses it
+            return x
+        return -x
+
+
+def test_torchs_tracer_is_put_back_after_capture_even_when_it_fails():
+    from torch.fx.experimental import proxy_tensor
+
+    before = dict(vars(proxy_tensor._ModuleStackTracer))
+    fxgen.render(HelperNames(), example_inputs=(torch.randn(2, 4),), capture="export")
+    assert dict(vars(proxy_tensor._ModuleStackTracer)) == before
+    failed = False
+    try:
+        fxgen.render(FailsToExport(), example_inputs=(torch.randn(2, 4),), capture="export")
+    except fxgen.FxgenError:
+        failed = True
+    assert failed and dict(vars(proxy_tensor._ModuleStackTracer)) == before
