@@ -204,9 +204,10 @@ def plan_names(
        the last user's name along it; where the user renames the value
        (`attn = scores.softmax(-1)`), a new chain starts at the first statement of that line.
     3. Residual: a tensor read twice, first as the primary input of a statement that starts
-       a chain and then by a `+`/`-` or a module call whose result is added back, is kept
-       as `identity = x` before the chain, so that the chain carries on as `x` (where the
-       chain carries on under a name of the user's, `x` needs no alias).
+       a chain (or feeds further branches) and then by a `+`/`-` or a module call whose
+       result is added back, is kept as `identity = x` before the chain, so that the
+       chain carries on as `x` (where the chain carries on under a name of the user's, `x`
+       needs no alias).
     4. A name whose value is no longer needed (an input's too) is given again to a new value
        with the same hint (`identity = x` in each residual block); rebinding frees the old value.
     5. Any other tensor the function computed is released with `del` right after its last
@@ -401,12 +402,17 @@ def _residual_aliases(
             continue
         first, second = drafts[where[0]], drafts[where[1]]
         bound = first.single
+        # the value's first reader starts a chain: the next step reads its value first, or
+        # its value goes on to other readers than the sum (a norm read by two branches)
+        onward = readers.get(bound, []) if bound is not None else []
         starts_chain = (
             first.chain
             and bound is not None
             and _data_reads(first, reads[where[0]])[:1] == [value]
-            and len(readers.get(bound, [])) == 1
-            and _data_reads(drafts[readers[bound][0]], reads[readers[bound][0]])[:1] == [bound]
+            and (
+                (len(onward) == 1 and _data_reads(drafts[onward[0]], reads[onward[0]])[:1] == [bound])
+                or any(reader != where[1] for reader in onward)
+            )
         )
         # `out + x`, or `out + self.downsample(x)`: the skip path's module feeds a sum (not
         # `gate * self.up_proj(x)`, where `x` feeds two branches alike)

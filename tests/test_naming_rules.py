@@ -367,3 +367,24 @@ def test_torchs_tracer_is_put_back_after_capture_even_when_it_fails():
     except fxgen.FxgenError:
         failed = True
     assert failed and dict(vars(proxy_tensor._ModuleStackTracer)) == before
+
+
+class ParallelBlock(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm, self.attn, self.mlp = nn.LayerNorm(4), nn.Linear(4, 4), nn.Linear(4, 4)
+
+    def forward(self, hidden_states):
+        residual = hidden_states
+        hidden_states = self.norm(hidden_states)
+        attn_output = self.attn(hidden_states)
+        mlp_output = self.mlp(hidden_states)
+        return attn_output + mlp_output + residual
+
+
+def test_a_residual_is_kept_where_the_chains_first_value_feeds_two_branches():
+    # GPT-J, Phi, Cohere: one norm read by the attention and the MLP, summed with the input
+    for capture in ("fx", "export"):
+        text = forward_of(fxgen.render(ParallelBlock(), example_inputs=(torch.randn(2, 4),), capture=capture), "ParallelBlock")
+        assert "identity = hidden_states\n" in text and "hidden_states = self.norm(hidden_states)" in text, text
+        assert "self.mlp(hidden_states)" in text and text.rstrip().endswith("+ identity"), text

@@ -10,12 +10,13 @@ import torch.nn.functional as F
 
 def forward(state, x: torch.Tensor, mask: torch.Tensor):
     """TransformerBlock's forward: `state` maps its state_dict() keys to tensors."""
-    layer_norm = F.layer_norm(x, (16,), state["ln1.weight"], state["ln1.bias"])
-    batch, seq, dim = layer_norm.shape
+    identity = x
+    x = F.layer_norm(x, (16,), state["ln1.weight"], state["ln1.bias"])
+    batch, seq, dim = x.shape
     # tests.zoo:103  q, k, v = self.qkv(x).chunk(3, dim=-1)
-    layer_norm = F.linear(layer_norm, state["attn.qkv.weight"], state["attn.qkv.bias"])
-    q, k, v = layer_norm.chunk(3, dim=-1)
-    del layer_norm
+    x = F.linear(x, state["attn.qkv.weight"], state["attn.qkv.bias"])
+    q, k, v = x.chunk(3, dim=-1)
+    del x
     # tests.zoo:104  q = q.view(batch, seq, self.heads, dim // self.heads).transp...
     q = q.view(batch, seq, 2, dim // 2)
     q = q.transpose(1, 2)
@@ -43,7 +44,7 @@ def forward(state, x: torch.Tensor, mask: torch.Tensor):
     out = out.transpose(1, 2)
     out = out.reshape(batch, seq, dim)
     out = F.linear(out, state["attn.proj.weight"], state["attn.proj.bias"])
-    x = x + out
+    x = identity + out
     del out
     identity = x
     # tests.zoo:124  return x + self.mlp(self.ln2(x))
