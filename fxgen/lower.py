@@ -1051,6 +1051,8 @@ def _user_names(statements: list[Statement], module: type, stores: set[int]) -> 
         if statement.opcode not in ("call_function", "call_method", "call_module") or id(statement) in stores:
             continue
         here, after = lines[i], lines[i + 1]
+        if here == after:  # the statement after goes on with every line of this one
+            continue
         for level in range(len(here)):  # outermost first
             if after[: level + 1] == here[: level + 1]:  # the line goes on
                 continue

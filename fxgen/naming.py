@@ -223,7 +223,7 @@ def plan_names(
         drafts, reads, aliases = _residual_aliases(drafts, reads, tensors)
     last = {t: i for i, tokens in enumerate(reads) for t in tokens}
     root, user, called = _chains(drafts, reads, last, aliases, tensors, params, reuse)
-    idle = _idle_aliases(drafts, aliases, root) if aliases else []
+    idle = _idle_aliases(drafts, reads, aliases, root) if aliases else []
     if idle:  # the chain after the alias is the user's own (`h = self.fc1(x)`): `x` needs no keeping
         drafts, reads, aliases = _without_aliases(drafts, reads, aliases, idle)
         last = {t: i for i, tokens in enumerate(reads) for t in tokens}
@@ -306,13 +306,15 @@ def _chains(
     return root, user, called
 
 
-def _idle_aliases(drafts: list[Draft], aliases: set[int], root: dict[int, int]) -> list[int]:
+def _idle_aliases(drafts: list[Draft], reads: list[list[int]], aliases: set[int], root: dict[int, int]) -> list[int]:
     """The positions of the residual aliases whose chain (it starts at the draft after the
-    alias) does not carry on under the kept value's name, which is what an alias is for."""
+    alias) does not carry on under the kept value's name, which is what an alias is for
+    (an alias reads the value it keeps)."""
     idle = []
     for i, draft in enumerate(drafts):
-        if draft.binds and draft.binds[0] in aliases:
-            kept, bound = read_tokens(draft.expr)[0], drafts[i + 1].single
+        binds = draft.binds
+        if binds and binds[0] in aliases:
+            kept, bound = reads[i][0], drafts[i + 1].single
             if bound is None or root.get(bound, bound) != root.get(kept, kept):
                 idle.append(i)
     return idle
@@ -323,7 +325,7 @@ def _without_aliases(
 ) -> tuple[list[Draft], list[list[int]], set[int]]:
     """The drafts without the aliases at positions `idle`: their readers read the kept
     values again."""
-    dropped = {drafts[i].binds[0]: read_tokens(drafts[i].expr)[0] for i in idle}
+    dropped = {drafts[i].binds[0]: reads[i][0] for i in idle}
     for draft, tokens in zip(drafts, reads):
         for alias in dropped.keys() & tokens:
             draft.expr = draft.expr.replace(token(alias), token(dropped[alias]))
