@@ -926,6 +926,10 @@ class _ClassLowering:
             if target is _aten.sym_size.int:
                 self.known.of[node] = expr  # `x.size(0)` reads best where it is used
                 return None
+            if _returns_its_first_argument(target) and args and self.is_tensor_variable(args[0]) and not _returned_only(node):
+                # `x.add_(y)` returns `x` itself, as an in-place method does (see call_method)
+                self.known.of[node] = self.known.of[args[0]]
+                return Statement("call_function", node, "", "=", expr.text)
         elif isinstance(target, torch._ops.OpOverloadPacket):
             expr = self.writer.call(f"torch.ops.{target._qualified_op_name.replace('::', '.')}", args, kwargs)
         elif _is_syntax(target):
@@ -1230,6 +1234,16 @@ def _changes_its_receiver(method: str) -> bool:
     """Whether a tensor method of this name works in place and returns the tensor itself
     (`mul_`, `add_`, `relu_`; not a special method such as `__add__`)."""
     return method.endswith("_") and not method.endswith("__")
+
+
+def _returns_its_first_argument(op: torch._ops.OpOverload) -> bool:
+    """Whether an ATen overload changes its first argument in place and returns it
+    (`add_`, `index_put_`, `copy_`: the schema's `Tensor(a!) self -> Tensor(a!)`)."""
+    schema = op._schema
+    if len(schema.returns) != 1 or not schema.arguments:
+        return False
+    returned, first = schema.returns[0].alias_info, schema.arguments[0].alias_info
+    return returned is not None and first is not None and returned.is_write and returned.before_set == first.before_set
 
 
 def _returned_only(node: fx.Node) -> bool:

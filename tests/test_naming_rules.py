@@ -388,3 +388,15 @@ def test_a_residual_is_kept_where_the_chains_first_value_feeds_two_branches():
         text = forward_of(fxgen.render(ParallelBlock(), example_inputs=(torch.randn(2, 4),), capture=capture), "ParallelBlock")
         assert "identity = hidden_states\n" in text and "hidden_states = self.norm(hidden_states)" in text, text
         assert "self.mlp(hidden_states)" in text and text.rstrip().endswith("+ identity"), text
+
+
+class AddsInPlace(nn.Module):
+    def forward(self, x):
+        buckets = x * 2
+        buckets += x.relu()
+        return buckets * 3, buckets.sum()
+
+
+def test_an_in_place_aten_call_binds_nothing_its_result_is_its_first_argument():
+    text = forward_of(fxgen.render(AddsInPlace(), example_inputs=(torch.randn(2, 4),), capture="export"), "AddsInPlace")
+    assert "        buckets.add_(" in text and "= buckets.add_(" not in text and "buckets * 3" in text, text
