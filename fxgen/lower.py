@@ -926,10 +926,10 @@ class _ClassLowering:
             if target is _aten.sym_size.int:
                 self.known.of[node] = expr  # `x.size(0)` reads best where it is used
                 return None
-            if _returns_its_first_argument(target) and args and self.is_tensor_variable(args[0]) and not _returned_only(node):
-                # `x.add_(y)` returns `x` itself, as an in-place method does (see call_method)
-                self.known.of[node] = self.known.of[args[0]]
-                return Statement("call_function", node, "", "=", expr.text)
+            if _returns_its_first_argument(target) and args:
+                changed = self.changed_in_place(node, args[0], expr, "call_function")  # `x.add_(y)`
+                if changed is not None:
+                    return changed
         elif isinstance(target, torch._ops.OpOverloadPacket):
             expr = self.writer.call(f"torch.ops.{target._qualified_op_name.replace('::', '.')}", args, kwargs)
         elif _is_syntax(target):
@@ -993,11 +993,21 @@ class _ClassLowering:
         base = self.writer.value(receiver).receiver()
         callee = f"{base}.{method}" if is_attr_name(method) else f"getattr({base}, {self.writer.value(method).text})"
         expr = self.writer.call(callee, args, node.kwargs)
-        if _changes_its_receiver(method) and self.is_tensor_variable(receiver) and not _returned_only(node):
-            # `y.mul_(2)` returns `y` itself: later uses read `y`, and the statement binds nothing
-            self.known.of[node] = self.known.of[receiver]
-            return Statement("call_method", node, "", "=", expr.text)
+        if _changes_its_receiver(method):
+            changed = self.changed_in_place(node, receiver, expr, "call_method")
+            if changed is not None:
+                return changed
         return self.bind(node, expr, "call_method")
+
+    def changed_in_place(self, node: fx.Node, tensor: Any, expr: Expr, opcode: str) -> Statement | None:
+        """The statement of a call that changes `tensor` in place and returns it (`y.mul_(2)`):
+        later uses of `node` read `tensor`'s variable, and it binds nothing. None where
+        `tensor` is no tensor variable, or only the return reads the result (`return
+        y.add_(1)` reads best as one statement)."""
+        if not self.is_tensor_variable(tensor) or _returned_only(node):
+            return None
+        self.known.of[node] = self.known.of[tensor]
+        return Statement(opcode, node, "", "=", expr.text)
 
     def call_module(self, node: fx.Node) -> Statement:
         callee = self.tree.member(str(node.target))
@@ -1247,8 +1257,7 @@ def _returns_its_first_argument(op: torch._ops.OpOverload) -> bool:
 
 
 def _returned_only(node: fx.Node) -> bool:
-    """Whether the return statement is the node's only user (`return y.add_(1)` reads best
-    as one statement)."""
+    """Whether the return statement is the node's only user."""
     return all(user.op == "output" for user in node.users)
 
 
