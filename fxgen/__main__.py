@@ -1,5 +1,5 @@
 """`python -m fxgen`: the command line."""
 
-from fxgen.cli import main
+from fxgen.cli import run
 
-raise SystemExit(main())
+run()

@@ -8,6 +8,8 @@ traceback).
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import traceback
 from pathlib import Path
@@ -23,6 +25,26 @@ from fxgen.sources import build_inputs, build_model
 __all__ = ["main"]
 
 USAGE_ERROR = 2
+#: the commands that capture models, run under a fixed string-hash seed unless the caller
+#: set one (`run`): a model that iterates a `set` of strings is captured in an order that
+#: follows Python's string hashing (transformers models with several `layer_types`)
+CAPTURING = ("export", "check")
+HASH_SEED = "0"
+
+
+def run() -> None:
+    """The `fxgen` command and `python -m fxgen`: `main()`, restarted under `HASH_SEED`
+    where a capturing command would otherwise run under a random one, so that every
+    process writes the same file and `fxgen check` finds it current."""
+    argv = sys.argv[1:]
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    if command in CAPTURING and os.environ.get("PYTHONHASHSEED") is None:
+        environment = {**os.environ, "PYTHONHASHSEED": HASH_SEED}
+        restarted = [sys.executable, "-m", "fxgen", *argv]
+        if os.name == "posix":
+            os.execve(sys.executable, restarted, environment)
+        raise SystemExit(subprocess.call(restarted, env=environment))
+    raise SystemExit(main(argv))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -267,3 +267,76 @@ def test_the_recipe_survives_hostile_strings():
     assert read.options == {"class_name": "A\nB", "hierarchy": False}
     assert read.templates == ["../t,x"]
     assert read_recipe("\n".join(f"# {line}" for line in read.lines()) + "\n") == read
+
+
+SET_ORDERED = """
+import torch
+from torch import nn
+
+
+class Scales(nn.Module):
+    '''Adds one term per name, in the order a `set` of strings iterates.'''
+
+    def forward(self, x):
+        out = x
+        for name in set(["gate", "up", "down", "norm", "attn", "mlp"]):
+            out = out * len(name) + 1
+        return out
+"""
+
+
+def test_capturing_commands_restart_under_a_fixed_hash_seed(monkeypatch):
+    """Without PYTHONHASHSEED, `export` and `check` start again under seed 0 (where
+    `execve` would replace the process, the call is recorded instead); other commands,
+    and any seed the caller set, run as they are."""
+    from fxgen import cli
+
+    restarts, runs = [], []
+
+    def execve(path, argv, env):
+        restarts.append((path, argv, env["PYTHONHASHSEED"]))
+        raise SystemExit(0)
+
+    monkeypatch.setattr(os, "execve", execve)
+    monkeypatch.setattr(os, "name", "posix")
+    monkeypatch.setattr(cli, "main", lambda argv: runs.append(argv) or 0)
+    monkeypatch.delenv("PYTHONHASHSEED", raising=False)
+    for argv in (["export", "m:Net", "-o", "a.py"], ["check", "--debug"], ["styles"], ["--version"]):
+        monkeypatch.setattr(sys, "argv", ["fxgen", *argv])
+        with pytest.raises(SystemExit):
+            cli.run()
+    assert restarts == [
+        (sys.executable, [sys.executable, "-m", "fxgen", "export", "m:Net", "-o", "a.py"], "0"),
+        (sys.executable, [sys.executable, "-m", "fxgen", "check", "--debug"], "0"),
+    ]
+    assert runs == [["styles"], ["--version"]]
+    monkeypatch.setenv("PYTHONHASHSEED", "random")
+    monkeypatch.setattr(sys, "argv", ["fxgen", "export", "m:Net", "-o", "a.py"])
+    with pytest.raises(SystemExit):
+        cli.run()
+    assert len(restarts) == 2 and runs[-1] == ["export", "m:Net", "-o", "a.py"]
+
+
+def test_a_set_ordered_model_gives_the_same_file_in_every_process(tmp_path):
+    """The model's own `set` iterates in another order under another hash seed (checked
+    here); the command writes the file of seed 0 wherever no seed is set."""
+    (tmp_path / "set_ordered.py").write_text(SET_ORDERED)
+    orders = {
+        seed: subprocess.run(
+            [sys.executable, "-c", 'print(list(set(["gate", "up", "down", "norm", "attn", "mlp"])))'],
+            env={**os.environ, "PYTHONHASHSEED": seed}, capture_output=True, text=True, check=True,
+        ).stdout
+        for seed in ("0", "1")
+    }
+    assert orders["0"] != orders["1"]
+    written = {}
+    for seed in (None, "0"):
+        env = {key: value for key, value in os.environ.items() if key != "PYTHONHASHSEED"}
+        env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
+        if seed is not None:
+            env["PYTHONHASHSEED"] = seed
+        output = f"set_{seed}_gen.py"
+        command = [sys.executable, "-m", "fxgen", "export", "set_ordered:Scales", "-o", output, "--input", "2x3"]
+        subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+        written[seed] = (tmp_path / output).read_text().split("\n", 6)[-1]  # below the header
+    assert written[None] == written["0"]
