@@ -644,13 +644,12 @@ class _ClassLowering:
         assert result is not None, "an FX graph always ends with an output node"
         if body and not contexts[-1] and _returned_directly(body[-1]):
             last = body.pop()  # `return self.fc(x)`: a value made only to be returned
-            contexts.pop()
-            result.expr = result.expr.replace(last.targets, last.expr) if "," not in last.targets else result.expr
-            if result.expr.count(last.expr) != 1:
-                body.append(last)
-                contexts.append(())
+            inlined = result.expr.replace(last.targets, last.expr)
+            if inlined.count(last.expr) == 1:
+                result.expr, self.returned = inlined, last.node
+                contexts.pop()
             else:
-                self.returned = last.node
+                body.append(last)
         body.append(result)
         places: _Places = {
             s.node: source.from_stack_trace(s.node.meta.get("stack_trace")) for s in body if s.node is not None
@@ -1002,9 +1001,9 @@ class _ClassLowering:
     def changed_in_place(self, node: fx.Node, tensor: Any, expr: Expr, opcode: str) -> Statement | None:
         """The statement of a call that changes `tensor` in place and returns it (`y.mul_(2)`):
         later uses of `node` read `tensor`'s variable, and it binds nothing. None where
-        `tensor` is no tensor variable, or only the return reads the result (`return
+        `tensor` is no tensor variable, or the return reads the result once (`return
         y.add_(1)` reads best as one statement)."""
-        if not self.is_tensor_variable(tensor) or _returned_only(node):
+        if not self.is_tensor_variable(tensor) or _returned_once(node):
             return None
         self.known.of[node] = self.known.of[tensor]
         return Statement(opcode, node, "", "=", expr.text)
@@ -1234,10 +1233,20 @@ def _returned_directly(statement: Statement) -> bool:
     node = statement.node
     if node is None or not statement.targets or "," in statement.targets or statement.op != "=":
         return False
+    return _returned_once(node)
+
+
+def _returned_once(node: fx.Node) -> bool:
+    """Whether the return statement alone reads the node, once, as the whole returned
+    value or one element of it (`return {"a": x}, x` reads it twice)."""
     if list(node.users) != [_output_of(node)]:
         return False
     value = _output_of(node).args[0]
-    return value is node or (type(value) is tuple and sum(v is node for v in value) == 1)
+    if value is not node and (type(value) is not tuple or node not in value):
+        return False
+    found: list[fx.Node] = []
+    fx.node.map_arg(value, lambda n: found.append(n) if n is node else None)
+    return len(found) == 1
 
 
 def _changes_its_receiver(method: str) -> bool:
@@ -1254,11 +1263,6 @@ def _returns_its_first_argument(op: torch._ops.OpOverload) -> bool:
         return False
     returned, first = schema.returns[0].alias_info, schema.arguments[0].alias_info
     return returned is not None and first is not None and returned.is_write and returned.before_set == first.before_set
-
-
-def _returned_only(node: fx.Node) -> bool:
-    """Whether the return statement is the node's only user."""
-    return all(user.op == "output" for user in node.users)
 
 
 def _output_of(node: fx.Node) -> fx.Node:
