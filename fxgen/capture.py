@@ -18,6 +18,7 @@ import functools
 import inspect
 import logging
 import operator
+import re
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -77,11 +78,16 @@ class _Proxy(fx.Proxy):
     def __getattr__(self, name: str) -> fx.proxy.Attribute:
         return _Attribute(self, name)
 
+    def __repr__(self) -> str:  # how a proxy formats into a string: `_formatted_values` looks for it
+        self.tracer.formatted = True
+        return fx.Proxy.__repr__(self)
+
 
 class _Attribute(fx.proxy.Attribute):
     """An attribute of a proxy (`x.data`), which records an assignment into it too."""
 
     __setitem__ = _Proxy.__setitem__
+    __repr__ = _Proxy.__repr__
 
 
 class _Tracer(fx.Tracer):
@@ -92,6 +98,7 @@ class _Tracer(fx.Tracer):
         super().__init__()
         self.calls: dict[str, list[Call]] = {}
         self.stack_traces: dict[Any, str | None] = {}  # made by `source.stack_trace`, not by torch's
+        self.formatted = False  # whether a proxy was formatted into a string (`f"got {h}"`)
 
     def create_node(self, kind: str, target: Any, *args: Any, **kwargs: Any) -> fx.Node:
         if kind == "call_method" and target == "__setitem__":  # `t[i] = proxy` on a tensor torch.fx made
@@ -575,12 +582,45 @@ def _trace(
         for name in set(vars(module)) - before:
             constants[f"{path}.{name}" if path else name] = getattr(module, name)
             delattr(module, name)
+    if tracer.formatted:
+        _formatted_values(graph)
     for node in graph.nodes:
         node.meta[ORIGIN] = node.name
     if calls is not None:
         for module_path, recorded in tracer.calls.items():
             calls.setdefault(f"{path}.{module_path}" if path and module_path else path or module_path, []).extend(recorded)
     return graph
+
+
+#: how torch.fx's proxy prints itself into a string (`f"got {h}"` while tracing)
+_PROXY_TEXT = re.compile(r"Proxy\(([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+def _formatted_values(graph: fx.Graph) -> None:
+    """Each string argument that formatted a traced value while tracing (`f"got {h}"`
+    gives "got Proxy(getitem_1)"; torch.fx keeps that text) becomes a `str.format` call
+    on the value, made right before its reader: the file formats the value when it runs,
+    as the model does, instead of quoting a name of the trace."""
+    made: dict[str, fx.Node] = {}
+    for node in list(graph.nodes):
+
+        def formatted(value: Any) -> Any:
+            if type(value) is not str or "Proxy(" not in value:
+                return value
+            pieces = _PROXY_TEXT.split(value)  # text, name, text, ..., text
+            values = [made.get(name) for name in pieces[1::2]]
+            if not values or None in values:
+                return value
+            template = "{}".join(text.replace("{", "{{").replace("}", "}}") for text in pieces[::2])
+            with graph.inserting_before(node):
+                call = graph.call_method("format", (template, *values))
+            call.meta.update({key: node.meta[key] for key in ("nn_module_stack", "stack_trace") if key in node.meta})
+            return call
+
+        if node.op not in ("placeholder", "get_attr"):
+            node.args = fx.node.map_aggregate(node.args, formatted)
+            node.kwargs = fx.node.map_aggregate(node.kwargs, formatted)
+        made[node.name] = node
 
 
 def _inline_unrebuildable(

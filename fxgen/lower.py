@@ -65,6 +65,7 @@ from fxgen.pyexpr import (
     Source,
     binary,
     comment_text,
+    formatted_string,
     is_default,
     string_literal,
     unary,
@@ -914,6 +915,9 @@ class _ClassLowering:
                 return None
             base = self.writer.value(args[0]).receiver()
             expr = Expr(f"{base}.{args[1]}" if is_attr_name(args[1]) else self.writer.call("getattr", args, {}).text)
+            if _formatted_only(node):
+                self.known.of[node] = expr  # `f"got {x.ndim}D input"`, as the message reads
+                return None
         elif _rewraps_public_result(target, args, self.public_calls):
             self.known.of[node] = self.known.of[args[0]]  # the public function returns `target` itself
             return None
@@ -989,6 +993,13 @@ class _ClassLowering:
     def call_method(self, node: fx.Node) -> Statement:
         receiver, *args = node.args
         method = str(node.target)
+        if method == "format" and type(receiver) is str and not node.kwargs:
+            formatted = formatted_string(receiver, [self.writer.value(a) for a in args])
+            if formatted is not None and len(node.users) == 1:
+                self.known.of[node] = formatted  # `torch._assert(..., f"got {h}")`: where it is read
+                return None
+            if formatted is not None:
+                return self.bind(node, formatted, "call_method")
         base = self.writer.value(receiver).receiver()
         callee = f"{base}.{method}" if is_attr_name(method) else f"getattr({base}, {self.writer.value(method).text})"
         expr = self.writer.call(callee, args, node.kwargs)
@@ -1363,6 +1374,12 @@ def _number_step_of_its_user(node: fx.Node) -> bool:
         return False
     (user,) = node.users
     return _source_line(node) == _source_line(user)
+
+
+def _formatted_only(node: fx.Node) -> bool:
+    """Whether a string's `format` call (an f-string in the model) is all that reads `node`."""
+    users = node.users
+    return bool(users) and all(u.op == "call_method" and u.target == "format" and type(u.args[0]) is str for u in users)
 
 
 def _source_line(node: fx.Node) -> source.Location | None:

@@ -15,6 +15,8 @@ import functools
 import importlib
 import inspect
 import math
+import re
+import string
 import types
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
@@ -32,6 +34,7 @@ __all__ = [
     "ExprWriter",
     "NoDeviceSource",
     "string_literal",
+    "formatted_string",
     "float_literal",
     "comment_text",
     "is_default",
@@ -183,6 +186,41 @@ def string_literal(value: str | bytes) -> str:
     if body[0] == "'" and '"' not in body[1:-1]:
         body = '"' + body[1:-1].replace("\\'", "'") + '"'
     return prefix + body
+
+
+#: printable characters that stand for a field while the literal parts are escaped
+_FIELD_MARKERS = "\u2603\u2604\u2605\u2606\u2607"
+#: the text of a value an f-string's field holds as it is: names (tokens before naming),
+#: attributes, calls and subscripts without quotes, colons, braces or backslashes
+_FIELD_VALUE = re.compile("[\\w.()\\[\\], \x00-]+")
+
+
+def formatted_string(template: str, values: list[Expr]) -> Expr | None:
+    """`template.format(*values)` as an f-string (`f"got {h}"`), or None where the template
+    has fields other than `{}` or a value cannot stand inside a field as it is."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError:
+        return None
+    fields = [(name, spec, conversion) for _, name, spec, conversion in parsed if name is not None]
+    if len(fields) != len(values) or any(field != ("", "", None) for field in fields):
+        return None
+    if not all(_FIELD_VALUE.fullmatch(value.text) for value in values):
+        return None
+    parts, part = [], ""
+    for literal, name, _, _ in parsed:
+        part += literal
+        if name is not None:
+            parts.append(part)
+            part = ""
+    parts.append(part)
+    marker = next((m for m in _FIELD_MARKERS if m not in template), None)
+    if marker is None:
+        return None
+    literal = string_literal(marker.join(p.replace("{", "{{").replace("}", "}}") for p in parts))
+    pieces = literal[1:-1].split(marker)
+    body = pieces[0] + "".join(f"{{{value.text}}}{piece}" for value, piece in zip(values, pieces[1:]))
+    return Expr(f"f{literal[0]}{body}{literal[-1]}")
 
 
 def comment_text(text: str) -> str:

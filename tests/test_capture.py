@@ -205,8 +205,36 @@ class Checks(nn.Module):
         return x * 2
 
 
-def test_an_attribute_read_nothing_uses_is_not_written(tmp_path):
-    # the f-string reads `x.ndim` while traced: torch.fx records a read no node uses
+def test_an_attribute_read_only_a_message_formats_is_read_in_the_message(tmp_path):
+    # the f-string reads `x.ndim` while traced, and the message formats it again at run time
     result = fxgen.export(Checks(), tmp_path / "checks.py", example_inputs=(torch.randn(2, 4),))
     body = result.code_path.read_text().split("def forward", 1)[1]
     assert result.verified and "ndim = x.ndim" in body and "\n        x.ndim\n" not in body, body
+    assert 'torch._assert(ndim == 2, f"expected 2D input (got {x.ndim}D input)")' in body, body
+
+
+class ChecksItsInput(nn.Module):
+    image_size = 4
+
+    def forward(self, x):
+        n, h = x.shape
+        torch._assert(h == self.image_size, f"Wrong image height! Expected {self.image_size} but got {h} (batch {n})!")
+        torch._assert(n > 0, f'odd {{braces}} "quotes" \\ back\n{h}')
+        return x * 2
+
+
+def test_a_message_that_formats_a_traced_value_formats_it_when_the_file_runs(tmp_path):
+    # torchvision's ViT: `torch._assert(h == self.image_size, f"... but got {h}!")`; the
+    # message torch.fx records reads "but got Proxy(getitem_1)!", a name of the trace
+    model = ChecksItsInput()
+    result = fxgen.export(model, tmp_path / "checks_gen.py", example_inputs=(torch.randn(2, 4),))
+    body = result.code_path.read_text().split("def forward", 1)[1]
+    assert result.verified and "Proxy(" not in body and "n, h = x.shape" in body, body
+    assert 'f"Wrong image height! Expected 4 but got {h} (batch {n})!"' in body, body
+    loaded = fxgen.load(result.code_path)
+    for bad, message in ((torch.randn(3, 5), "Wrong image height! Expected 4 but got 5 (batch 3)!"),
+                         (torch.randn(0, 4), 'odd {braces} "quotes" \\ back\n4')):
+        for module in (model, loaded):
+            with pytest.raises(AssertionError) as raised:
+                module(bad)
+            assert str(raised.value) == message

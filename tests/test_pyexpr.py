@@ -13,7 +13,17 @@ import torch
 import torch.nn.functional as F
 
 from fxgen.errors import ExportError
-from fxgen.pyexpr import BINARY_OPERATORS, UNARY_OPERATORS, Expr, ExprWriter, Imports, binary, string_literal, unary
+from fxgen.pyexpr import (
+    BINARY_OPERATORS,
+    UNARY_OPERATORS,
+    Expr,
+    ExprWriter,
+    Imports,
+    binary,
+    formatted_string,
+    string_literal,
+    unary,
+)
 from tests.zoo import Pair, clipped_norm
 
 
@@ -74,6 +84,23 @@ def test_string_literal_stays_on_one_line_and_round_trips(value):
     text = string_literal(value)
     assert "\n" not in text and "\r" not in text and "\u2028" not in text and "\x00" not in text
     assert eval(text) == value
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["got {}", "{}{}", 'a "quoted" {} and {{braces}}', "it's {}", "both ' and \" {}", "back\\slash\n{}\x00", "\u2603 {} \u2604"],
+)
+def test_a_format_call_is_an_f_string_that_formats_alike(template):
+    values = [Expr("first"), Expr("second")][: template.count("{}") - template.count("{{}}")]
+    text = formatted_string(template, values).text
+    assert text.startswith("f") and "\n" not in text
+    names = {"first": 3, "second": [1.5]}
+    assert eval(text, names) == template.format(*(names[v.text] for v in values))
+
+
+@pytest.mark.parametrize(("template", "value"), [("{0}", "x"), ("{x}", "x"), ("{!r}", "x"), ("{:>4}", "x"), ("{}", 'a["k"]'), ("{}", "a[1:2]"), ("{", "x")])
+def test_a_format_call_an_f_string_cannot_hold_as_it_is_stays_a_call(template, value):
+    assert formatted_string(template, [Expr(value)]) is None
 
 
 def test_functions_are_written_the_way_people_write_them():
