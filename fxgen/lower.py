@@ -1003,6 +1003,9 @@ class _ClassLowering:
         base = self.writer.value(receiver).receiver()
         callee = f"{base}.{method}" if is_attr_name(method) else f"getattr({base}, {self.writer.value(method).text})"
         expr = self.writer.call(callee, args, node.kwargs)
+        if method in _METADATA_METHODS and _formatted_only(node):
+            self.known.of[node] = expr  # `f"got a {x.dim()}D input"`, as the message reads
+            return None
         if _changes_its_receiver(method):
             changed = self.changed_in_place(node, receiver, expr, "call_method")
             if changed is not None:
@@ -1374,6 +1377,10 @@ def _number_step_of_its_user(node: fx.Node) -> bool:
         return False
     (user,) = node.users
     return _source_line(node) == _source_line(user)
+
+
+#: tensor methods that read what a tensor is, not its data: a message may format them in place
+_METADATA_METHODS = frozenset({"dim", "ndimension", "size", "numel", "nelement", "stride", "element_size"})
 
 
 def _formatted_only(node: fx.Node) -> bool:

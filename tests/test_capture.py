@@ -220,6 +220,7 @@ class ChecksItsInput(nn.Module):
         n, h = x.shape
         torch._assert(h == self.image_size, f"Wrong image height! Expected {self.image_size} but got {h} (batch {n})!")
         torch._assert(n > 0, f'odd {{braces}} "quotes" \\ back\n{h}')
+        torch._assert(x.dim() == 2, f"expected a 2D input, got {x.dim()}D")
         return x * 2
 
 
@@ -231,6 +232,7 @@ def test_a_message_that_formats_a_traced_value_formats_it_when_the_file_runs(tmp
     body = result.code_path.read_text().split("def forward", 1)[1]
     assert result.verified and "Proxy(" not in body and "n, h = x.shape" in body, body
     assert 'f"Wrong image height! Expected 4 but got {h} (batch {n})!"' in body, body
+    assert 'f"expected a 2D input, got {x.dim()}D"' in body, body  # a size read for the message alone
     loaded = fxgen.load(result.code_path)
     for bad, message in ((torch.randn(3, 5), "Wrong image height! Expected 4 but got 5 (batch 3)!"),
                          (torch.randn(0, 4), 'odd {braces} "quotes" \\ back\n4')):

@@ -2,13 +2,14 @@
 
 A program is an `nn.Module` whose `forward` applies a drawn list of steps to a pool of
 values (the inputs first): arithmetic and comparisons, reductions, views, indexing,
-cat/stack/chunk/unbind, matmul, activations, in-place ops on clones, calls of built-in
-modules with drawn hyperparameters, parameters and buffers, dtype and device moves and
-string arguments, with constants such as inf, nan, -0.0 and huge ints, and custom
-submodules (programs of their own, nested two deep, of classes that may share a name)
-called once or again on other values, their result read whole, by item or not at all.
-Submodules, parameters and buffers get hostile names, and the output is a nested
-tuple/list/dict with hostile keys. Each step is tried on the example inputs while the
+cat/stack/chunk/unbind, matmul, activations, in-place ops on clones, assertions whose
+messages format computed values, calls of built-in modules with drawn hyperparameters,
+parameters and buffers, dtype and device moves and string arguments, with constants
+such as inf, nan, -0.0 and huge ints, and custom submodules (programs of their own,
+nested two deep, of classes that may share a name) called once or again on other
+values, their result read whole, by item or not at all. Submodules, parameters,
+buffers and messages get hostile names, and the output is a nested tuple/list/dict with
+hostile keys. Each step is tried on the example inputs while the
 program is drawn, and kept only where eager runs it, so every program runs.
 """
 
@@ -171,6 +172,13 @@ def _masked_set(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return x
 
 
+def _checked(a: torch.Tensor, text: str) -> torch.Tensor:
+    """`a`, after an assertion whose message formats what the program computes (torch.fx
+    keeps the text its proxies printed; fxgen writes the f-string again)."""
+    torch._assert(a.dim() >= 0, f"{text} {{literal}} {a.dim()}D {a.shape}")
+    return a
+
+
 #: steps that change a copy of a value in place: statements that store (`x += y`, `x[i] = v`)
 IN_PLACE = {
     "x = a.clone(); x += b": _add_into,
@@ -252,7 +260,7 @@ def _draw_module(draw: Any, inputs: tuple[torch.Tensor, ...], class_name: str, d
 
 
 def _draw_step(draw: Any, module: nn.Module, values: list[Any], depth: int) -> Step | None:
-    kinds = ["unary", "unary", "binary", "constant", "module", "parameter", "index", "in_place"]
+    kinds = ["unary", "unary", "binary", "constant", "module", "parameter", "index", "in_place", "message"]
     if depth < MAX_DEPTH:
         kinds += ["submodule", "again", "again"]
     kind = draw(st.sampled_from(kinds))
@@ -280,6 +288,8 @@ def _draw_step(draw: Any, module: nn.Module, values: list[Any], depth: int) -> S
         return Step(f"v{i} {name} {c!r}", lambda m, v: f(v[i], c))
     name = draw(st.sampled_from(HOSTILE_NAMES))
     value = values[i]
+    if kind == "message":
+        return Step(f"v{i} checked, message {name!r}", lambda m, v: _checked(v[i], name))
     if kind == "module":
         type_name = draw(st.sampled_from(sorted(MODULES)))
         try:
