@@ -23,7 +23,14 @@ from fxgen.program import Program
 from fxgen.progress import stage
 from fxgen.recipe import DEFAULTS as RECORDED_DEFAULTS
 from fxgen.recipe import Recipe, describe_inputs, template_dirs_relative
-from fxgen.render import Style, available_styles, find_style, reads_statement_meta, render_program
+from fxgen.render import (
+    Style,
+    available_styles,
+    find_style,
+    reads_statement_meta,
+    render_program,
+    writes_init_arguments,
+)
 from fxgen.verify import verify_file
 from fxgen.write import StagedPair, serialize_weights, staged_pair, weights_header_line
 
@@ -282,6 +289,7 @@ def _program(
         source_comments=options.source_comments,
         mermaid_depth=options.mermaid_depth,
         record_meta=reads_statement_meta(style, options.template_dirs),
+        init_arguments=writes_init_arguments(style, options.template_dirs),
     )
     program.header.extend(_recipe(options, captured.source, captured.method, code_path).lines())
     return program, captured.replay

@@ -14,7 +14,6 @@ import inspect
 import io
 import itertools
 import operator
-import re
 import tokenize
 from typing import Any, Callable, NamedTuple
 
@@ -73,6 +72,7 @@ from fxgen.pyexpr import (
 from fxgen.reuse import ClassReuse, Unkeyable, argument_key, code_key, shape_key, value_key
 from fxgen.tree import ModuleTree, StructureKeys, add_constant, build_tree, join_path
 from fxgen.unlift import KEYWORD_ONLY
+from fxgen.variants import CLASS_TOKEN, merge_variants
 
 __all__ = ["lower"]
 
@@ -107,6 +107,7 @@ def lower(
     mermaid_depth: int = 2,
     example_kwargs: dict[str, Any] | None = None,
     record_meta: bool = False,
+    init_arguments: bool = False,
 ) -> Program:
     """Lower a captured graph to the `Program` of one generated file.
 
@@ -114,7 +115,9 @@ def lower(
     module call that `hierarchy.split` can cut out becomes a class of its own, classes
     with identical code written once) or "graph" (the node listing and the diagram).
     `record_meta`: fill each statement's `meta` (shape, dtype, source line), for styles
-    whose templates read it (`render.reads_statement_meta`).
+    whose templates read it (`render.reads_statement_meta`). `init_arguments`: variants of
+    a class that differ only in constructor arguments become one class taking them
+    (`fxgen.variants`), for styles whose templates write `init_params`.
     """
     if lowering == "graph":
         return _graph_program(captured, style, mermaid_depth)
@@ -146,7 +149,7 @@ def lower(
         try:
             classes, root_tree, buffers = _lower_units(
                 captured, units, attempt_imports, attempt_names, root_name, style, example_inputs,
-                _Writing(reuse_names, source_comments, record_meta),
+                _Writing(reuse_names, source_comments, record_meta), init_arguments,
             )
             break
         except _DifferentCalls as exc:  # one module, two calls, two codes: write its calls inline
@@ -320,6 +323,7 @@ def _lower_units(
     style: str,
     example_inputs: tuple[Any, ...] | None,
     writing: _Writing,
+    init_arguments: bool,
 ) -> tuple[list[ClassDef], ModuleTree, dict[str, torch.Tensor]]:
     """The classes of `units` (children first), written once per distinct code.
 
@@ -361,6 +365,8 @@ def _lower_units(
             if not unit.path:
                 cls.name = root_name
                 classes.append(cls)
+                if init_arguments:
+                    merge_variants(classes, uses)
                 _name_classes(classes, uses, module_names)
                 return classes, tree, buffers
         if unit.sequential:
@@ -384,9 +390,6 @@ def _class_token(index: int) -> str:
     return f"\x01{index}\x01"
 
 
-_CLASS_TOKEN = re.compile("\x01(\\d+)\x01")
-
-
 def _name_classes(classes: list[ClassDef], uses: dict[str, int], names: Namespace) -> None:
     """Give each generated class its name, and write the names into `__init__` code.
 
@@ -405,7 +408,7 @@ def _name_classes(classes: list[ClassDef], uses: dict[str, int], names: Namespac
                 bases[cls.name] = ranked[0]
     for cls in classes:
         for statement in cls.init:
-            statement.code = _CLASS_TOKEN.sub(lambda m: chosen[m.group(0)], statement.code)
+            statement.code = CLASS_TOKEN.sub(lambda m: chosen[m.group(0)], statement.code)
     for cls in classes:
         base = bases.get(cls.name)
         cls.name = chosen.get(cls.name, cls.name)

@@ -104,6 +104,10 @@ class ClassDef:
     #: True for a variant that only overrides `forward` of its base class (`base` is then
     #: that generated class): its `__init__` is inherited and not written
     inherits_init: bool = False
+    #: the arguments `__init__` takes (`in_channels`, ...), each passed by keyword: values
+    #: in which variants of one class differ (`fxgen/variants.py`); made only for a style
+    #: whose templates name `init_params` (else each variant is a class of its own)
+    init_params: list[str] = field(default_factory=list)
 
 
 @dataclass

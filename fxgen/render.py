@@ -32,6 +32,7 @@ from fxgen.program import Program
 
 __all__ = [
     "render_program", "TEMPLATES", "OPCODES", "Style", "find_style", "available_styles", "reads_statement_meta",
+    "writes_init_arguments",
 ]
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -114,7 +115,16 @@ def reads_statement_meta(style: Style, template_dirs: Sequence[str | os.PathLike
     or names a template only at render time, which is not read here. Lowering records
     `meta` only then: the built-in styles never read it, and recording it was 8% of
     lowering and rendering a large graph."""
-    return _templates(_style_environment(style, template_dirs), style.file)[1]
+    _, named, dynamic = _templates(_style_environment(style, template_dirs), style.file)
+    return "meta" in named or dynamic
+
+
+def writes_init_arguments(style: Style, template_dirs: Sequence[str | os.PathLike[str]] = ()) -> bool:
+    """Whether a template of the style names `init_params` (`ClassDef.init_params`, the
+    arguments of a class made of several variants): a template written before classes
+    took arguments would write their `__init__` without them, so lowering merges no
+    variants for it."""
+    return "init_params" in _templates(_style_environment(style, template_dirs), style.file)[1]
 
 
 def _style_environment(style: Style, template_dirs: Sequence[str | os.PathLike[str]]) -> jinja2.Environment:
@@ -165,12 +175,13 @@ def _environment(style: Style, overrides: tuple[str, ...]) -> jinja2.Environment
     return env
 
 
-def _templates(env: jinja2.Environment, name: str) -> tuple[set[str], bool]:
-    """Every template `name` imports, includes or extends, transitively (found or not),
-    and whether one of them may read a statement's `meta` (`reads_statement_meta`).
+def _templates(env: jinja2.Environment, name: str) -> tuple[set[str], set[str], bool]:
+    """Every template `name` imports, includes or extends, transitively (found or not);
+    which of `_WATCHED` they name; and whether one names a template only at render time.
     Read anew each time (a template edited between exports counts), parsed once per text."""
     seen: set[str] = set()
-    pending, reads_meta = [name], False
+    named: set[str] = set()
+    pending, dynamic = [name], False
     while pending:
         current = pending.pop()
         if current in seen:
@@ -178,28 +189,35 @@ def _templates(env: jinja2.Environment, name: str) -> tuple[set[str], bool]:
         seen.add(current)
         try:
             source, _, _ = env.loader.get_source(env, current)  # type: ignore[union-attr]
-            references, names_meta = _template_facts(env, source)
+            references, names = _template_facts(env, source)
         except jinja2.TemplateNotFound:
             continue
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(f"template {exc.filename or current}, line {exc.lineno}: {exc.message}") from exc
         pending.extend(r for r in references if r)
-        reads_meta = reads_meta or names_meta or None in references
-    return seen, reads_meta
+        named |= names
+        dynamic = dynamic or None in references
+    return seen, named, dynamic
+
+
+#: names whose use in a template changes what lowering makes
+_WATCHED = frozenset({"meta", "init_params"})
 
 
 @functools.lru_cache(maxsize=256)
-def _template_facts(env: jinja2.Environment, source: str) -> tuple[tuple[str | None, ...], bool]:
+def _template_facts(env: jinja2.Environment, source: str) -> tuple[tuple[str | None, ...], frozenset[str]]:
     """The templates a template's text names (None: one named only at render time), and
-    whether it names `meta`."""
+    which of `_WATCHED` it names (`stmt.meta`, `stmt["meta"]`, `stmt|attr("meta")`)."""
     tree = env.parse(source)
-    names_meta = any(
-        (isinstance(node, jinja2.nodes.Getattr) and node.attr == "meta")
-        or (isinstance(node, jinja2.nodes.Const) and node.value == "meta")
-        or (isinstance(node, jinja2.nodes.Name) and node.name == "meta")
-        for node in tree.find_all((jinja2.nodes.Getattr, jinja2.nodes.Const, jinja2.nodes.Name))
-    )
-    return tuple(jinja2.meta.find_referenced_templates(tree)), names_meta
+    names = set()
+    for node in tree.find_all((jinja2.nodes.Getattr, jinja2.nodes.Const, jinja2.nodes.Name)):
+        if isinstance(node, jinja2.nodes.Getattr):
+            names.add(node.attr)
+        elif isinstance(node, jinja2.nodes.Const) and isinstance(node.value, str):
+            names.add(node.value)
+        elif isinstance(node, jinja2.nodes.Name):
+            names.add(node.name)
+    return tuple(jinja2.meta.find_referenced_templates(tree)), frozenset(names & _WATCHED)
 
 
 def _template_location(exc: BaseException) -> str:

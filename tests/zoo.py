@@ -310,6 +310,47 @@ class Symmetric(nn.Module):
         return weight.triu() + weight.triu(1).transpose(-1, -2)
 
 
+class ConvBN(nn.Module):
+    """Convolution, batch norm, ReLU6: one block type built with other widths, kernels
+    and strides in every stage, as MobileNet builds it."""
+
+    def __init__(self, cin: int, cout: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False)
+        self.bn = nn.BatchNorm2d(cout)
+        self.act = nn.ReLU6()
+
+    def forward(self, x):
+        return self.act(self.bn(self.conv(x)))
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        hidden = cin * 4
+        self.expand = ConvBN(cin, hidden)
+        self.depthwise = ConvBN(hidden, hidden, 3, stride, groups=hidden)
+        self.project = ConvBN(hidden, cout)
+
+    def forward(self, x):
+        return self.project(self.depthwise(self.expand(x)))
+
+
+class Stages(nn.Module):
+    """A MobileNet in small: blocks of one type that differ only in their constructor's
+    arguments (one class each, taking those arguments)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = ConvBN(3, 8, 3, 2)
+        self.blocks = nn.Sequential(InvertedResidual(8, 8, 1), InvertedResidual(8, 16, 2), InvertedResidual(16, 16, 1))
+        self.head = nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = self.blocks(self.stem(x))
+        return self.head(x.mean((2, 3)))
+
+
 class Parametrized(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -391,5 +432,6 @@ ZOO: dict[str, Callable[[], tuple[nn.Module, tuple[Any, ...]]]] = {
         "training_modes": _training_modes,
         "parametrized": lambda: (_eval(Parametrized()), (torch.randn(2, 4),)),
         "graph_module": _graph_module,
+        "stages": lambda: (_eval(Stages()), (torch.randn(2, 3, 16, 16),)),
     }.items()
 }
