@@ -310,6 +310,39 @@ class Symmetric(nn.Module):
         return weight.triu() + weight.triu(1).transpose(-1, -2)
 
 
+class Parametrized(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = torch.nn.utils.parametrizations.weight_norm(nn.Linear(4, 4), dim=1)
+        self.b = torch.nn.utils.parametrizations.spectral_norm(nn.Linear(4, 4))
+        self.c = nn.Linear(4, 4)
+        torch.nn.utils.parametrize.register_parametrization(self.c, "weight", Symmetric())
+        self.lazy = nn.LazyLinear(3)
+        self.lazy(torch.zeros(1, 4))  # materialised: now a plain Linear
+
+    def forward(self, x):
+        return self.lazy(self.c(self.b(self.a(x))))
+
+
+class Gate(nn.Module):
+    """`hidden` scaled by a sigmoid gate: a module with two inputs and no weights."""
+
+    def forward(self, hidden, gate):
+        return hidden * torch.sigmoid(gate)
+
+
+class GatedLinear(nn.Module):
+    """A linear layer gated by its input, through a gate module it is given."""
+
+    def __init__(self, gate: nn.Module) -> None:
+        super().__init__()
+        self.gate = gate
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.gate(self.fc(x), x)
+
+
 class ConvBN(nn.Module):
     """Convolution, batch norm, ReLU6: one block type built with other widths, kernels
     and strides in every stage, as MobileNet builds it."""
@@ -349,39 +382,6 @@ class Stages(nn.Module):
     def forward(self, x):
         x = self.blocks(self.stem(x))
         return self.head(x.mean((2, 3)))
-
-
-class Parametrized(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.a = torch.nn.utils.parametrizations.weight_norm(nn.Linear(4, 4), dim=1)
-        self.b = torch.nn.utils.parametrizations.spectral_norm(nn.Linear(4, 4))
-        self.c = nn.Linear(4, 4)
-        torch.nn.utils.parametrize.register_parametrization(self.c, "weight", Symmetric())
-        self.lazy = nn.LazyLinear(3)
-        self.lazy(torch.zeros(1, 4))  # materialised: now a plain Linear
-
-    def forward(self, x):
-        return self.lazy(self.c(self.b(self.a(x))))
-
-
-class Gate(nn.Module):
-    """`hidden` scaled by a sigmoid gate: a module with two inputs and no weights."""
-
-    def forward(self, hidden, gate):
-        return hidden * torch.sigmoid(gate)
-
-
-class GatedLinear(nn.Module):
-    """A linear layer gated by its input, through a gate module it is given."""
-
-    def __init__(self, gate: nn.Module) -> None:
-        super().__init__()
-        self.gate = gate
-        self.fc = nn.Linear(4, 4)
-
-    def forward(self, x):
-        return self.gate(self.fc(x), x)
 
 
 def _seeded(factory: Callable[[], tuple[nn.Module, tuple[Any, ...]]]) -> Callable[[], tuple[nn.Module, tuple[Any, ...]]]:

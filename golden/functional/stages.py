@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 def forward(state, x: torch.Tensor):
     """Stages's forward: `state` maps its state_dict() keys to tensors."""
-    # tests.zoo:324  return self.act(self.bn(self.conv(x)))
+    # tests.zoo:357  return self.act(self.bn(self.conv(x)))
     x = F.conv2d(x, state["stem.conv.weight"], None, stride=2, padding=1)
     x = F.batch_norm(
         x,

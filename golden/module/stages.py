@@ -28,7 +28,7 @@ class ConvBN_v3(torch.nn.Module):
         self.act = torch.nn.ReLU6()
 
     def forward(self, x: torch.Tensor):
-        # tests.zoo:324  return self.act(self.bn(self.conv(x)))
+        # tests.zoo:357  return self.act(self.bn(self.conv(x)))
         x = self.conv(x)
         x = self.bn(x)
         return self.act(x)
@@ -55,7 +55,7 @@ class ConvBN(torch.nn.Module):
         self.act = torch.nn.ReLU6()
 
     def forward(self, x: torch.Tensor):
-        # tests.zoo:324  return self.act(self.bn(self.conv(x)))
+        # tests.zoo:357  return self.act(self.bn(self.conv(x)))
         x = self.conv(x)
         x = self.bn(x)
         return self.act(x)
@@ -84,7 +84,7 @@ class ConvBN_v2(torch.nn.Module):
         self.act = torch.nn.ReLU6()
 
     def forward(self, x: torch.Tensor):
-        # tests.zoo:324  return self.act(self.bn(self.conv(x)))
+        # tests.zoo:357  return self.act(self.bn(self.conv(x)))
         x = self.conv(x)
         x = self.bn(x)
         return self.act(x)
@@ -122,7 +122,7 @@ class InvertedResidual(torch.nn.Module):
         )
 
     def forward(self, x: torch.Tensor):
-        # tests.zoo:336  return self.project(self.depthwise(self.expand(x)))
+        # tests.zoo:369  return self.project(self.depthwise(self.expand(x)))
         x = self.expand(x)
         x = self.depthwise(x)
         return self.project(x)
