@@ -120,11 +120,12 @@ def reads_statement_meta(style: Style, template_dirs: Sequence[str | os.PathLike
 
 
 def writes_init_arguments(style: Style, template_dirs: Sequence[str | os.PathLike[str]] = ()) -> bool:
-    """Whether a template of the style names `init_params` (`ClassDef.init_params`, the
-    arguments of a class made of several variants): a template written before classes
-    took arguments would write their `__init__` without them, so lowering merges no
-    variants for it."""
-    return "init_params" in _templates(_style_environment(style, template_dirs), style.file)[1]
+    """Whether the style writes `ClassDef.init_params` (the arguments of a class made of
+    several variants): a template of it names them, and none writes `def __init__(self):`
+    as templates did before classes took arguments (a user's `class` block that would
+    drop them), so lowering merges variants only for styles that write them."""
+    named = _templates(_style_environment(style, template_dirs), style.file)[1]
+    return "init_params" in named and _ARGUMENTLESS_INIT not in named
 
 
 def _style_environment(style: Style, template_dirs: Sequence[str | os.PathLike[str]]) -> jinja2.Environment:
@@ -202,12 +203,15 @@ def _templates(env: jinja2.Environment, name: str) -> tuple[set[str], set[str], 
 
 #: names whose use in a template changes what lowering makes
 _WATCHED = frozenset({"meta", "init_params"})
+#: text of a template that writes `__init__` without arguments (named with `_WATCHED`)
+_ARGUMENTLESS_INIT = "def __init__(self):"
 
 
 @functools.lru_cache(maxsize=256)
 def _template_facts(env: jinja2.Environment, source: str) -> tuple[tuple[str | None, ...], frozenset[str]]:
     """The templates a template's text names (None: one named only at render time), and
-    which of `_WATCHED` it names (`stmt.meta`, `stmt["meta"]`, `stmt|attr("meta")`)."""
+    which of `_WATCHED` it names (`stmt.meta`, `stmt["meta"]`, `stmt|attr("meta")`), with
+    `_ARGUMENTLESS_INIT` where it holds that text."""
     tree = env.parse(source)
     names = set()
     for node in tree.find_all((jinja2.nodes.Getattr, jinja2.nodes.Const, jinja2.nodes.Name)):
@@ -217,7 +221,9 @@ def _template_facts(env: jinja2.Environment, source: str) -> tuple[tuple[str | N
             names.add(node.value)
         elif isinstance(node, jinja2.nodes.Name):
             names.add(node.name)
-    return tuple(jinja2.meta.find_referenced_templates(tree)), frozenset(names & _WATCHED)
+    if _ARGUMENTLESS_INIT in source:
+        names.add(_ARGUMENTLESS_INIT)
+    return tuple(jinja2.meta.find_referenced_templates(tree)), frozenset(names & (_WATCHED | {_ARGUMENTLESS_INIT}))
 
 
 def _template_location(exc: BaseException) -> str:

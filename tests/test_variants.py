@@ -51,6 +51,22 @@ def test_a_style_whose_templates_do_not_name_init_params_keeps_the_variants(tmp_
     assert result.verified and "def __init__(self," not in text and "class InvertedResidual_v3(" in text, text
 
 
+def test_a_user_class_block_that_writes_init_without_arguments_keeps_the_variants(tmp_path):
+    # a style extending the module style, its `class` block copied from before classes took arguments
+    module = (TEMPLATES / "module" / "file.py.jinja").read_text()
+    block = module[module.index("{% block class scoped %}") : module.index("{%- endblock %}") + len("{%- endblock %}")]
+    old_block = block.replace("{% for param in cls.init_params %}, {{ param }}{% endfor %}", "")
+    assert old_block != block and "init_params" not in old_block
+    style = tmp_path / "mine"
+    style.mkdir()
+    (style / "style.json").write_text('{"description": "module, with an old class block", "extends": "module"}')
+    (style / "file.py.jinja").write_text('{% extends "module/file.py.jinja" %}' + old_block)
+    model, inputs = ZOO["stages"]()
+    result = fxgen.export(model, tmp_path / "stages_gen.py", style="mine", example_inputs=inputs, template_dirs=[tmp_path])
+    text = result.code_path.read_text()
+    assert result.verified and "def __init__(self," not in text and "class InvertedResidual_v3(" in text, text
+
+
 def test_keywords_share_an_argument_only_with_themselves():
     # stride and padding take the same values in both variants: still two arguments
     first = _class("\x010\x01", "self.conv = torch.nn.Conv2d(in_channels=4, stride=1, padding=1)", "self.other = torch.nn.Conv2d(in_channels=4)")
