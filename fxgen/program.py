@@ -106,7 +106,8 @@ class ClassDef:
     inherits_init: bool = False
     #: the arguments `__init__` takes (`in_channels`, ...), each passed by keyword: values
     #: in which variants of one class differ (`fxgen/variants.py`); made only for a style
-    #: whose templates name `init_params` (else each variant is a class of its own)
+    #: whose templates name `init_params` and none writes `def __init__(self):` (else each
+    #: variant is a class of its own)
     init_params: list[str] = field(default_factory=list)
 
 
