@@ -19,6 +19,7 @@ The other revision needs `benchmarks/performance.py` with `stack`, `transformers
 from __future__ import annotations
 
 import argparse
+import inspect
 import subprocess
 import sys
 import tempfile
@@ -55,6 +56,8 @@ def time_here(root: Path, case: str, nodes: int, repeats: int) -> tuple[float, f
     # `performance.as_captured` shared one cache of constructor calls between runs)
     fresh = getattr(performance, "as_captured", lambda captured: captured)
     style = find_style("module")
+    # as an export in the module style lowers (revisions before classes took arguments lack the option)
+    options = {"init_arguments": True} if "init_arguments" in inspect.signature(lower).parameters else {}
     lowered, printed = [], []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -65,7 +68,7 @@ def time_here(root: Path, case: str, nodes: int, repeats: int) -> tuple[float, f
             start = time.perf_counter()
             program = lower(
                 run, style="module", lowering="module", example_inputs=args, example_kwargs=kwargs,
-                hierarchy=case != "flat",
+                hierarchy=case != "flat", **options,
             )
             render_program(program, style)
             lowered.append(time.perf_counter() - start)

@@ -221,7 +221,7 @@ def codegen_row(
         with stages_timed(spent), collector_paused():  # the collector as in fxgen's pipeline
             start = time.perf_counter()
             program = lower(fresh, style="module", lowering="module", example_inputs=args,
-                            example_kwargs=kwargs, hierarchy=hierarchy)
+                            example_kwargs=kwargs, hierarchy=hierarchy, init_arguments=True)
             lowered = time.perf_counter() - start
             start = time.perf_counter()
             render_program(program, style)
