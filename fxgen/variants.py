@@ -7,7 +7,10 @@ whose `forward` is the same text. Where every difference between such variants l
 the value of one keyword argument of a call in `__init__` (`out_channels=48` against
 `out_channels=96`), they become one class whose `__init__` takes those values
 (`def __init__(self, in_channels, out_channels)`), and each place that built a variant
-passes its values (`ConvLayer(in_channels=8, out_channels=48)`). Slots of one keyword
+passes its values (`ConvLayer(in_channels=8, out_channels=48)`). The sizes of a
+parameter's `torch.empty(16)` count as its `size` (`size_0`, `size_1`, ... for more
+dimensions): an RMSNorm of 8 and one of 32 features are `RMSNorm(size=8)` and
+`RMSNorm(size=32)`. Slots of one keyword
 with equal values in every variant share an argument; slots of different keywords never
 do, even where their values agree (a stride is not a padding). Merged classes may make
 their parents mergeable in turn, so the pass repeats until nothing changes.
@@ -127,8 +130,10 @@ _SLOT = "\x02"  # marks a slot in a skeleton's text
 
 
 def _skeleton(code: str) -> _Skeleton | None:
-    """`code` with the literal value of each keyword argument taken out (`f(a=1, b=x)`
-    -> `f(a=\x02, b=x)`, [("a", "1")]); None where the statement cannot be tokenized."""
+    """`code` with the literal value of each keyword argument, and each size of a
+    parameter's or buffer's `torch.empty(...)`, taken out (`f(a=1, b=x)` -> `f(a=\x02,
+    b=x)`, [("a", "1")]; `torch.empty(16)` -> `torch.empty(\x02)`, [("size", "16")]);
+    None where the statement cannot be tokenized."""
     text = CLASS_TOKEN.sub(lambda m: f"__fxgen_class_{m.group(1)}__", code)
     try:
         tokens = [t for t in tokenize.generate_tokens(io.StringIO(text).readline) if t.type not in _LAYOUT]
@@ -139,19 +144,34 @@ def _skeleton(code: str) -> _Skeleton | None:
     for line in lines:
         offsets.append(offsets[-1] + len(line))
     read = {t.string for i, t in enumerate(tokens) if t.type == tokenize.NAME and not _is_member_or_keyword(tokens, i)}
-    out, values, at = [], [], 0
-    for i in range(2, len(tokens) - 1):
-        before, equals, token, after = tokens[i - 2], tokens[i - 1], tokens[i], tokens[i + 1]
-        if not (equals.string == "=" and before.type == tokenize.NAME and after.string in (",", ")")):
+    out: list[str] = []
+    values: list[tuple[str, str]] = []
+    at = 0
+    calls: list[tuple[bool, list[int]]] = []  # open brackets: (a `torch.empty(` call, its sizes' slots)
+    for i, token in enumerate(tokens):
+        if token.string in ("(", "[", "{"):
+            calls.append((token.string == "(" and [t.string for t in tokens[max(i - 3, 0) : i]] == _EMPTY, []))
             continue
-        if i < 3 or tokens[i - 3].string not in ("(", ","):  # a keyword argument, not `x = 1`
+        if token.string in (")", "]", "}") and calls:
+            _, sizes = calls.pop()
+            for dim, slot in enumerate(sizes):  # `torch.empty(16)`: `size`; `torch.empty(48, 3)`: `size_0`, `size_1`
+                values[slot] = ("size" if len(sizes) == 1 else f"size_{dim}", values[slot][1])
             continue
-        if not (token.type in (tokenize.NUMBER, tokenize.STRING) or token.string in _LITERAL_NAMES):
+        if not 0 < i < len(tokens) - 1 or tokens[i + 1].string not in (",", ")"):
+            continue
+        if tokens[i - 1].string == "=" and i >= 3 and tokens[i - 2].type == tokenize.NAME and tokens[i - 3].string in ("(", ","):
+            keyword = tokens[i - 2].string  # a keyword argument's value, not `x = 1`
+            if not (token.type in (tokenize.NUMBER, tokenize.STRING) or token.string in _LITERAL_NAMES):
+                continue
+        elif calls and calls[-1][0] and tokens[i - 1].string in ("(", ",") and token.type == tokenize.NUMBER:
+            keyword = ""  # a size of `torch.empty(...)`: named once the call closes
+            calls[-1][1].append(len(values))
+        else:
             continue
         start = offsets[token.start[0] - 1] + token.start[1]
         end = offsets[token.end[0] - 1] + token.end[1]
         out.append(text[at:start] + _SLOT)
-        values.append((before.string, token.string))
+        values.append((keyword, token.string))
         at = end
     out.append(text[at:])
     return "".join(out), values, read
@@ -164,4 +184,5 @@ def _is_member_or_keyword(tokens: list[tokenize.TokenInfo], i: int) -> bool:
     return 0 < i < len(tokens) - 1 and tokens[i + 1].string == "=" and tokens[i - 1].string in ("(", ",")
 
 
+_EMPTY = ["torch", ".", "empty"]  # how `tree.tensor_source` writes a parameter's or buffer's shape
 _LAYOUT = frozenset({tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER})

@@ -84,6 +84,20 @@ def test_keywords_share_an_argument_only_with_themselves():
     ]
 
 
+def test_sizes_of_a_parameter_share_one_argument_per_dimension():
+    first = _class("\x010\x01", "self.weight = torch.nn.Parameter(torch.empty(16))", "self.bias = torch.nn.Parameter(torch.empty(16))",
+                   "self.table = torch.nn.Parameter(torch.empty(49, 2))")
+    second = _class("\x011\x01", "self.weight = torch.nn.Parameter(torch.empty(32))", "self.bias = torch.nn.Parameter(torch.empty(32))",
+                    "self.table = torch.nn.Parameter(torch.empty(49, 4))")
+    merge_variants([first, second, _root("\x010\x01()", "\x011\x01()")], {})
+    assert first.init_params == ["size", "size_1"]
+    assert [s.code for s in first.init] == [
+        "self.weight = torch.nn.Parameter(torch.empty(size))",
+        "self.bias = torch.nn.Parameter(torch.empty(size))",
+        "self.table = torch.nn.Parameter(torch.empty(49, size_1))",
+    ]
+
+
 def test_variants_that_differ_elsewhere_stay_apart():
     cases = [
         ("self.conv = torch.nn.Conv2d(kernel_size=3)", "self.conv = torch.nn.Conv2d(kernel_size=(3, 3))"),  # not one literal
@@ -124,3 +138,33 @@ def test_merged_blocks_make_their_parents_one_class_too():
 def test_the_golden_file_reads_as_one_class_per_block_shape():
     text = Path("golden/module/stages.py").read_text()
     assert text.count("\nclass ") == 5 and "_v4" not in text
+
+
+class _Norm(torch.nn.Module):
+    """A norm with a parameter of its own (transformers' RMSNorm): not a built-in leaf."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.randn(size))
+
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * self.weight
+
+
+class _Heads(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.q_norm, self.norm = _Norm(4), _Norm(8)
+
+    def forward(self, x):
+        q = self.q_norm(x.view(2, 2, 4))
+        return self.norm(q.reshape(2, 8))
+
+
+def test_a_parameter_that_differs_in_size_is_an_argument(tmp_path):
+    model, inputs = _Heads(), (torch.randn(2, 8),)
+    result = fxgen.export(model, tmp_path / "heads_gen.py", example_inputs=inputs)
+    text = result.code_path.read_text()
+    assert result.verified and text.count("\nclass Norm") == 1, text
+    assert "    def __init__(self, size):\n" in text and "torch.nn.Parameter(torch.empty(size))" in text, text
+    assert "self.q_norm = Norm(size=4)" in text and "self.norm = Norm(size=8)" in text, text
