@@ -178,7 +178,7 @@ def _environment(style: Style, overrides: tuple[str, ...]) -> jinja2.Environment
 
 def _templates(env: jinja2.Environment, name: str) -> tuple[set[str], set[str], bool]:
     """Every template `name` imports, includes or extends, transitively (found or not);
-    which of `_WATCHED` they name; and whether one names a template only at render time.
+    what of `_WATCHED` they name or hold; and whether one names a template only at render time.
     Read anew each time (a template edited between exports counts), parsed once per text."""
     seen: set[str] = set()
     named: set[str] = set()
@@ -201,17 +201,17 @@ def _templates(env: jinja2.Environment, name: str) -> tuple[set[str], set[str], 
     return seen, named, dynamic
 
 
-#: names whose use in a template changes what lowering makes
-_WATCHED = frozenset({"meta", "init_params"})
-#: text of a template that writes `__init__` without arguments (named with `_WATCHED`)
+#: text of a template that writes `__init__` without arguments
 _ARGUMENTLESS_INIT = "def __init__(self):"
+#: what in a template changes what lowering makes: the names `meta` and `init_params`
+#: (read by the template), and the text `_ARGUMENTLESS_INIT` (held by it)
+_WATCHED = frozenset({"meta", "init_params", _ARGUMENTLESS_INIT})
 
 
 @functools.lru_cache(maxsize=256)
 def _template_facts(env: jinja2.Environment, source: str) -> tuple[tuple[str | None, ...], frozenset[str]]:
     """The templates a template's text names (None: one named only at render time), and
-    which of `_WATCHED` it names (`stmt.meta`, `stmt["meta"]`, `stmt|attr("meta")`), with
-    `_ARGUMENTLESS_INIT` where it holds that text."""
+    what of `_WATCHED` it names (`stmt.meta`, `stmt["meta"]`, `stmt|attr("meta")`) or holds."""
     tree = env.parse(source)
     names = set()
     for node in tree.find_all((jinja2.nodes.Getattr, jinja2.nodes.Const, jinja2.nodes.Name)):
@@ -223,7 +223,7 @@ def _template_facts(env: jinja2.Environment, source: str) -> tuple[tuple[str | N
             names.add(node.name)
     if _ARGUMENTLESS_INIT in source:
         names.add(_ARGUMENTLESS_INIT)
-    return tuple(jinja2.meta.find_referenced_templates(tree)), frozenset(names & (_WATCHED | {_ARGUMENTLESS_INIT}))
+    return tuple(jinja2.meta.find_referenced_templates(tree)), frozenset(names & _WATCHED)
 
 
 def _template_location(exc: BaseException) -> str:
