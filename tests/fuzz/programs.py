@@ -7,10 +7,11 @@ messages format computed values, calls of built-in modules with drawn hyperparam
 parameters and buffers, dtype and device moves and string arguments, with constants
 such as inf, nan, -0.0 and huge ints, and custom submodules (programs of their own,
 nested two deep, of classes that may share a name) called once or again on other
-values, their result read whole, by item or not at all. Submodules, parameters,
+values, their result read whole, by item or not at all, and pairs of one class that
+differ only in a built-in module's hyperparameters (variants). Submodules, parameters,
 buffers and messages get hostile names, and the output is a nested tuple/list/dict with
-hostile keys. Each step is tried on the example inputs while the
-program is drawn, and kept only where eager runs it, so every program runs.
+hostile keys. Each step is tried on the example inputs while the program is drawn, and
+kept only where eager runs it, so every program runs.
 """
 
 from __future__ import annotations
@@ -262,10 +263,12 @@ def _draw_module(draw: Any, inputs: tuple[torch.Tensor, ...], class_name: str, d
 def _draw_step(draw: Any, module: nn.Module, values: list[Any], depth: int) -> Step | None:
     kinds = ["unary", "unary", "binary", "constant", "module", "parameter", "index", "in_place", "message"]
     if depth < MAX_DEPTH:
-        kinds += ["submodule", "again", "again"]
+        kinds += ["submodule", "again", "again", "variant", "variant"]
     kind = draw(st.sampled_from(kinds))
     if kind in ("submodule", "again"):
         return _draw_call(draw, module, values, depth, kind == "again")
+    if kind == "variant":
+        return _draw_variant(draw, module, values)
     i = draw(st.integers(0, len(values) - 1))
     if kind == "unary":
         name = draw(st.sampled_from(sorted(UNARY)))
@@ -344,6 +347,42 @@ def _draw_call(draw: Any, module: nn.Module, values: list[Any], depth: int, agai
         return result if item is None else result[item]
 
     return Step(text, call, "again" if again else "submodule")
+
+
+#: built-in modules whose drawn hyperparameters keep every shape (two blocks holding one
+#: differ only in a constructor argument: `fxgen/variants.py` writes them as one class)
+RETUNABLE = ("LayerNorm", "GELU", "Softmax", "Dropout")
+
+
+def _draw_variant(draw: Any, module: nn.Module, values: list[Any]) -> Step | None:
+    """A call of two submodules of one class, one after the other, each holding a
+    built-in module of one type with its own drawn hyperparameters (a LayerNorm's eps,
+    GELU's approximation): variants of one class, twins where the draws agree."""
+    i = draw(st.integers(0, len(values) - 1))
+    type_name = draw(st.sampled_from(RETUNABLE))
+    cls = type(draw(st.sampled_from(CLASS_NAMES)), (Fuzzed,), {"forward": _forward_with(1), "__module__": __name__})
+    inner = draw(st.sampled_from(HOSTILE_NAMES))
+    names = []
+    for _ in range(2):
+        block = cls()
+        block._arity, block._output = 1, 1
+        try:
+            child = MODULES[type_name](values[i], draw)
+        except Exception:
+            return None
+        if _add_child(block, inner, child, "module") is None:
+            return None
+        block._steps = [Step(f"self.{inner!r}(v0)", lambda m, v: getattr(m, inner)(v[0]))]
+        name = draw(st.sampled_from(HOSTILE_NAMES))
+        if _add_child(module, name, block, "module") is None:
+            return None
+        names.append(name)
+    first, second = names
+
+    def call(m: nn.Module, v: list[Any]) -> Any:
+        return getattr(m, second)(getattr(m, first)(v[i]))
+
+    return Step(f"self.{second!r}(self.{first!r}(v{i}))  # two {cls.__name__!r} holding a {type_name}", call, "variant")
 
 
 def step_kinds(module: nn.Module) -> Counter:
