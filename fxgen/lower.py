@@ -1090,7 +1090,39 @@ def _user_names(statements: list[Statement], module: type, stores: set[int]) -> 
             if named is not None:
                 names[id(statement)] = named
                 break
+    _name_changed_receivers(statements, lines, stores, names)
     return names
+
+
+def _name_changed_receivers(
+    statements: list[Statement], lines: list[Any], stores: set[int], names: dict[int, list[str | None]]
+) -> None:
+    """A value no line names, changed in place by a line that spells it by a variable
+    (`y.add_(x)`), takes that variable's name: torch.fx's constant of `y = torch.zeros(3)`
+    is copied where `y.add_(x)` reads it, and that copy is `y`."""
+    made = {s.node: s for s in statements if s.node is not None}
+    for statement, here in zip(statements, lines):
+        node = statement.node
+        if statement.targets or id(statement) in stores or node is None or not node.args:
+            continue
+        changed = made.get(node.args[0])
+        if changed is None or id(changed) in names or len(read_targets(changed.targets)) != 1:
+            continue
+        spelled = next((n for n in map(_changed_receiver, (code for _, _, code in here)) if n is not None), None)
+        if spelled is not None:
+            names[id(changed)] = [sanitize(spelled)]
+
+
+@functools.lru_cache(maxsize=4096)
+def _changed_receiver(code: str) -> str | None:
+    """`y` for a line `y.add_(x)`: a call that changes a variable in place (cached)."""
+    tree = _parsed(code)
+    if tree is None or len(tree.body) != 1 or not isinstance(tree.body[0], ast.Expr):
+        return None
+    call = tree.body[0].value
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name)):
+        return None
+    return call.func.value.id if _changes_its_receiver(call.func.attr) else None
 
 
 def _named_by_line(code: str, statement: Statement) -> list[str | None] | None:

@@ -193,7 +193,8 @@ def test_each_call_of_a_block_copies_its_own_constant_and_keeps_its_parameter_na
     text = result.code_path.read_text()
     # the constant comes from outside the block: the parameter `x` keeps its name
     assert result.verified and "def forward(self, x: torch.Tensor, x_1: torch.Tensor):" in text, text
-    assert "x_1 = x_1.clone()\n" in text and "x_1.add_(x)\n" in text, text
+    # and the copy takes the block's own name for it (`total.add_(x)`)
+    assert "total = x_1.clone()\n" in text and "total.add_(x)\n" in text, text
     loaded = fxgen.load(result.code_path)
     for _ in range(2):
         assert all(torch.equal(a, b) for a, b in zip(loaded(x), model(x)))

@@ -400,3 +400,15 @@ class AddsInPlace(nn.Module):
 def test_an_in_place_aten_call_binds_nothing_its_result_is_its_first_argument():
     text = forward_of(fxgen.render(AddsInPlace(), example_inputs=(torch.randn(2, 4),), capture="export"), "AddsInPlace")
     assert "        buckets.add_(" in text and "= buckets.add_(" not in text and "buckets * 3" in text, text
+
+
+class ChangesAConstant(nn.Module):
+    def forward(self, x):
+        y = torch.zeros(3)  # torch.fx makes it a constant, copied where the model changes it
+        y.add_(x)
+        return y
+
+
+def test_a_copied_constant_takes_the_name_of_the_variable_the_line_changes():
+    text = forward_of(fxgen.render(ChangesAConstant(), example_inputs=(torch.randn(3),), capture="fx"), "ChangesAConstant")
+    assert "        y = self._tensor_constant0.clone()\n        y.add_(x)\n        return y" in text, text
