@@ -1100,11 +1100,13 @@ def _name_changed_receivers(
     """A value no line names, changed in place by a line that spells it by a variable
     (`y.add_(x)`), takes that variable's name: torch.fx's constant of `y = torch.zeros(3)`
     is copied where `y.add_(x)` reads it, and that copy is `y`."""
-    made = {s.node: s for s in statements if s.node is not None}
+    made: dict[fx.Node, Statement] | None = None  # the statement of each value, made once one is asked for
     for statement, here in zip(statements, lines):
         node = statement.node
         if statement.targets or id(statement) in stores or node is None or not node.args:
             continue
+        if made is None:
+            made = {s.node: s for s in statements if s.node is not None}
         changed = made.get(node.args[0])
         if changed is None or id(changed) in names or len(read_targets(changed.targets)) != 1:
             continue

@@ -10,10 +10,10 @@ the value of one keyword argument of a call in `__init__` (`out_channels=48` aga
 passes its values (`ConvLayer(in_channels=8, out_channels=48)`). The sizes of a
 parameter's `torch.empty(16)` count as its `size` (`size_0`, `size_1`, ... for more
 dimensions): an RMSNorm of 8 and one of 32 features are `RMSNorm(size=8)` and
-`RMSNorm(size=32)`. Slots of one keyword
-with equal values in every variant share an argument; slots of different keywords never
-do, even where their values agree (a stride is not a padding). Merged classes may make
-their parents mergeable in turn, so the pass repeats until nothing changes.
+`RMSNorm(size=32)`. Slots of one keyword with equal values in every variant share an
+argument; slots of different keywords never do, even where their values agree (a stride
+is not a padding). Merged classes may make their parents mergeable in turn, so the pass
+repeats until nothing changes.
 """
 
 from __future__ import annotations
@@ -134,6 +134,8 @@ def _skeleton(code: str) -> _Skeleton | None:
     parameter's or buffer's `torch.empty(...)`, taken out (`f(a=1, b=x)` -> `f(a=\x02,
     b=x)`, [("a", "1")]; `torch.empty(16)` -> `torch.empty(\x02)`, [("size", "16")]);
     None where the statement cannot be tokenized."""
+    if "__fxgen_class_" in code:  # a name of the model's spelled as a class token would be: left as it is
+        return None
     text = CLASS_TOKEN.sub(lambda m: f"__fxgen_class_{m.group(1)}__", code)
     try:
         tokens = [t for t in tokenize.generate_tokens(io.StringIO(text).readline) if t.type not in _LAYOUT]
@@ -159,7 +161,7 @@ def _skeleton(code: str) -> _Skeleton | None:
             continue
         if not 0 < i < len(tokens) - 1 or tokens[i + 1].string not in (",", ")"):
             continue
-        if tokens[i - 1].string == "=" and i >= 3 and tokens[i - 2].type == tokenize.NAME and tokens[i - 3].string in ("(", ","):
+        if tokens[i - 1].string == "=" and i >= 2 and _is_keyword(tokens, i - 2):
             keyword = tokens[i - 2].string  # a keyword argument's value, not `x = 1`
             if not (token.type in (tokenize.NUMBER, tokenize.STRING) or token.string in _LITERAL_NAMES):
                 continue
@@ -179,9 +181,15 @@ def _skeleton(code: str) -> _Skeleton | None:
 
 def _is_member_or_keyword(tokens: list[tokenize.TokenInfo], i: int) -> bool:
     """Whether the name at `i` is an attribute (`.conv`) or an argument's keyword (`(stride=`)."""
-    if i and tokens[i - 1].string == ".":
-        return True
-    return 0 < i < len(tokens) - 1 and tokens[i + 1].string == "=" and tokens[i - 1].string in ("(", ",")
+    return (i > 0 and tokens[i - 1].string == ".") or _is_keyword(tokens, i)
+
+
+def _is_keyword(tokens: list[tokenize.TokenInfo], i: int) -> bool:
+    """Whether the token at `i` is an argument's keyword: a name after `(` or `,`, before `=`."""
+    return (
+        0 < i < len(tokens) - 1 and tokens[i].type == tokenize.NAME
+        and tokens[i + 1].string == "=" and tokens[i - 1].string in ("(", ",")
+    )
 
 
 _EMPTY = ["torch", ".", "empty"]  # how `tree.tensor_source` writes a parameter's or buffer's shape

@@ -168,3 +168,11 @@ def test_a_parameter_that_differs_in_size_is_an_argument(tmp_path):
     assert result.verified and text.count("\nclass Norm") == 1, text
     assert "    def __init__(self, size):\n" in text and "torch.nn.Parameter(torch.empty(size))" in text, text
     assert "self.q_norm = Norm(size=4)" in text and "self.norm = Norm(size=8)" in text, text
+
+
+def test_a_name_spelled_like_a_class_token_is_left_as_it_is():
+    first = _class("\x010\x01", "self.__fxgen_class_0__ = torch.nn.Conv2d(stride=1)")
+    second = _class("\x011\x01", "self.__fxgen_class_0__ = torch.nn.Conv2d(stride=2)")
+    classes = [first, second, _root("\x010\x01()", "\x011\x01()")]
+    merge_variants(classes, {})
+    assert len(classes) == 3 and first.init[0].code == "self.__fxgen_class_0__ = torch.nn.Conv2d(stride=1)"
